@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Capture a corpus of real Linux TCP segments and write them to
+# test/fixtures/linux-segments.txt (used by the packet codec round-trip tests
+# and the tshark cross-check).
+#
+# Two network namespaces (mbfx-a = client, mbfx-b = server) joined by a veth
+# pair; all traffic stays between them.  tcpdump runs in mbfx-b, the traffic
+# comes from scripts/capture-fixtures-traffic.py.  Offloads are off on both
+# veth ends so the captured segments are MSS-sized and carry real checksums.
+#
+# Usage: sudo scripts/capture-fixtures.sh [output-file]
+# Needs: root, ip (iproute2), ethtool, nft, tcpdump, tshark, python3, a kernel
+# with MPTCP and TCP Fast Open.  Re-running overwrites the output file; it is
+# only replaced once the new corpus has been generated and checked.
+
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "capture-fixtures.sh: must be run as root (creates network namespaces, runs tcpdump)" >&2
+    exit 2
+fi
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+TRAFFIC="$SCRIPT_DIR/capture-fixtures-traffic.py"
+OUT=${1:-"$REPO_DIR/test/fixtures/linux-segments.txt"}
+
+NS_A=mbfx-a
+NS_B=mbfx-b
+DEV_A=mbfx-va
+DEV_B=mbfx-vb
+PORT_SACK=5005
+
+for tool in ip ethtool nft tcpdump tshark python3 sysctl flock; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "capture-fixtures.sh: required tool '$tool' not found" >&2
+        exit 1
+    fi
+done
+PYTHON=$(command -v python3)
+
+# one run at a time (the namespace names are fixed)
+exec 9>/run/mbfx-capture-fixtures.lock
+if ! flock -n 9; then
+    echo "capture-fixtures.sh: another capture is running" >&2
+    exit 1
+fi
+
+TMP=$(mktemp -d /tmp/mbfx-capture.XXXXXX)
+TCPDUMP_PID=
+SERVER_PID=
+
+log() { echo "capture-fixtures: $*" >&2; }
+
+cleanup() {
+    local rc=$?
+    set +e
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null
+        wait "$SERVER_PID" 2>/dev/null
+    fi
+    if [ -n "$TCPDUMP_PID" ] && kill -0 "$TCPDUMP_PID" 2>/dev/null; then
+        kill -INT "$TCPDUMP_PID" 2>/dev/null
+        wait "$TCPDUMP_PID" 2>/dev/null
+    fi
+    for ns in "$NS_A" "$NS_B"; do
+        if ip netns list | grep -qw "^$ns"; then
+            ip netns del "$ns"
+        fi
+    done
+    rm -rf "$TMP" "$OUT.tmp"
+    if [ "$rc" -ne 0 ]; then
+        log "FAILED (exit $rc); namespaces and temporary files removed"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+in_a() { ip netns exec "$NS_A" "$@"; }
+in_b() { ip netns exec "$NS_B" "$@"; }
+
+# leftovers of a run that was killed with SIGKILL
+for ns in "$NS_A" "$NS_B"; do
+    if ip netns list | grep -qw "^$ns"; then
+        log "removing stale namespace $ns"
+        ip netns del "$ns"
+    fi
+done
+
+log "setting up namespaces $NS_A and $NS_B"
+ip netns add "$NS_A"
+ip netns add "$NS_B"
+ip link add "$DEV_A" netns "$NS_A" type veth peer name "$DEV_B" netns "$NS_B"
+
+in_a ip addr add 10.77.0.1/24 dev "$DEV_A"
+in_b ip addr add 10.77.0.2/24 dev "$DEV_B"
+in_a ip -6 addr add fd77::1/64 dev "$DEV_A" nodad
+in_b ip -6 addr add fd77::2/64 dev "$DEV_B" nodad
+for ns_dev in "$NS_A:$DEV_A" "$NS_B:$DEV_B"; do
+    ns=${ns_dev%%:*}
+    dev=${ns_dev#*:}
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set "$dev" up
+    ip netns exec "$ns" ethtool -K "$dev" tso off gso off gro off tx off rx off >/dev/null
+    ip netns exec "$ns" sysctl -q -w \
+        net.ipv4.tcp_fastopen=3 \
+        net.mptcp.enabled=1 \
+        net.ipv4.tcp_sack=1 \
+        net.ipv4.tcp_timestamps=1 \
+        net.ipv4.tcp_window_scaling=1
+done
+# server accepts and answers ECN; the client turns net.ipv4.tcp_ecn=1 on
+# only for the ECN scenario so that the other flows stay plain
+in_b sysctl -q -w net.ipv4.tcp_ecn=1
+
+# lose the 2nd and 4th data segment of the SACK flow (conntrack packet 4 and
+# 6 in the original direction: SYN=1, ACK=2, data=3,4,...) so the receiver
+# sends SACK blocks; tcpdump sees the segments before netfilter drops them.
+in_b nft -f - <<EOF
+table inet mbfx {
+    chain input {
+        type filter hook input priority filter; policy accept;
+        tcp dport $PORT_SACK ct original packets { 4, 6 } drop
+    }
+}
+EOF
+in_b sysctl -q -w net.netfilter.nf_conntrack_acct=1
+
+# wait until both ends answer (IPv6 without DAD is immediate, but be safe)
+for i in $(seq 50); do
+    if in_a ping -c1 -W1 -q 10.77.0.2 >/dev/null 2>&1 && in_a ping -6 -c1 -W1 -q fd77::2 >/dev/null 2>&1; then
+        break
+    fi
+    [ "$i" -eq 50 ] && { log "veth link did not come up"; exit 1; }
+    sleep 0.1
+done
+
+PCAP="$TMP/capture.pcap"
+log "starting tcpdump on $NS_B/$DEV_B"
+in_b tcpdump -i "$DEV_B" -s 0 -U -nn -Z root -w "$PCAP" tcp 2>"$TMP/tcpdump.err" &
+TCPDUMP_PID=$!
+for i in $(seq 100); do
+    grep -q "listening on" "$TMP/tcpdump.err" 2>/dev/null && break
+    if ! kill -0 "$TCPDUMP_PID" 2>/dev/null; then
+        cat "$TMP/tcpdump.err" >&2
+        log "tcpdump exited"
+        exit 1
+    fi
+    [ "$i" -eq 100 ] && { log "tcpdump did not start"; exit 1; }
+    sleep 0.1
+done
+
+log "starting server in $NS_B"
+in_b "$PYTHON" "$TRAFFIC" server "$TMP/server.ready" &
+SERVER_PID=$!
+for i in $(seq 100); do
+    [ -e "$TMP/server.ready" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { log "server exited"; exit 1; }
+    [ "$i" -eq 100 ] && { log "server did not start"; exit 1; }
+    sleep 0.1
+done
+
+log "generating traffic from $NS_A"
+in_a "$PYTHON" "$TRAFFIC" client "$DEV_A"
+sleep 0.5
+
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=
+kill -INT "$TCPDUMP_PID"
+wait "$TCPDUMP_PID" || true
+TCPDUMP_PID=
+cat "$TMP/tcpdump.err" >&2
+
+# sanity checks on the raw capture
+if tshark -r "$PCAP" -Y '_ws.malformed || _ws.expert.severity == error' 2>/dev/null | grep -q .; then
+    tshark -r "$PCAP" -Y '_ws.malformed || _ws.expert.severity == error' 2>/dev/null >&2
+    log "tshark reports malformed packets in the capture"
+    exit 1
+fi
+if tcpdump -r "$PCAP" -nn -v 2>/dev/null | grep -q "incorrect"; then
+    log "tcpdump reports bad checksums in the capture"
+    exit 1
+fi
+if ! tcpdump -r "$PCAP" -nn 2>/dev/null | grep -q "sack "; then
+    log "no SACK blocks in the capture"
+    exit 1
+fi
+
+log "converting $(tcpdump -r "$PCAP" 2>/dev/null | wc -l) captured packets"
+mkdir -p "$(dirname "$OUT")"
+"$PYTHON" "$TRAFFIC" convert "$PCAP" "$OUT" \
+    "kernel $(uname -r), $(tcpdump --version 2>&1 | head -1); veth pair, offloads off, MTU 1500" \
+    "(sequence numbers, ports, timestamps and keys differ on every run)"
+"$PYTHON" "$TRAFFIC" check "$OUT"
+log "done: $OUT"
