@@ -64,7 +64,7 @@ cleanup() {
         wait "$TCPDUMP_PID" 2>/dev/null
     fi
     for ns in "$NS_A" "$NS_B"; do
-        if ip netns list | grep -qw "^$ns"; then
+        if [ -e "/run/netns/$ns" ]; then
             ip netns del "$ns"
         fi
     done
@@ -83,7 +83,7 @@ in_b() { ip netns exec "$NS_B" "$@"; }
 
 # leftovers of a run that was killed with SIGKILL
 for ns in "$NS_A" "$NS_B"; do
-    if ip netns list | grep -qw "^$ns"; then
+    if [ -e "/run/netns/$ns" ]; then
         log "removing stale namespace $ns"
         ip netns del "$ns"
     fi
@@ -128,9 +128,9 @@ table inet mbfx {
 EOF
 in_b sysctl -q -w net.netfilter.nf_conntrack_acct=1
 
-# wait until both ends answer (IPv6 without DAD is immediate, but be safe)
+# wait until both veth ends report carrier (addresses are nodad: usable at once)
 for i in $(seq 50); do
-    if in_a ping -c1 -W1 -q 10.77.0.2 >/dev/null 2>&1 && in_a ping -6 -c1 -W1 -q fd77::2 >/dev/null 2>&1; then
+    if ip -n "$NS_A" link show "$DEV_A" | grep -q LOWER_UP && ip -n "$NS_B" link show "$DEV_B" | grep -q LOWER_UP; then
         break
     fi
     [ "$i" -eq 50 ] && { log "veth link did not come up"; exit 1; }
@@ -191,8 +191,10 @@ fi
 
 log "converting $(tcpdump -r "$PCAP" 2>/dev/null | wc -l) captured packets"
 mkdir -p "$(dirname "$OUT")"
-"$PYTHON" "$TRAFFIC" convert "$PCAP" "$OUT" \
+"$PYTHON" "$TRAFFIC" convert "$PCAP" "$TMP/linux-segments.txt" \
     "kernel $(uname -r), $(tcpdump --version 2>&1 | head -1); veth pair, offloads off, MTU 1500" \
     "(sequence numbers, ports, timestamps and keys differ on every run)"
-"$PYTHON" "$TRAFFIC" check "$OUT"
+"$PYTHON" "$TRAFFIC" check "$TMP/linux-segments.txt"
+cp "$TMP/linux-segments.txt" "$OUT.tmp"
+mv -f "$OUT.tmp" "$OUT"
 log "done: $OUT"

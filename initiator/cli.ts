@@ -1,0 +1,153 @@
+import { Command, Option } from 'commander';
+import { lookup } from 'node:dns/promises';
+import { randomUUID } from 'node:crypto';
+import { hostname, platform, release } from 'node:os';
+import { parsePortList, parsePositiveInt, processIo, requireNetworkPrivileges, runProgram, TOOL_VERSION, UsageError, type CliIo } from '../shared/cli.js';
+import { openCapture } from '../shared/net/capture.js';
+import { holdNftTable } from '../shared/net/firewall.js';
+import { initiatorRules, reservePorts } from '../shared/net/kernel-tcp.js';
+import { openRawSender } from '../shared/net/raw-send.js';
+import { DEFAULT_DB_PATH, Store } from '../shared/store.js';
+import { ControlClient } from './control-client.js';
+import { Prober } from './probe.js';
+import { routeTo } from './route.js';
+import { runTests, type TestResult } from './runner.js';
+import { allVerdicts, type TestCase } from './test-case.js';
+import { CATALOGUE } from './tests/index.js';
+
+export const DEFAULT_PORTS = [34343, 80, 443];
+
+interface RunOptions {
+  responder: string;
+  controlPort: string;
+  ports: string;
+  tests: string;
+  db: string;
+  concurrency: string;
+  label?: string;
+  json?: boolean;
+  timeout: string;
+  attempts: string;
+}
+
+export function selectTests(spec: string, catalogue: readonly TestCase[] = CATALOGUE): TestCase[] {
+  if (spec === 'all') return [...catalogue];
+  const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !catalogue.some((t) => t.name === n));
+  if (unknown.length) throw new UsageError('UNKNOWN_TEST', `unknown test ${unknown.map((n) => `"${n}"`).join(', ')}; see mbprobe-initiator list`);
+  return catalogue.filter((t) => names.includes(t.name));
+}
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('mbprobe-initiator')
+    .description('Runs mbprobe test cases across a network path to an mbprobe responder and records what the middleboxes on the path did to TCP.')
+    .version(TOOL_VERSION);
+
+  program.command('run')
+    .description('run test cases against a responder and store segments, diffs and verdicts in SQLite')
+    .requiredOption('--responder <host>', 'address or name of the mbprobe responder')
+    .option('--control-port <port>', 'the responder\'s control API port', '8750')
+    .option('--ports <list>', 'responder ports to test (comma-separated)', DEFAULT_PORTS.join(','))
+    .option('--tests <list>', 'test cases to run: all, or names from `list`', 'all')
+    .option('--db <path>', 'SQLite database to add the run to', DEFAULT_DB_PATH)
+    .option('--concurrency <n>', 'tests run at once (tests on the same port never overlap)', '3')
+    .option('--label <text>', 'a name for this path/run, used by mbprobe-results to group runs')
+    .option('--json', 'print one JSON line per finished test instead of the progress display')
+    .addOption(new Option('--timeout <ms>', 'wait this long for an answer before resending a probe').default('1000'))
+    .addOption(new Option('--attempts <n>', 'send a probe this many times before concluding it was lost').default('3'))
+    .addHelpText('after', `
+Needs root (or CAP_NET_RAW + CAP_NET_ADMIN): it sends crafted segments on raw sockets, captures the
+answers, and holds an nftables table that stops this host's kernel from resetting the crafted
+connections. The table disappears when the initiator exits, however it exits.
+Every finished test is committed to --db at once; Ctrl-C stops after the tests under way.
+
+Example:
+  mbprobe-initiator run --responder 198.19.0.2 --label home-dsl --tests syn-baseline,nat`)
+    .action(async (opts: RunOptions) => run(opts, io));
+
+  program.command('list')
+    .description('list every test case: its name, what it sends, and the verdicts it can give')
+    .option('--json', 'machine-readable output')
+    .action((opts: { json?: boolean }) => {
+      const rows = CATALOGUE.map((t) => ({ name: t.name, sends: t.sends, verdicts: allVerdicts(t) }));
+      if (opts.json) return io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
+      for (const r of rows) io.stdout(`${r.name}\n  sends:    ${r.sends}\n  verdicts: ${r.verdicts.join(', ')}\n`);
+    });
+  return program;
+}
+
+async function run(opts: RunOptions, io: CliIo): Promise<void> {
+  const ports = parsePortList(opts.ports);
+  const controlPort = parsePositiveInt(opts.controlPort, '--control-port');
+  const concurrency = parsePositiveInt(opts.concurrency, '--concurrency');
+  const timing = { timeoutMs: parsePositiveInt(opts.timeout, '--timeout'), attempts: parsePositiveInt(opts.attempts, '--attempts') };
+  const tests = selectTests(opts.tests);
+  requireNetworkPrivileges('mbprobe-initiator');
+  const responder = (await lookup(opts.responder).catch(() => {
+    throw new UsageError('UNKNOWN_HOST', `--responder ${opts.responder}: no such host`);
+  })).address;
+  const route = routeTo(responder);
+  const client = new ControlClient(responder, controlPort);
+  const hello = await client.hello();
+  const missing = ports.filter((p) => !hello.ports.includes(p));
+  if (missing.length) throw new UsageError('PORT_NOT_SERVED', `the responder does not answer on port ${missing.join(', ')} (it serves ${hello.ports.join(', ')})`);
+
+  const store = Store.open(opts.db, { createdBy: `mbprobe-initiator ${TOOL_VERSION}` });
+  const runId = randomUUID();
+  const stop = new AbortController();
+  const onSignal = (): void => {
+    io.stderr('\nmbprobe-initiator: stopping after the tests under way (Ctrl-C again to force)\n');
+    stop.abort();
+    process.once('SIGINT', () => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  const cleanups: Array<() => unknown> = [() => process.off('SIGINT', onSignal)];
+  try {
+    const session = await client.openSession({ label: opts.label, initiatorAddress: route.source, toolVersion: TOOL_VERSION });
+    cleanups.push(() => client.closeSession(session.sessionId).catch(() => undefined));
+    store.insertRun({
+      id: runId, startedAt: new Date().toISOString(), label: opts.label ?? null, responder: opts.responder, toolVersion: TOOL_VERSION,
+      hostInfo: { hostname: hostname(), platform: platform(), kernel: release(), iface: route.iface, source: route.source, observedAddress: session.observedAddress, ports, tests: tests.map((t) => t.name), concurrency },
+    });
+    const reserved = await reservePorts(new Array<number>(tests.length * ports.length).fill(0), route.source.includes(':') ? 6 : 4);
+    cleanups.push(() => reserved.release());
+    const firewall = await holdNftTable(`mbprobe_initiator_${process.pid}`, initiatorRules([responder], ports));
+    cleanups.push(() => firewall.close());
+    const source = openCapture({ iface: route.iface, filter: `tcp and src host ${responder}` });
+    const family = route.source.includes(':') ? 6 : 4;
+    const sink = openRawSender({ family });
+    cleanups.push(() => sink.close());
+    const prober = new Prober(source, { [family]: sink });
+    cleanups.push(() => prober.close());
+    const total = tests.length * ports.length;
+    const progress = !opts.json && process.stderr.isTTY;
+    const results = await runTests({
+      runId, sessionId: session.sessionId, tests, ports, local: route.source, responder, localPorts: reserved.ports, concurrency, timing, settleMs: 30, signal: stop.signal,
+      onResult: (r, done) => {
+        if (opts.json) io.stdout(`${JSON.stringify({ run: r.runId, test: r.name, port: r.port, verdict: r.verdict, detail: r.detail })}\n`);
+        else if (progress) io.stderr(`\r\x1b[K[${done}/${total}] ${r.name} :${r.port} → ${r.verdict}`);
+      },
+    }, prober, client, store);
+    if (progress) io.stderr('\r\x1b[K');
+    store.finishRun(runId, new Date().toISOString());
+    if (!opts.json) io.stdout(formatVerdictTable(results, ports) + `\nrun ${runId}: ${results.length} tests stored in ${opts.db}\n`);
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    store.close();
+  }
+}
+
+/** Tests down, ports across, verdicts in the cells; non-clean verdicts marked with '*'. */
+export function formatVerdictTable(results: readonly Pick<TestResult, 'name' | 'port' | 'verdict'>[], ports: readonly number[]): string {
+  const names = [...new Set(results.map((r) => r.name))];
+  const cell = (name: string, port: number): string => results.find((r) => r.name === name && r.port === port)?.verdict ?? '-';
+  const header = ['test', ...ports.map(String)];
+  const rows = names.map((n) => [n, ...ports.map((p) => cell(n, p))]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  return runProgram(buildProgram(io), argv, io);
+}

@@ -1,0 +1,241 @@
+import { randomInt } from 'node:crypto';
+import type { CapturedPacket, PacketSource } from '../shared/net/capture.js';
+import type { PacketSink } from '../shared/net/raw-send.js';
+import { decodePacket, encodePacket, type DecodedPacket, type IpHeader } from '../shared/wire/packet.js';
+import { TcpFlag, type TcpHeader } from '../shared/wire/tcp.js';
+import { findOption, nop, OptionKind, timestamps, viewOption, type TcpOption } from '../shared/wire/tcp-options.js';
+
+/** One segment as observed by one side, with the exact bytes. */
+export interface Observed {
+  atUs: number;
+  bytes: Uint8Array;
+  packet: DecodedPacket;
+}
+
+export const observe = (bytes: Uint8Array, atUs: number): Observed => ({ atUs, bytes, packet: decodePacket(bytes) });
+
+/** What a test script says about a segment; unset fields follow the connection's state. */
+export interface SegmentSpec {
+  flags: number;
+  seq?: number;
+  ack?: number;
+  window?: number;
+  options?: TcpOption[];
+  payload?: Uint8Array;
+  tos?: number;
+  ttl?: number;
+  reserved?: number;
+  urgentPointer?: number;
+  /** Write this checksum instead of computing it. */
+  checksum?: number;
+}
+
+export interface Timing {
+  /** How long to wait for an answer before resending. */
+  timeoutMs: number;
+  /** How many times a probe is sent before its answer is declared missing. */
+  attempts: number;
+}
+
+const nowUs = (): number => Number(process.hrtime.bigint() / 1000n) + CLOCK_OFFSET_US;
+const CLOCK_OFFSET_US = Date.now() * 1000 - Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * The initiator's packet plumbing: one capture and one raw sender shared by all tests, with
+ * received segments dispatched to the connection that owns the local port.
+ */
+export class Prober {
+  private readonly connections = new Map<number, ProbeConnection>();
+
+  constructor(private readonly source: PacketSource, private readonly sinks: { 4?: PacketSink; 6?: PacketSink }) {
+    source.onPacket((p) => this.dispatch(p));
+  }
+
+  private dispatch(captured: CapturedPacket): void {
+    const seen = observe(captured.bytes, captured.atUs);
+    const port = seen.packet.tcp?.dstPort;
+    if (port !== undefined) this.connections.get(port)?.deliver(seen);
+  }
+
+  open(opts: { local: { address: string; port: number }; remote: { address: string; port: number }; timing: Timing; isn?: number; signal?: AbortSignal }): ProbeConnection {
+    if (this.connections.has(opts.local.port)) throw new Error(`local port ${opts.local.port} is already in use by another test`);
+    const sink = this.sinks[opts.local.address.includes(':') ? 6 : 4];
+    if (!sink) throw new Error(`no raw sender for ${opts.local.address}`);
+    const connection = new ProbeConnection(opts.local, opts.remote, opts.timing, opts.isn ?? randomInt(0, 2 ** 32), sink, () => this.connections.delete(opts.local.port), opts.signal);
+    this.connections.set(opts.local.port, connection);
+    return connection;
+  }
+
+  close(): void {
+    this.source.close();
+  }
+}
+
+type Waiter = { match: (o: Observed) => boolean; resolve: (o: Observed | undefined) => void; timer: NodeJS.Timeout };
+
+/**
+ * One scripted TCP connection of a test case: it sends segments exactly as the script describes
+ * and waits for answers; it keeps just enough state (next sequence numbers, the peer's timestamp)
+ * for scripts to read like the test's description.
+ */
+export class ProbeConnection {
+  readonly sent: Observed[] = [];
+  readonly received: Observed[] = [];
+  /** Facts the script records for its judge. */
+  readonly notes: Record<string, unknown> = {};
+  /** Our next sequence number and the next one we expect from the peer. */
+  sndNxt: number;
+  rcvNxt = 0;
+  /** The peer's ISN as we saw it, once a SYN-ACK arrived. */
+  peerIsn?: number;
+  private peerTimestamp?: number;
+  private readonly waiters = new Set<Waiter>();
+  private readonly consumed = new Set<Observed>();
+
+  constructor(
+    readonly local: { address: string; port: number },
+    readonly remote: { address: string; port: number },
+    readonly timing: Timing,
+    readonly isn: number,
+    private readonly sink: PacketSink,
+    private readonly onClose: () => void,
+    private readonly signal?: AbortSignal,
+  ) {
+    this.sndNxt = isn;
+  }
+
+  deliver(seen: Observed): void {
+    this.received.push(seen);
+    const tcp = seen.packet.tcp;
+    if (tcp) {
+      const ts = findOption(tcp.options, OptionKind.TIMESTAMPS);
+      const view = ts && viewOption(ts);
+      if (view?.type === 'timestamps') this.peerTimestamp = view.value;
+    }
+    for (const waiter of this.waiters) {
+      if (waiter.match(seen)) {
+        this.consumed.add(seen);
+        this.settle(waiter, seen);
+        break;
+      }
+    }
+  }
+
+  private settle(waiter: Waiter, value: Observed | undefined): void {
+    clearTimeout(waiter.timer);
+    this.waiters.delete(waiter);
+    waiter.resolve(value);
+  }
+
+  /** Sends one segment; returns the bytes as sent. */
+  async send(spec: SegmentSpec): Promise<Observed> {
+    const ip: IpHeader = this.local.address.includes(':')
+      ? { version: 6, trafficClass: spec.tos ?? 0, flowLabel: 0, hopLimit: spec.ttl ?? 64, protocol: 6, src: this.local.address, dst: this.remote.address }
+      : { version: 4, tos: spec.tos ?? 0, id: randomInt(1, 0xffff), flags: 0x2, fragmentOffset: 0, ttl: spec.ttl ?? 64, protocol: 6, src: this.local.address, dst: this.remote.address };
+    const tcp: TcpHeader = {
+      srcPort: this.local.port,
+      dstPort: this.remote.port,
+      seq: spec.seq ?? this.sndNxt,
+      ack: spec.ack ?? (spec.flags & TcpFlag.ACK ? this.rcvNxt : 0),
+      flags: spec.flags,
+      window: spec.window ?? 64240,
+      options: spec.options,
+      reserved: spec.reserved,
+      urgentPointer: spec.urgentPointer,
+      checksum: spec.checksum,
+    };
+    const bytes = encodePacket({ ip, tcp, payload: spec.payload ?? new Uint8Array(0) });
+    const seen = observe(bytes, nowUs());
+    this.sent.push(seen);
+    await this.sink.send(bytes);
+    return seen;
+  }
+
+  /** The first not-yet-consumed received segment matching, waiting up to `timeoutMs`. */
+  waitFor(match: (o: Observed) => boolean, timeoutMs = this.timing.timeoutMs): Promise<Observed | undefined> {
+    const already = this.received.find((o) => !this.consumed.has(o) && match(o));
+    if (already) {
+      this.consumed.add(already);
+      return Promise.resolve(already);
+    }
+    if (this.signal?.aborted) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const waiter: Waiter = { match, resolve, timer: setTimeout(() => this.settle(waiter, undefined), timeoutMs) };
+      this.waiters.add(waiter);
+      this.signal?.addEventListener('abort', () => this.settle(waiter, undefined), { once: true });
+    });
+  }
+
+  /** Sends, and resends on silence, until an answer matches; undefined after the last attempt. */
+  async exchange(spec: SegmentSpec, answer: (o: Observed) => boolean): Promise<Observed | undefined> {
+    for (let attempt = 0; attempt < this.timing.attempts; attempt++) {
+      await this.send(spec);
+      const reply = await this.waitFor(answer);
+      if (reply) return reply;
+      if (this.signal?.aborted) return undefined;
+    }
+    return undefined;
+  }
+
+  /** A timestamps option echoing the peer's latest value, as a real sender would. */
+  timestampOption(value = Math.floor(nowUs() / 1000) >>> 0): TcpOption {
+    return timestamps(value, this.peerTimestamp ?? 0);
+  }
+
+  /** The three-way handshake: SYN (with the given options/payload/flags), SYN-ACK, ACK. */
+  async connect(syn: Omit<SegmentSpec, 'flags'> & { flags?: number } = {}): Promise<Observed | undefined> {
+    const synAck = await this.exchange({ ...syn, flags: syn.flags ?? TcpFlag.SYN, seq: this.isn }, (o) => isSynAck(o) || isRst(o));
+    if (!synAck || isRst(synAck)) return synAck;
+    this.peerIsn = synAck.packet.tcp!.seq;
+    this.sndNxt = (this.isn + 1) >>> 0;
+    this.rcvNxt = (this.peerIsn + 1) >>> 0;
+    await this.send({ flags: TcpFlag.ACK, options: this.handshakeTimestamps(syn.options) });
+    return synAck;
+  }
+
+  /** Sends data at sndNxt and waits for an ACK that covers it (or a RST). */
+  async sendData(payload: Uint8Array, extra: Partial<SegmentSpec> = {}): Promise<Observed | undefined> {
+    const seq = this.sndNxt;
+    const end = (seq + payload.length) >>> 0;
+    const ack = await this.exchange({ flags: TcpFlag.ACK | TcpFlag.PSH, seq, payload, ...extra }, (o) => isRst(o) || acks(o, end));
+    this.sndNxt = end;
+    return ack;
+  }
+
+  /** FIN, then the peer's FIN-ACK, then our last ACK. */
+  async close(): Promise<void> {
+    const finAck = await this.exchange({ flags: TcpFlag.FIN | TcpFlag.ACK }, (o) => isRst(o) || (o.packet.tcp !== undefined && (o.packet.tcp.flags & TcpFlag.FIN) !== 0));
+    this.sndNxt = (this.sndNxt + 1) >>> 0;
+    if (finAck?.packet.tcp && !isRst(finAck)) {
+      this.rcvNxt = (finAck.packet.tcp.seq + finAck.packet.payload.length + 1) >>> 0;
+      await this.send({ flags: TcpFlag.ACK });
+    }
+  }
+
+  /** Ends the connection without waiting (state on middleboxes is released by the RST). */
+  async abort(): Promise<void> {
+    await this.send({ flags: TcpFlag.RST | TcpFlag.ACK });
+  }
+
+  /** Waits briefly for stragglers (retransmissions, duplicate ACKs) before the test is judged. */
+  async linger(ms: number): Promise<void> {
+    await new Promise((r) => setTimeout(r, ms));
+  }
+
+  dispose(): void {
+    for (const waiter of this.waiters) this.settle(waiter, undefined);
+    this.onClose();
+  }
+
+  private handshakeTimestamps(synOptions: TcpOption[] | undefined): TcpOption[] | undefined {
+    return synOptions?.some((o) => o.kind === OptionKind.TIMESTAMPS) && this.peerTimestamp !== undefined ? [nop(), nop(), this.timestampOption()] : undefined;
+  }
+}
+
+export const isSynAck = (o: Observed): boolean => ((o.packet.tcp?.flags ?? 0) & (TcpFlag.SYN | TcpFlag.ACK)) === (TcpFlag.SYN | TcpFlag.ACK);
+export const isRst = (o: Observed): boolean => ((o.packet.tcp?.flags ?? 0) & TcpFlag.RST) !== 0;
+/** Does this segment acknowledge everything before `end`? (serial-number arithmetic) */
+export const acks = (o: Observed, end: number): boolean => {
+  const tcp = o.packet.tcp;
+  return tcp !== undefined && (tcp.flags & TcpFlag.ACK) !== 0 && ((tcp.ack - end) | 0) >= 0;
+};

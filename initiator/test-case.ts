@@ -1,0 +1,52 @@
+import type { ResponderPlan } from '../shared/control.js';
+import type { Observed, ProbeConnection } from './probe.js';
+
+/** Verdicts every test can give besides its own (design contract). */
+export const SHARED_VERDICTS = ['dropped', 'reply-dropped', 'reset', 'inconclusive'] as const;
+
+/** Everything both ends saw of one test: the input of a pure judge. */
+export interface TestObservations {
+  name: string;
+  port: number;
+  /** The initiator's address and port as it sent them, and the responder's as it addressed them. */
+  local: { address: string; port: number };
+  remote: { address: string; port: number };
+  isn: number;
+  initiator: { sent: Observed[]; received: Observed[] };
+  /** Undefined when the responder's view could not be collected (the verdict is then inconclusive). */
+  responder?: { sent: Observed[]; received: Observed[] };
+  /** Facts the script recorded while running (e.g. which segment was the probe). */
+  notes: Record<string, unknown>;
+}
+
+export interface Judgement {
+  verdict: string;
+  /** The evidence: which fields changed, from what to what, how many pieces, ... */
+  detail: Record<string, unknown>;
+}
+
+export interface RunContext {
+  /** The responder's port this test runs on (34343, 80, 443). */
+  port: number;
+  /** Payload shaping for ports whose middleboxes only act on their protocol (HTTP on 80, TLS on 443). */
+  payload(length: number): Uint8Array;
+}
+
+/**
+ * A test case: what it sends (its script), what the responder is asked to do (its plan), and a pure
+ * judge from what both ends observed to a verdict. One module per test case in initiator/tests/.
+ */
+export interface TestCase {
+  name: string;
+  /** One sentence: what is sent. Shown by `mbprobe-initiator list`. */
+  sends: string;
+  /** The test's own verdicts; the first means no interference. */
+  verdicts: readonly string[];
+  plan?: ResponderPlan;
+  run(connection: ProbeConnection, context: RunContext): Promise<void>;
+  judge(observations: TestObservations): Judgement;
+}
+
+export function allVerdicts(test: TestCase): string[] {
+  return [...test.verdicts, ...SHARED_VERDICTS];
+}

@@ -1,0 +1,37 @@
+import { mss, rawOption, type TcpOption } from '../../shared/wire/tcp-options.js';
+import { defaultSynOptions, UNKNOWN_OPTION_KIND } from '../syn-options.js';
+import { first, isSyn, isSynAck, judgeOption, sharedVerdict } from '../judge-helpers.js';
+import type { TestCase } from '../test-case.js';
+
+/**
+ * Builds a "does this SYN option get through?" test: the SYN carries `option` (plus whatever else a
+ * SYN would carry), and the judge compares that option in the SYN sent and in the SYN received.
+ */
+export function synOptionTest(name: string, sends: string, option: () => TcpOption, withDefaults = true): TestCase {
+  return {
+    name,
+    sends,
+    verdicts: ['passed', 'modified', 'removed'],
+    async run(connection) {
+      const extra = option();
+      const base = withDefaults ? defaultSynOptions().filter((o) => o.kind !== extra.kind) : [];
+      const synAck = await connection.connect({ options: [...base, extra] });
+      if (synAck) await connection.close();
+    },
+    judge(obs) {
+      const shared = sharedVerdict(obs, isSyn, isSynAck);
+      if (shared) return shared;
+      const sent = first(obs.initiator.sent, isSyn)!;
+      const received = first(obs.responder!.received, isSyn)!;
+      return judgeOption(sent, received, option().kind);
+    },
+  };
+}
+
+export const synMss = synOptionTest('syn-mss', 'a SYN with MSS 1460', () => mss(1460));
+
+export const synUnknownOption = synOptionTest(
+  'syn-unknown-option',
+  'a SYN with option kind 200 (unassigned), 8 bytes long',
+  () => rawOption(UNKNOWN_OPTION_KIND, Uint8Array.of(0x6d, 0x62, 0x70, 0x72, 0x6f, 0x62)),
+);

@@ -1,0 +1,169 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import {
+  CONTROL_API_VERSION, MAX_CONTROL_BODY_BYTES, describeValidationError, openSessionSchema, registerTestSchema,
+  type OpenSessionResponse, type TestSegmentsResponse,
+} from '../shared/control.js';
+import { TOOL_VERSION } from '../shared/cli.js';
+import type { ResponderService } from './service.js';
+
+/**
+ * The control API (HTTP + JSON): the initiator opens a session, registers each test's plan before
+ * sending its first segment, and collects the segments the responder saw for it.
+ *
+ *   GET    /v1/hello                              -> { toolVersion, ports, observedAddress }
+ *   POST   /v1/sessions                           -> OpenSessionResponse
+ *   POST   /v1/sessions/:session/tests            -> 201 (body: RegisterTestRequest)
+ *   POST   /v1/sessions/:session/tests/:test/collect?settleMs=N -> TestSegmentsResponse
+ *   DELETE /v1/sessions/:session                  -> 204
+ */
+export interface ControlApiOptions {
+  port: number;
+  host?: string;
+  service: ResponderService;
+  ports: number[];
+  /** Requests per second per client address (token bucket, burst of 4 seconds' worth). */
+  requestsPerSecond?: number;
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const MAX_SETTLE_MS = 2000;
+
+export async function startControlApi(options: ControlApiOptions): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  const rate = options.requestsPerSecond ?? 500;
+  const allow = (client: string): boolean => {
+    const now = Date.now();
+    const b = buckets.get(client) ?? { tokens: rate * 4, at: now };
+    b.tokens = Math.min(rate * 4, b.tokens + ((now - b.at) / 1000) * rate);
+    b.at = now;
+    buckets.set(client, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  };
+
+  const server = createServer((req, res) => {
+    const client = normaliseAddress(req.socket.remoteAddress ?? '');
+    if (!allow(client)) return reply(res, 429, { error: 'too many requests from this address; slow down' });
+    handle(req, res, client).catch((error: unknown) => {
+      if (error instanceof HttpError) reply(res, error.status, { error: error.message });
+      else reply(res, 500, { error: `internal error: ${error instanceof Error ? error.message : String(error)}` });
+    });
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+
+  async function handle(req: IncomingMessage, res: ServerResponse, client: string): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://responder');
+    const parts = url.pathname.split('/').filter(Boolean);
+    if (parts[0] !== CONTROL_API_VERSION) throw new HttpError(404, `unknown path ${url.pathname}; this responder speaks /${CONTROL_API_VERSION}/`);
+    const route = `${req.method} ${parts.slice(1).map((p, i) => (i % 2 === 1 ? ':' : p)).join('/')}`;
+    const service = options.service;
+    switch (route) {
+      case 'GET hello':
+        return reply(res, 200, { toolVersion: TOOL_VERSION, ports: options.ports, observedAddress: client });
+      case 'POST sessions': {
+        const { body, bytes } = await readJson(req, openSessionSchema);
+        const session = service.registry.openSession(client, body.initiatorAddress, body.label, Date.now());
+        service.creditSession(session, bytes);
+        const response: OpenSessionResponse = { sessionId: session.id, observedAddress: client, ports: options.ports, toolVersion: TOOL_VERSION };
+        return reply(res, 201, response);
+      }
+      case 'POST sessions/:/tests': {
+        const session = findSession(parts[2]);
+        const { body, bytes } = await readJson(req, registerTestSchema);
+        if (!options.ports.includes(body.port)) throw new HttpError(400, `port ${body.port} is not a test port of this responder (${options.ports.join(', ')})`);
+        service.creditSession(session, bytes);
+        const test = service.registerTest(session, body);
+        if (test === 'duplicate') throw new HttpError(409, `test ${body.testId} is already registered in this session`);
+        return reply(res, 201, { testId: body.testId });
+      }
+      case 'POST sessions/:/tests/:/collect': {
+        const session = findSession(parts[2]);
+        const test = service.registry.test(session.id, parts[4]);
+        if (!test) throw new HttpError(404, `no active test ${parts[4]} in session ${session.id} (already collected, or never registered)`);
+        const settle = Number(url.searchParams.get('settleMs') ?? '0');
+        if (!Number.isFinite(settle) || settle < 0 || settle > MAX_SETTLE_MS) throw new HttpError(400, `settleMs must be 0..${MAX_SETTLE_MS}`);
+        await drain(req);
+        if (settle > 0) await new Promise((r) => setTimeout(r, settle));
+        const { segments, attribution } = service.collect(test);
+        const response: TestSegmentsResponse = { testId: test.testId, segments, attribution };
+        return reply(res, 200, response);
+      }
+      case 'DELETE sessions/:': {
+        service.closeSession(findSession(parts[2]));
+        res.writeHead(204).end();
+        return;
+      }
+      default:
+        throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
+    }
+  }
+
+  function findSession(id: string | undefined): NonNullable<ReturnType<ResponderService['registry']['session']>> {
+    const session = id ? options.service.registry.session(id) : undefined;
+    if (!session) throw new HttpError(404, `unknown session ${id ?? ''}; open one with POST /${CONTROL_API_VERSION}/sessions`);
+    return session;
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '::', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > MAX_CONTROL_BODY_BYTES) throw new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${MAX_CONTROL_BODY_BYTES}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_CONTROL_BODY_BYTES) throw new HttpError(413, `request body exceeds the limit of ${MAX_CONTROL_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+const drain = (req: IncomingMessage): Promise<Buffer> => readBody(req);
+
+async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<{ body: T; bytes: number }> {
+  const raw = await readBody(req);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'request body is not valid JSON');
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) throw new HttpError(400, `invalid request: ${describeValidationError(result.error)}`);
+  // Headers count too: they are bytes the initiator sent us.
+  return { body: result.data, bytes: raw.length + 200 };
+}
+
+/** "::ffff:192.0.2.1" (IPv4-mapped, from a dual-stack listener) -> "192.0.2.1". */
+function normaliseAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}

@@ -1,0 +1,128 @@
+import { randomUUID } from 'node:crypto';
+import type { ObservedSegment, RegisterTestRequest, ResponderPlan } from '../shared/control.js';
+import type { DecodedPacket } from '../shared/wire/packet.js';
+import { TcpFlag } from '../shared/wire/tcp.js';
+
+/**
+ * Which test does a segment belong to? The responder keeps no TCP state, but it must attribute each
+ * segment to the registered test that caused it, even when a NAT rewrote the initiator's address and
+ * port, and while several tests run at once. The rule, first match wins:
+ *
+ *  1. flow:      the (source address, source port, test port) flow is already bound to an active test;
+ *  2. isn:       among active, unbound tests on that port, exactly one registered the segment's initial
+ *                sequence number (a SYN's seq; seq-1 within 2^20 for a mid-flow segment);
+ *  3. port:      exactly one registered the segment's source port (NAT that keeps ports);
+ *  4. address:   exactly one belongs to a session whose control connection came from the segment's
+ *                source address (NAT that rewrites ports but keeps the public address);
+ *  5. only-test: exactly one active, unbound test waits on that port (a proxy rewrote everything).
+ *
+ * Otherwise the segment is unattributed: recorded, never answered. The first attributed segment binds
+ * its flow to the test until the initiator collects the test.
+ */
+export type AttributionRule = 'flow' | 'isn' | 'port' | 'address' | 'only-test';
+
+export interface Session {
+  id: string;
+  label?: string;
+  /** The initiator's address as seen on the control connection. */
+  observedAddress: string;
+  initiatorAddress: string;
+  openedAt: number;
+  lastSeen: number;
+  /** Bytes the initiator sent us (control requests and attributed segments) and we sent it. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface ActiveTest {
+  session: Session;
+  testId: string;
+  name: string;
+  port: number;
+  initiatorPort: number;
+  initiatorIsn: number;
+  plan: ResponderPlan;
+  registeredAt: number;
+  segments: ObservedSegment[];
+  attribution: string[];
+  flows: Set<string>;
+}
+
+const MID_FLOW_WINDOW = 1 << 20;
+
+export class Registry {
+  private readonly sessions = new Map<string, Session>();
+  private readonly tests = new Map<string, ActiveTest>();
+  private readonly flows = new Map<string, ActiveTest>();
+
+  openSession(observedAddress: string, initiatorAddress: string, label: string | undefined, now: number): Session {
+    const session: Session = { id: randomUUID(), label, observedAddress, initiatorAddress, openedAt: now, lastSeen: now, bytesIn: 0, bytesOut: 0 };
+    this.sessions.set(session.id, session);
+    return session;
+  }
+
+  session(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  allSessions(): Session[] {
+    return [...this.sessions.values()];
+  }
+
+  register(session: Session, request: RegisterTestRequest, now: number): ActiveTest | 'duplicate' {
+    const key = `${session.id}/${request.testId}`;
+    if (this.tests.has(key)) return 'duplicate';
+    const test: ActiveTest = { session, ...request, registeredAt: now, segments: [], attribution: [], flows: new Set() };
+    this.tests.set(key, test);
+    return test;
+  }
+
+  test(sessionId: string, testId: string): ActiveTest | undefined {
+    return this.tests.get(`${sessionId}/${testId}`);
+  }
+
+  /** Removes a test (collected, or its session closed); its flows are unbound. */
+  finish(test: ActiveTest): void {
+    this.tests.delete(`${test.session.id}/${test.testId}`);
+    for (const flow of test.flows) this.flows.delete(flow);
+  }
+
+  closeSession(session: Session): ActiveTest[] {
+    const leftovers = [...this.tests.values()].filter((t) => t.session === session);
+    leftovers.forEach((t) => this.finish(t));
+    this.sessions.delete(session.id);
+    return leftovers;
+  }
+
+  /** Sessions idle for longer than `idleMs`, for the caller to close. */
+  idleSessions(now: number, idleMs: number): Session[] {
+    return [...this.sessions.values()].filter((s) => now - s.lastSeen > idleMs);
+  }
+
+  attribute(segment: DecodedPacket): { test: ActiveTest; rule: AttributionRule } | undefined {
+    const { ip, tcp } = segment;
+    if (!ip || !tcp) return undefined;
+    const flow = `${ip.src}|${tcp.srcPort}|${tcp.dstPort}`;
+    const bound = this.flows.get(flow);
+    if (bound) return { test: bound, rule: 'flow' };
+    const waiting = [...this.tests.values()].filter((t) => t.port === tcp.dstPort && t.flows.size === 0);
+    if (waiting.length === 0) return undefined;
+    const isSyn = (tcp.flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN;
+    const byIsn = waiting.filter((t) => (isSyn ? tcp.seq === t.initiatorIsn : ((tcp.seq - t.initiatorIsn) >>> 0) - 1 < MID_FLOW_WINDOW));
+    const choices: Array<[AttributionRule, ActiveTest[]]> = [
+      ['isn', byIsn],
+      ['port', waiting.filter((t) => t.initiatorPort === tcp.srcPort)],
+      ['address', waiting.filter((t) => t.session.observedAddress === ip.src || t.session.initiatorAddress === ip.src)],
+      ['only-test', waiting],
+    ];
+    for (const [rule, candidates] of choices) {
+      if (candidates.length !== 1) continue;
+      const test = candidates[0];
+      test.flows.add(flow);
+      test.attribution.push(`${flow} by ${rule}`);
+      this.flows.set(flow, test);
+      return { test, rule };
+    }
+    return undefined;
+  }
+}

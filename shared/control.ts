@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { fromHex, toHex } from './wire/bytes.js';
+import type { TcpOption } from './wire/tcp-options.js';
+
+/**
+ * The control protocol between initiator and responder: HTTP + JSON on the control port.
+ * Every request body is validated with these schemas on the responder (bad input gets a 4xx with
+ * the reason), and the initiator builds its requests from the same types.
+ */
+export const CONTROL_API_VERSION = 'v1';
+export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
+
+const hex = z.string().max(4096).regex(/^([0-9a-f]{2})*$/i, 'must be an even-length hex string');
+const u32 = z.number().int().min(0).max(0xffffffff);
+const port = z.number().int().min(1).max(65535);
+
+export const wireOptionSchema = z.object({
+  kind: z.number().int().min(0).max(255),
+  length: z.number().int().min(0).max(255).optional(),
+  data: hex,
+});
+export type WireOption = z.infer<typeof wireOptionSchema>;
+
+export const toWireOption = (o: TcpOption): WireOption => (o.length === undefined ? { kind: o.kind, data: toHex(o.data) } : { kind: o.kind, length: o.length, data: toHex(o.data) });
+export const fromWireOption = (o: WireOption): TcpOption => ({ kind: o.kind, length: o.length, data: fromHex(o.data) });
+
+/**
+ * What the responder does for one test, beyond its default behaviour (answer a SYN with a SYN-ACK
+ * mirroring the SYN's options, acknowledge data, answer FIN, ignore RST).
+ */
+export const responderPlanSchema = z.object({
+  /** Options appended to the SYN-ACK after the mirrored ones. */
+  synAckOptions: z.array(wireOptionSchema).max(8).optional(),
+  /** Options on every data-phase ACK. */
+  ackOptions: z.array(wireOptionSchema).max(8).optional(),
+  /** Never acknowledge data: lets the initiator see ACKs that a middlebox generated on its own. */
+  withholdAck: z.boolean().optional(),
+  /** Receive window of the responder's segments. */
+  window: z.number().int().min(0).max(65535).optional(),
+  /** After the handshake completes, send this many bytes of data (bounded by the per-source budget). */
+  sendBytes: z.number().int().min(0).max(8192).optional(),
+}).strict();
+export type ResponderPlan = z.infer<typeof responderPlanSchema>;
+
+export const openSessionSchema = z.object({
+  label: z.string().max(200).optional(),
+  /** The initiator's own address, so the responder can report what a NAT made of it. */
+  initiatorAddress: z.string().max(64),
+  toolVersion: z.string().max(64),
+}).strict();
+export type OpenSessionRequest = z.infer<typeof openSessionSchema>;
+
+export interface OpenSessionResponse {
+  sessionId: string;
+  /** The initiator's address as the responder sees it on the control connection. */
+  observedAddress: string;
+  ports: number[];
+  toolVersion: string;
+}
+
+export const registerTestSchema = z.object({
+  testId: z.string().regex(/^[A-Za-z0-9._:-]{1,80}$/),
+  name: z.string().max(80),
+  port,
+  /** The initiator's source port and initial sequence number: the keys of attribution. */
+  initiatorPort: port,
+  initiatorIsn: u32,
+  plan: responderPlanSchema,
+}).strict();
+export type RegisterTestRequest = z.infer<typeof registerTestSchema>;
+
+export interface ObservedSegment {
+  dir: 'sent' | 'received';
+  atUs: number;
+  hex: string;
+}
+
+export interface TestSegmentsResponse {
+  testId: string;
+  segments: ObservedSegment[];
+  /** How the test's flows were attributed (for the evidence in `detail`). */
+  attribution: string[];
+}
+
+/** Formats a zod error as one readable line: "plan.window: Number must be less than or equal to 65535". */
+export function describeValidationError(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+}
