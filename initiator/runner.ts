@@ -136,10 +136,9 @@ export function segmentsAndDiffs(obs: TestObservations): { segments: SegmentReco
   const responderIsnSeen = isnOf(obs.initiator.received, isSynAck);
   const responderIsn = responderIsnSent !== undefined && responderIsnSeen !== undefined ? { sent: responderIsnSent, received: responderIsnSeen } : undefined;
   const direction = (sentList: Observed[], sentIds: number[], receivedList: Observed[], receivedIds: number[], seqIsn: { sent: number; received: number } | undefined, ackIsn: { sent: number; received: number } | undefined): void => {
-    const match = matchSegments(sentList.map((o) => o.packet), receivedList.map((o) => o.packet), { isn: seqIsn });
+    const match = matchSegments(sentList.map((o) => o.packet), receivedList.map((o) => o.packet), { isn: seqIsn, ackIsn });
     for (const group of match.groups) {
-      for (const r of group.received) {
-        const s = pairFor(group.sent, sentList, receivedList[r], seqIsn);
+      for (const [s, r] of group.pairs) {
         for (const row of diffSegments(sentList[s].packet, receivedList[r].packet, { seq: seqIsn, ack: ackIsn })) {
           diffs.push({ sentSegment: sentIds[s], receivedSegment: receivedIds[r], layer: row.layer, field: row.field, sent: row.sent, received: row.received, class: row.class, change: row.change });
         }
@@ -149,11 +148,4 @@ export function segmentsAndDiffs(obs: TestObservations): { segments: SegmentReco
   direction(obs.initiator.sent, initiatorSent, obs.responder.received, responderReceived, initiatorIsn, responderIsn && { sent: responderIsn.received, received: responderIsn.sent });
   direction(obs.responder.sent, responderSent, obs.initiator.received, initiatorReceived, responderIsn, { sent: initiatorIsn.received, received: initiatorIsn.sent });
   return { segments, diffs };
-}
-
-/** The sent segment a received piece came from: same relative start if any, else the group's first. */
-function pairFor(candidates: number[], sentList: Observed[], received: Observed, isn: { sent: number; received: number } | undefined): number {
-  const start = (o: Observed, base: number): number => ((o.packet.tcp?.seq ?? 0) - base) >>> 0;
-  const wanted = start(received, isn?.received ?? 0);
-  return candidates.find((i) => start(sentList[i], isn?.sent ?? 0) === wanted) ?? candidates[0];
 }

@@ -5,13 +5,14 @@ Sub-commands:
   server READY_FILE            run in namespace mbfx-b: listeners for every scenario
   client IFACE                 run in namespace mbfx-a: drive every scenario
   convert PCAP OUT [HDR...]    turn the capture into test/fixtures/linux-segments.txt
-  check FIXTURE                re-read a fixture file and sanity-check every block
+  check FIXTURE [PCAP]         re-read a fixture file and sanity-check every block;
+                               with PCAP, also write the blocks as a raw-IP pcap
+                               and have tshark verify them
 
 Traffic is only ever exchanged between the two namespaces' own addresses
 (10.77.0.1 <-> 10.77.0.2 and fd77::1 <-> fd77::2).
 """
 
-import errno
 import os
 import re
 import select
@@ -40,6 +41,7 @@ PORTS = {
     "tfo": 5008,      # TCP Fast Open: cookie request, then cookie + data
     "mptcp": 5009,    # IPPROTO_MPTCP on both sides
     "bulk": 5010,     # 128 KiB one way, locked receive buffer -> other wscale
+    "nots": 5011,     # client has tcp_timestamps=0: short segments, padded copy
 }
 PORT_TO_SCENARIO = {v: k for k, v in PORTS.items()}
 
@@ -75,7 +77,7 @@ def recv_all(conn):
 
 def handle(scenario, conn):
     try:
-        if scenario in ("normal", "ecn", "tfo"):
+        if scenario in ("normal", "ecn", "tfo", "nots"):
             conn.recv(4096)
             conn.sendall(b"mbprobe-reply " + scenario.encode() + b"\n")
             recv_all(conn)
@@ -197,48 +199,67 @@ def sc_unread(fam):
     s.close()
 
 
-def sc_linger0(fam, iface):
-    # Watch our own outgoing frames so that the kernel's RST can be re-sent
-    # with Ethernet padding (veth never pads short frames; a physical NIC
-    # pads to 60 bytes).  That padded copy becomes the eth-padded fixture.
-    ps = None
-    if fam == socket.AF_INET:
-        ps = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        ps.bind((iface, 0))
-        ps.settimeout(2)
+def sc_linger0(fam):
     s = tcp_socket(fam)
     s.connect(addr(fam, "linger0"))
-    lport = s.getsockname()[1]
     s.sendall(b"bye")
     time.sleep(0.1)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
-    if ps is None:
-        return
-    deadline = time.time() + 3
-    frame = None
-    while time.time() < deadline and frame is None:
-        try:
-            data, meta = ps.recvfrom(65535)
-        except socket.timeout:
-            break
-        if meta[2] != PACKET_OUTGOING or len(data) < 54 or data[12:14] != b"\x08\x00":
-            continue
-        ihl = (data[14] & 0x0F) * 4
-        if data[23] != 6:
-            continue
-        tcp = 14 + ihl
-        sport = struct.unpack("!H", data[tcp:tcp + 2])[0]
-        flags = data[tcp + 13]
-        if sport == lport and flags & 0x04:
-            frame = data
-    if frame is None:
-        raise SystemExit("did not see our own RST on %s" % iface)
-    if len(frame) >= 60:
-        raise SystemExit("RST frame is %d bytes, no padding needed" % len(frame))
-    time.sleep(0.05)
-    ps.send(frame + b"\x00" * (60 - len(frame)))
-    ps.close()
+
+
+def sc_nots(fam, iface):
+    """A connection without TCP timestamps (client sysctl off for it).
+
+    Its pure ACKs are 40-byte IPv4 packets, i.e. 54-byte Ethernet frames.
+    veth never pads short frames (a physical NIC pads them to 60 bytes), so
+    the client grabs its own handshake ACK with an AF_PACKET socket and sends
+    one extra copy with zero padding up to 60 bytes.  The server just sees a
+    duplicate ACK; the capture gets a genuinely padded frame, which becomes
+    the eth-padded fixture."""
+    old = get_sysctl("net/ipv4/tcp_timestamps")
+    set_sysctl("net/ipv4/tcp_timestamps", 0)
+    ps = None
+    try:
+        if fam == socket.AF_INET:
+            ps = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            ps.bind((iface, 0))
+            ps.settimeout(2)
+        s = tcp_socket(fam)
+        s.connect(addr(fam, "nots"))
+    finally:
+        set_sysctl("net/ipv4/tcp_timestamps", old)
+    if ps is not None:
+        lport = s.getsockname()[1]
+        frame = None
+        deadline = time.time() + 3
+        while time.time() < deadline and frame is None:
+            try:
+                data, meta = ps.recvfrom(65535)
+            except socket.timeout:
+                break
+            if meta[2] != PACKET_OUTGOING or len(data) < 54 or data[12:14] != b"\x08\x00":
+                continue
+            if data[23] != 6:
+                continue
+            tcp = 14 + (data[14] & 0x0F) * 4
+            sport = struct.unpack("!H", data[tcp:tcp + 2])[0]
+            if sport == lport and data[tcp + 13] == 0x10:  # pure ACK
+                frame = data
+        ps.close()
+        if frame is None:
+            raise SystemExit("did not see our own handshake ACK on %s" % iface)
+        if len(frame) >= 60:
+            raise SystemExit("ACK frame is %d bytes, no padding needed" % len(frame))
+        time.sleep(0.05)
+        ps = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        ps.bind((iface, 0))
+        ps.send(frame + b"\x00" * (60 - len(frame)))
+        ps.close()
+        time.sleep(0.05)
+    s.sendall(b"mbprobe-request nots\n")
+    s.recv(4096)
+    graceful_close(s)
 
 
 def sc_sack(fam):
@@ -275,7 +296,9 @@ def sc_urg(fam):
 def sc_tfo(fam):
     for i in (1, 2):
         s = tcp_socket(fam)
+        s.settimeout(None)  # a socket with a timeout would get EINPROGRESS here
         s.sendto(b"mbprobe-tfo-%d data in SYN?" % i, MSG_FASTOPEN, addr(fam, "tfo"))
+        s.settimeout(10)
         s.recv(4096)
         graceful_close(s)
         time.sleep(SETTLE)
@@ -306,13 +329,14 @@ def client(iface):
             ("normal", sc_normal),
             ("closed", sc_closed),
             ("unread", sc_unread),
-            ("linger0", lambda f: sc_linger0(f, iface)),
+            ("linger0", sc_linger0),
             ("sack", sc_sack),
             ("ecn", sc_ecn),
             ("urg", sc_urg),
             ("tfo", sc_tfo),
             ("mptcp", sc_mptcp),
             ("bulk", sc_bulk),
+            ("nots", lambda f: sc_nots(f, iface)),
         ):
             log(fname, name)
             fn(fam)
@@ -399,20 +423,37 @@ def parse_ip(frame):
     seg.flags = tcp[13] | ((tcp[12] & 1) << 8)
     seg.urp = struct.unpack("!H", tcp[18:20])[0]
     seg.payload = len(tcp) - doff
-    seg.opts = []
+    seg.opts = []      # (kind, value) of every option except NOP/EOL
+    seg.layout = []    # (kind, length) of everything in the option area
     o = tcp[20:doff]
     i = 0
     while i < len(o):
         kind = o[i]
-        if kind == 0:
-            break
-        if kind == 1:
+        if kind in (0, 1):
+            seg.layout.append((kind, 1))
             i += 1
             continue
         ln = o[i + 1]
+        if ln < 2 or i + ln > len(o):
+            raise SystemExit("malformed TCP option in capture")
         seg.opts.append((kind, o[i + 2:i + ln]))
+        seg.layout.append((kind, ln))
         i += ln
     return seg
+
+
+def signature(seg):
+    """What makes a segment structurally different for the codec: flags,
+    option layout (plus window scale and MPTCP subtype/flags), ECN bits,
+    whether it carries data, and trailing padding."""
+    extra = []
+    for kind, val in seg.opts:
+        if kind == 3:
+            extra.append(("ws", val[0]))
+        elif kind == 30:
+            extra.append(("mptcp", val[:2]))
+    return (seg.fam, seg.flags, tuple(seg.layout), tuple(extra), seg.ecn,
+            seg.payload > 0, seg.payload == seg.mss_hint, seg.padding > 0)
 
 
 F_FIN, F_SYN, F_RST, F_PSH, F_ACK, F_URG, F_ECE, F_CWR = 1, 2, 4, 8, 16, 32, 64, 128
@@ -474,32 +515,30 @@ def describe(seg, direction, retrans):
     return "-".join(parts)
 
 
-# Which segments of each scenario are worth a fixture (after de-duplication
-# by name).  Everything else (repeated handshakes, bulk ACKs...) is dropped.
-def wanted(scenario, name, seg):
+# Which segments of a scenario are the reason the scenario exists: these are
+# always kept (at most one per name).  All other segments are kept only
+# if no earlier segment had the same signature(), so repeated handshakes,
+# FINs and bulk ACKs appear once.
+def essential(scenario, name, seg):
     if seg.padding:
         return True
-    if scenario in ("normal", "closed", "mptcp", "tfo"):
-        return True
-    if scenario in ("unread", "linger0"):
-        return seg.flags & F_RST or (seg.payload and "c2s" in name)
+    if scenario in ("closed", "unread", "linger0"):
+        return bool(seg.flags & F_RST)
     if scenario == "sack":
-        return "sack" in name or "retrans" in name or "fullsize" in name
+        return bool(re.search(r"-sack\d", name)) or "fullsize" in name
     if scenario == "ecn":
-        return bool(seg.ecn or seg.flags & (F_ECE | F_CWR))
+        # ECN bits are part of signature(): one of each kind survives
+        return False
     if scenario == "urg":
         return bool(seg.flags & F_URG)
+    if scenario == "tfo":
+        return "tfo-" in name
+    if scenario == "mptcp":
+        # every MP_CAPABLE form; DSS variants are told apart by signature()
+        return "-mpc" in name
     if scenario == "bulk":
         return bool(seg.flags & F_SYN) or "fullsize" in name or "ack-s2c" in name
     return False
-
-
-# maximum number of fixtures with the same name (a few full-size data
-# segments are useful, identical pure ACKs are not)
-def cap(name):
-    if "fullsize" in name:
-        return 2
-    return 1
 
 
 def hexblock(b):
@@ -526,6 +565,7 @@ def convert(pcap, out, header):
     flow_maxseq = {}
     blocks = []
     counts = {}
+    seen = set()
     for seg in segs:
         if seg.dport in PORT_TO_SCENARIO:
             scen, cport, direction = PORT_TO_SCENARIO[seg.dport], seg.sport, "c2s"
@@ -559,19 +599,16 @@ def convert(pcap, out, header):
                 retrans = True
         if seg.payload and not retrans:
             flow_maxseq[fk] = end
-        if seg.padding and seg.flags & F_RST:
-            # the padded duplicate RST re-sent through AF_PACKET; it is not a
-            # retransmission by TCP
-            retrans = False
         name = "%s-%s-%s" % (seg.fam, label, describe(seg, direction, retrans))
-        if not wanted(scen, name, seg):
+        sig = signature(seg)
+        if not essential(scen, name, seg) and sig in seen:
             continue
+        seen.add(sig)
         counts[name] = counts.get(name, 0) + 1
-        if counts[name] > cap(name):
-            continue
-        unique = name if counts[name] == 1 else "%s-%d" % (name, counts[name])
+        if counts[name] > 1:
+            continue  # one fixture per name is enough
         raw = seg.raw if seg.padding else seg.ip
-        blocks.append((unique, seg.line, raw))
+        blocks.append((name, seg.line, raw))
 
     names = [b[0] for b in blocks]
     if len(set(names)) != len(names):
@@ -585,7 +622,7 @@ def convert(pcap, out, header):
         f.write("# %d segments; hex is the whole IP packet (no Ethernet header), exactly as "
                 "captured; the eth-padded block keeps the\n" % len(blocks))
         f.write("# Ethernet padding that follows the IP packet (veth does not pad, so that frame is "
-                "the kernel's own RST re-sent\n")
+                "the kernel's own ACK re-sent\n")
         f.write("# through AF_PACKET with zero padding to the 60-byte Ethernet minimum, as a "
                 "physical NIC would).\n")
         for name, line, raw in blocks:
@@ -600,7 +637,7 @@ def convert(pcap, out, header):
 # fixture self-check
 # --------------------------------------------------------------------------
 
-def check(path):
+def check(path, pcap_out=None):
     text = open(path).read()
     lines = text.split("\n")
     if not lines[0].startswith("# mbprobe fixture corpus:"):
@@ -629,10 +666,7 @@ def check(path):
         names.add(b["name"])
         if len(b["comment"]) != 1:
             raise SystemExit("%s: expected one description line" % b["name"])
-        h = b["hex"]
-        for i in range(0, len(h) - 64, 64):
-            pass
-        raw = bytes.fromhex(h)
+        raw = bytes.fromhex(b["hex"])
         v = raw[0] >> 4
         total = struct.unpack("!H", raw[2:4])[0] if v == 4 else 40 + struct.unpack("!H", raw[4:6])[0]
         if v not in (4, 6) or total > len(raw):
@@ -646,7 +680,7 @@ def check(path):
     if padded != 1:
         raise SystemExit("expected exactly one padded block, found %d" % padded)
     # hex lines must be exactly 64 chars except the last of each block
-    cur = None
+    prev_short = False
     for ln in lines:
         if ln.startswith("## "):
             prev_short = False
@@ -654,6 +688,29 @@ def check(path):
             if prev_short:
                 raise SystemExit("short hex line in the middle of a block")
             prev_short = len(ln) < 64
+    if pcap_out:
+        # cross-check with tshark: every block as a raw-IP (linktype 101)
+        # packet, checksums verified, nothing malformed
+        with open(pcap_out, "wb") as f:
+            f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))
+            for i, b in enumerate(blocks):
+                raw = bytes.fromhex(b["hex"])
+                f.write(struct.pack("<IIII", i, 0, len(raw), len(raw)))
+                f.write(raw)
+        args = ["tshark", "-r", pcap_out, "-o", "tcp.check_checksum:TRUE",
+                "-o", "ip.check_checksum:TRUE"]
+        total = subprocess.run(args + ["-T", "fields", "-e", "frame.number"],
+                               check=True, capture_output=True, text=True).stdout.split()
+        if len(total) != len(blocks):
+            raise SystemExit("tshark read %d packets, expected %d" % (len(total), len(blocks)))
+        bad = subprocess.run(
+            args + ["-Y", "_ws.malformed || _ws.expert.severity == error || "
+                    "tcp.checksum.status == 0 || ip.checksum.status == 0"],
+            check=True, capture_output=True, text=True).stdout
+        if bad.strip():
+            names = [blocks[int(l.split()[0]) - 1]["name"] for l in bad.strip().splitlines()]
+            print(bad, file=sys.stderr)
+            raise SystemExit("tshark flags blocks: %s" % ", ".join(names))
     print("%s: %d blocks OK" % (path, len(blocks)))
 
 
@@ -668,7 +725,7 @@ def main():
     elif cmd == "convert":
         convert(sys.argv[2], sys.argv[3], sys.argv[4:])
     elif cmd == "check":
-        check(sys.argv[2])
+        check(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
     else:
         raise SystemExit(__doc__)
 

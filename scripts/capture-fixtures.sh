@@ -9,6 +9,7 @@
 # veth ends so the captured segments are MSS-sized and carry real checksums.
 #
 # Usage: sudo scripts/capture-fixtures.sh [output-file]
+#        (MBFX_KEEP_PCAP=/some/file.pcap also keeps the raw capture)
 # Needs: root, ip (iproute2), ethtool, nft, tcpdump, tshark, python3, a kernel
 # with MPTCP and TCP Fast Open.  Re-running overwrites the output file; it is
 # only replaced once the new corpus has been generated and checked.
@@ -37,10 +38,12 @@ for tool in ip ethtool nft tcpdump tshark python3 sysctl flock; do
         exit 1
     fi
 done
-PYTHON=$(command -v python3)
+# the real interpreter (not a pyenv shim) so that $! is the python process
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')
 
-# one run at a time (the namespace names are fixed)
-exec 9>/run/mbfx-capture-fixtures.lock
+# one run at a time (the namespace names are fixed); lock the script itself
+# so that no lock file is left behind
+exec 9<"${BASH_SOURCE[0]}"
 if ! flock -n 9; then
     echo "capture-fixtures.sh: another capture is running" >&2
     exit 1
@@ -49,12 +52,17 @@ fi
 TMP=$(mktemp -d /tmp/mbfx-capture.XXXXXX)
 TCPDUMP_PID=
 SERVER_PID=
+CLIENT_PID=
 
 log() { echo "capture-fixtures: $*" >&2; }
 
 cleanup() {
     local rc=$?
     set +e
+    if [ -n "$CLIENT_PID" ] && kill -0 "$CLIENT_PID" 2>/dev/null; then
+        kill "$CLIENT_PID" 2>/dev/null
+        wait "$CLIENT_PID" 2>/dev/null
+    fi
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill "$SERVER_PID" 2>/dev/null
         wait "$SERVER_PID" 2>/dev/null
@@ -78,6 +86,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# (background jobs below call "ip netns exec" directly, not through these
+# functions, so that $! is the process itself: ip netns exec execs the command)
 in_a() { ip netns exec "$NS_A" "$@"; }
 in_b() { ip netns exec "$NS_B" "$@"; }
 
@@ -139,7 +149,7 @@ done
 
 PCAP="$TMP/capture.pcap"
 log "starting tcpdump on $NS_B/$DEV_B"
-in_b tcpdump -i "$DEV_B" -s 0 -U -nn -Z root -w "$PCAP" tcp 2>"$TMP/tcpdump.err" &
+ip netns exec "$NS_B" tcpdump -i "$DEV_B" -s 0 -U -nn -Z root -w "$PCAP" tcp 2>"$TMP/tcpdump.err" &
 TCPDUMP_PID=$!
 for i in $(seq 100); do
     grep -q "listening on" "$TMP/tcpdump.err" 2>/dev/null && break
@@ -153,7 +163,7 @@ for i in $(seq 100); do
 done
 
 log "starting server in $NS_B"
-in_b "$PYTHON" "$TRAFFIC" server "$TMP/server.ready" &
+ip netns exec "$NS_B" "$PYTHON" "$TRAFFIC" server "$TMP/server.ready" &
 SERVER_PID=$!
 for i in $(seq 100); do
     [ -e "$TMP/server.ready" ] && break
@@ -163,7 +173,11 @@ for i in $(seq 100); do
 done
 
 log "generating traffic from $NS_A"
-in_a "$PYTHON" "$TRAFFIC" client "$DEV_A"
+# in the background + wait, so that a TERM/INT reaches the trap at once
+ip netns exec "$NS_A" "$PYTHON" "$TRAFFIC" client "$DEV_A" &
+CLIENT_PID=$!
+wait "$CLIENT_PID"
+CLIENT_PID=
 sleep 0.5
 
 kill "$SERVER_PID"
@@ -174,27 +188,36 @@ wait "$TCPDUMP_PID" || true
 TCPDUMP_PID=
 cat "$TMP/tcpdump.err" >&2
 
-# sanity checks on the raw capture
-if tshark -r "$PCAP" -Y '_ws.malformed || _ws.expert.severity == error' 2>/dev/null | grep -q .; then
-    tshark -r "$PCAP" -Y '_ws.malformed || _ws.expert.severity == error' 2>/dev/null >&2
+if [ -n "${MBFX_KEEP_PCAP:-}" ]; then
+    cp "$PCAP" "$MBFX_KEEP_PCAP"
+    log "raw capture copied to $MBFX_KEEP_PCAP"
+fi
+
+# sanity checks on the raw capture (outputs go to files first: "grep -q" in
+# a pipeline would SIGPIPE the producer and trip pipefail)
+tshark -r "$PCAP" -Y '_ws.malformed || _ws.expert.severity == error' >"$TMP/tshark-bad.txt" 2>/dev/null
+if [ -s "$TMP/tshark-bad.txt" ]; then
+    cat "$TMP/tshark-bad.txt" >&2
     log "tshark reports malformed packets in the capture"
     exit 1
 fi
-if tcpdump -r "$PCAP" -nn -v 2>/dev/null | grep -q "incorrect"; then
+tcpdump -r "$PCAP" -nn -v >"$TMP/tcpdump-v.txt" 2>/dev/null
+if grep -q "incorrect" "$TMP/tcpdump-v.txt"; then
+    grep "incorrect" "$TMP/tcpdump-v.txt" >&2
     log "tcpdump reports bad checksums in the capture"
     exit 1
 fi
-if ! tcpdump -r "$PCAP" -nn 2>/dev/null | grep -q "sack "; then
+if ! grep -q "sack [0-9]" "$TMP/tcpdump-v.txt"; then
     log "no SACK blocks in the capture"
     exit 1
 fi
 
-log "converting $(tcpdump -r "$PCAP" 2>/dev/null | wc -l) captured packets"
+log "converting $(grep -c '^[0-9]' "$TMP/tcpdump-v.txt") captured packets"
 mkdir -p "$(dirname "$OUT")"
 "$PYTHON" "$TRAFFIC" convert "$PCAP" "$TMP/linux-segments.txt" \
-    "kernel $(uname -r), $(tcpdump --version 2>&1 | head -1); veth pair, offloads off, MTU 1500" \
+    "kernel $(uname -r), $(tcpdump --version 2>&1 | sed -n 1p); veth pair, offloads off, MTU 1500" \
     "(sequence numbers, ports, timestamps and keys differ on every run)"
-"$PYTHON" "$TRAFFIC" check "$TMP/linux-segments.txt"
+"$PYTHON" "$TRAFFIC" check "$TMP/linux-segments.txt" "$TMP/fixture-check.pcap"
 cp "$TMP/linux-segments.txt" "$OUT.tmp"
 mv -f "$OUT.tmp" "$OUT"
 log "done: $OUT"

@@ -19,12 +19,15 @@ export const synData: TestCase = {
     await connection.close();
   },
   judge(obs) {
-    const probe = (o: Observed): boolean => isSyn(o) && o.packet.tcp!.seq === obs.isn;
+    // The probe is our SYN (our ISN); a split-connection proxy sends the responder a SYN of its own.
+    const ours = (o: Observed): boolean => isSyn(o) && o.packet.tcp!.seq === obs.isn;
+    const isnRewritten = !obs.responder?.received.some(ours);
+    const probe = isnRewritten ? isSyn : ours;
     const shared = sharedVerdict(obs, probe, isSynAck);
     if (shared) return shared;
     const arrived = obs.responder!.received.filter(probe);
     const withData = arrived.filter((o) => o.packet.payload.length > 0);
-    const detail = { sentBytes: SYN_DATA_BYTES, receivedBytes: arrived.map((o) => o.packet.payload.length), synsReceived: arrived.length };
+    const detail = { sentBytes: SYN_DATA_BYTES, receivedBytes: arrived.map((o) => o.packet.payload.length), synsReceived: arrived.length, isnRewritten };
     if (withData.length === 0) return { verdict: 'payload-removed', detail };
     return { verdict: 'passed', detail: { ...detail, synAckFlags: obs.initiator.received.find(isSynAck)?.packet.tcp?.flags ?? TcpFlag.SYN } };
   },

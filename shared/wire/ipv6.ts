@@ -29,7 +29,7 @@ export interface DecodedIpv6 {
   payload: Uint8Array;
   trailer: Uint8Array;
   complete: boolean;
-  /** True when a fragment header was crossed: the payload is not a whole upper-layer segment. */
+  /** True when a fragment header (other than an atomic fragment's) was crossed: the payload is not a whole upper-layer segment. */
   fragmented: boolean;
   issues: DecodeIssue[];
 }
@@ -55,7 +55,8 @@ export function decodeIpv6(bytes: Uint8Array): DecodedIpv6 {
       break;
     }
     const length = protocol === 44 ? 8 : protocol === 51 ? (bytes[at + 1] + 2) * 4 : (bytes[at + 1] + 1) * 8;
-    if (protocol === 44) fragmented = true;
+    // An atomic fragment (offset 0, M clear; RFC 6946) holds a whole packet and is processed as one.
+    if (protocol === 44 && (readU16(bytes, at + 2) & 0xfff9) !== 0) fragmented = true;
     if (at + length > end) {
       issues.push(issue('truncated', 'ip', at, `IPv6 extension header ${protocol} (${length} bytes) runs past the packet`));
       break;
@@ -99,4 +100,59 @@ export function encodeIpv6(header: Ipv6Header, payload: Uint8Array, opts: Encode
   out.set(extensions, 40);
   out.set(payload, 40 + extensions.length);
   return out;
+}
+
+/**
+ * The destination the upper-layer checksum covers (RFC 8200 8.1): with a Routing header whose
+ * Segments Left is not zero, the packet is still on its way and the final destination is the last
+ * address of the route, not the Destination Address field. Understood routing types: 0 (RFC 5095,
+ * deprecated), 2 (Mobile IPv6 home address, RFC 6275), 3 (RPL, RFC 6554, compressed addresses) and
+ * 4 (SRv6, RFC 8754: segment list[0] is the last segment), as Wireshark does. Anything else, or
+ * a routing header too short for its addresses, leaves the Destination Address field.
+ */
+export function finalDestination(header: Ipv6Header): string {
+  const ext = header.extensions ?? new Uint8Array(0);
+  let type = header.nextHeader ?? header.protocol;
+  let at = 0;
+  while (EXTENSION_HEADERS.has(type) && at + 8 <= ext.length) {
+    const length = type === 44 ? 8 : type === 51 ? (ext[at + 1] + 2) * 4 : (ext[at + 1] + 1) * 8;
+    if (at + length > ext.length) break;
+    if (type === 43) {
+      const segmentsLeft = ext[at + 3];
+      if (segmentsLeft === 0) return header.dst;
+      const route = ext.subarray(at, at + length);
+      return routeFinalAddress(route, header.dst) ?? header.dst;
+    }
+    type = ext[at];
+    at += length;
+  }
+  return header.dst;
+}
+
+function routeFinalAddress(route: Uint8Array, dst: string): string | undefined {
+  const address = (offset: number): string | undefined => (offset >= 8 && offset + 16 <= route.length ? ipv6ToString(route, offset) : undefined);
+  switch (route[2]) {
+    case 0: {
+      const count = Math.floor((route.length - 8) / 16);
+      return count > 0 ? address(8 + (count - 1) * 16) : undefined;
+    }
+    case 2:
+      return address(8);
+    case 4:
+      return address(8);
+    case 3: {
+      // Addresses 1..n-1 keep 16 - CmprI octets, address n keeps 16 - CmprE; the elided prefix octets come from dst.
+      const cmprI = route[4] >>> 4;
+      const cmprE = route[4] & 0x0f;
+      const pad = route[5] >>> 4;
+      const room = route.length - 8 - pad - (16 - cmprE);
+      if (room < 0 || room % (16 - cmprI) !== 0) return undefined;
+      const last = 8 + room;
+      const full = ipv6ToBytes(dst);
+      full.set(route.subarray(last, last + 16 - cmprE), cmprE);
+      return ipv6ToString(full);
+    }
+    default:
+      return undefined;
+  }
 }

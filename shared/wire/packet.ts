@@ -2,7 +2,7 @@ import { concatBytes } from './bytes.js';
 import type { PseudoHeader } from './checksum.js';
 import type { EncodeOptions } from './encode-options.js';
 import { decodeIpv4, encodeIpv4, Ipv4Flag, type Ipv4Header } from './ipv4.js';
-import { decodeIpv6, encodeIpv6, type Ipv6Header } from './ipv6.js';
+import { decodeIpv6, encodeIpv6, finalDestination, type Ipv6Header } from './ipv6.js';
 import { issue, type DecodeIssue } from './issues.js';
 import { decodeTcp, encodeTcp, IPPROTO_TCP, type TcpHeader } from './tcp.js';
 
@@ -78,8 +78,9 @@ export function decodePacket(bytes: Uint8Array): DecodedPacket {
   return packet;
 }
 
+/** The TCP pseudo-header; for IPv6 its destination is the final one when a routing header is under way (RFC 8200 8.1). */
 export function pseudoHeaderOf(ip: IpHeader): PseudoHeader {
-  return { src: ip.src, dst: ip.dst, protocol: ip.protocol };
+  return { src: ip.src, dst: ip.version === 6 ? finalDestination(ip) : ip.dst, protocol: ip.protocol };
 }
 
 /** Encodes a packet; `encodePacket(decodePacket(b))` equals `b`. Never mutates its input. */

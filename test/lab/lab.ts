@@ -178,14 +178,13 @@ function nat(): LabProfile {
     description:
       'A home router / carrier-grade NAT: source NAT (masquerade, fully random ports) of the initiator behind the middlebox right address, IPv4 and IPv6 (NAT66).',
     setup: (lab) => {
-      const a = lab.addresses;
       const right = lab.interfaces.middleboxRight;
       return [
         nft([
           `add table inet ${NFT_TABLE}`,
           `add chain inet ${NFT_TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
-          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip saddr ${a.initiator}/24 masquerade fully-random`,
-          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip6 saddr ${a.initiator6}/64 masquerade fully-random`,
+          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip saddr 198.18.${lab.id}.0/24 masquerade fully-random`,
+          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip6 saddr fd6d:6270:${lab.id}:1::/64 masquerade fully-random`,
         ]),
       ];
     },
@@ -230,9 +229,11 @@ function dropSynData(): LabProfile {
         `add table inet ${NFT_TABLE}`,
         `add counter inet ${NFT_TABLE} syn_data`,
         `add chain inet ${NFT_TABLE} forward { type filter hook forward priority filter; policy accept; }`,
-        // IPv4 header (20) + maximal TCP header (60) = 80; IPv6 payload length counts the TCP header only
-        `add rule inet ${NFT_TABLE} forward tcp flags & (syn | ack) == syn ip length > 80 counter name "syn_data" drop`,
-        `add rule inet ${NFT_TABLE} forward tcp flags & (syn | ack) == syn ip6 length > 60 counter name "syn_data" drop`,
+        // "Is there a payload byte?": @ih is the data after the TCP header (nft computes its offset from
+        // the data offset); loading one byte of it fails, so the rule does not match, when there is none.
+        // (A length test such as `ip length > 80` misses short SYN data: a Linux TFO SYN with an
+        // 8-byte cookie has a 52-byte TCP header, so up to 8 bytes of data stay within 80.)
+        `add rule inet ${NFT_TABLE} forward tcp flags & (syn | ack) == syn @ih,0,8 & 0x0 == 0x0 counter name "syn_data" drop`,
       ]),
     ],
   };
@@ -701,17 +702,14 @@ export async function destroyLabById(id: number): Promise<string[]> {
 // ---------------------------------------------------------------------------
 // Live labs of this process (cleaned up synchronously at exit)
 
-interface LabState {
-  lab: LabImpl;
-}
-const liveLabs = new Set<LabState>();
+const liveLabs = new Set<LabImpl>();
 let exitHookInstalled = false;
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const st of liveLabs) st.lab.destroySync();
+    for (const lab of liveLabs) lab.destroySync();
   });
 }
 
@@ -736,7 +734,6 @@ class LabImpl implements Lab {
   private readonly children = new Set<ChildProcess>();
   private destroying: Promise<void> | undefined;
   private destroyed = false;
-  private readonly state: LabState;
 
   constructor(id: number, profile: LabProfile, persistent: boolean) {
     this.id = id;
@@ -745,8 +742,7 @@ class LabImpl implements Lab {
     this.namespaces = labNamespaces(id);
     this.interfaces = { ...LAB_INTERFACES };
     this.addresses = labAddresses(id);
-    this.state = { lab: this };
-    liveLabs.add(this.state);
+    liveLabs.add(this);
   }
 
   /** namespace name for a namespace name or role */
@@ -776,9 +772,14 @@ class LabImpl implements Lab {
   }
 
   exec(ns: string, argv: string[], opts: LabExecOptions = {}): Promise<LabExecResult> {
-    this.alive();
-    if (argv.length === 0) return Promise.reject(new LabError('EINVAL', 'exec needs a command'));
-    const full = ['ip', 'netns', 'exec', this.resolveNs(ns), ...argv];
+    let full: string[];
+    try {
+      this.alive();
+      if (argv.length === 0) throw new LabError('EINVAL', 'exec needs a command');
+      full = ['ip', 'netns', 'exec', this.resolveNs(ns), ...argv];
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const child = this.track(spawnChild(full[0], full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] }));
     return collect(child, full, opts);
   }
@@ -801,7 +802,7 @@ class LabImpl implements Lab {
     await teardownNamespaces(Object.values(this.namespaces));
     this.releasePidFile();
     this.destroyed = true;
-    liveLabs.delete(this.state);
+    liveLabs.delete(this);
   }
 
   /** at process exit: nothing asynchronous can run any more */
@@ -817,7 +818,7 @@ class LabImpl implements Lab {
     teardownNamespacesSync(Object.values(this.namespaces));
     this.releasePidFile();
     this.destroyed = true;
-    liveLabs.delete(this.state);
+    liveLabs.delete(this);
   }
 
   private releasePidFile(): void {

@@ -1,0 +1,79 @@
+/**
+ * The main job on its embedded default: build the lab (initiator — middlebox — responder network
+ * namespaces), run the real mbprobe-responder and mbprobe-initiator across a clean path and across
+ * middlebox paths, and print the verdicts side by side. Run through `scripts/demo` (as root).
+ */
+import { Command } from 'commander';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import PQueue from 'p-queue';
+import { createLab, PROFILES, removeStaleLabs } from '../test/lab/lab.js';
+import { measureAcrossLab, type LabMeasurement } from '../test/lab/measure.js';
+
+export const DEMO_PROFILES = ['clean', 'nat', 'strip-options', 'mss-clamp', 'drop-syn-data', 'synproxy', 'split-proxy'];
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command('scripts/demo')
+    .description('Runs mbprobe across a lab of real middleboxes and prints the verdict table.')
+    .option('--profiles <list>', `lab profiles to measure (available: ${Object.keys(PROFILES).join(', ')})`, DEMO_PROFILES.join(','))
+    .option('--tests <list>', 'test cases (see mbprobe-initiator list)', 'all')
+    .option('--out <dir>', 'where the SQLite databases go', 'results/demo')
+    .option('--parallel <n>', 'labs measured at once', '3')
+    .parse(argv, { from: 'user' });
+  const opts = program.opts<{ profiles: string; tests: string; out: string; parallel: string }>();
+  const profiles = opts.profiles.split(',').map((p) => p.trim()).filter(Boolean);
+  const unknown = profiles.filter((p) => !PROFILES[p]);
+  if (unknown.length) {
+    process.stderr.write(`scripts/demo: unknown profile ${unknown.join(', ')}; available: ${Object.keys(PROFILES).join(', ')}\n`);
+    return 2;
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('scripts/demo: the lab needs root (network namespaces, raw sockets): run it with sudo\n');
+    return 2;
+  }
+  const workDir = resolve(opts.out);
+  mkdirSync(workDir, { recursive: true });
+  await removeStaleLabs();
+  const started = Date.now();
+  const queue = new PQueue({ concurrency: Math.max(1, Number(opts.parallel) || 1) });
+  const measurements: LabMeasurement[] = [];
+  let failed = false;
+  await Promise.all(profiles.map((profile) => queue.add(async () => {
+    const lab = await createLab({ profile });
+    try {
+      process.stderr.write(`measuring ${profile} (lab ${lab.id}: ${lab.profile.description})\n`);
+      measurements.push(await measureAcrossLab(lab, { workDir, tests: opts.tests }));
+    } catch (error) {
+      failed = true;
+      process.stderr.write(`${profile}: ${error instanceof Error ? error.message : String(error)}\n`);
+    } finally {
+      await lab.destroy();
+    }
+  })));
+  measurements.sort((a, b) => profiles.indexOf(a.profile) - profiles.indexOf(b.profile));
+  process.stdout.write(`${formatSideBySide(measurements)}\n\n`);
+  process.stdout.write(`${measurements.length} paths measured in ${((Date.now() - started) / 1000).toFixed(1)} s; '*' marks a verdict that differs from the clean path.\n`);
+  process.stdout.write(`Databases (initiator and responder view of every test) are in ${workDir}: ${measurements.map((m) => join(opts.out, `initiator-${m.profile}.sqlite`)).slice(0, 1).join('')} ...\n`);
+  return failed ? 1 : 0;
+}
+
+/** One row per test and port, one column per path; verdicts differing from the clean path are starred. */
+export function formatSideBySide(measurements: readonly LabMeasurement[]): string {
+  const keys: string[] = [];
+  for (const m of measurements) for (const v of m.verdicts) if (!keys.includes(`${v.test} ${v.port}`)) keys.push(`${v.test} ${v.port}`);
+  const clean = measurements.find((m) => m.profile === 'clean');
+  const verdictOf = (m: LabMeasurement, key: string): string => m.verdicts.find((v) => `${v.test} ${v.port}` === key)?.verdict ?? '-';
+  const header = ['test', 'port', ...measurements.map((m) => m.profile)];
+  const rows = keys.map((key) => {
+    const [test, port] = key.split(' ');
+    return [test, port, ...measurements.map((m) => {
+      const verdict = verdictOf(m, key);
+      return clean && m !== clean && verdict !== verdictOf(clean, key) ? `${verdict}*` : verdict;
+    })];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+process.exitCode = await main(process.argv.slice(2));

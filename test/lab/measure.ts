@@ -1,0 +1,102 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import type { Lab } from './lab.js';
+
+/** The project root, whether this file runs from test/lab (vitest) or dist/test/lab (compiled). */
+export function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the mbprobe project root (package.json)');
+    dir = parent;
+  }
+  return dir;
+}
+
+export interface LabVerdict {
+  run: string;
+  test: string;
+  port: number;
+  verdict: string;
+  detail: Record<string, unknown>;
+}
+
+export interface LabMeasurement {
+  profile: string;
+  verdicts: LabVerdict[];
+  initiatorDb: string;
+  responderDb: string;
+  elapsedMs: number;
+  initiatorStderr: string;
+  responderStderr: string;
+}
+
+export interface MeasureOptions {
+  workDir: string;
+  tests?: string;
+  concurrency?: number;
+  /** Extra arguments for `mbprobe-initiator run`. */
+  initiatorArgs?: string[];
+  family?: 4 | 6;
+}
+
+/** Starts the real responder in the lab's responder namespace; resolves once it answers. */
+export async function startResponder(lab: Lab, db: string): Promise<{ child: ChildProcess; stderr: () => string; stop(): Promise<number | null> }> {
+  const bin = join(projectRoot(), 'dist/responder/bin.js');
+  const child = lab.spawn(lab.namespaces.responder, [process.execPath, bin, '--db', db], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`mbprobe-responder did not start within 10 s:\n${stderr}`)), 10_000);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (stderr.includes('answering on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`mbprobe-responder exited with ${code}:\n${stderr}`));
+    });
+  });
+  return {
+    child,
+    stderr: () => stderr,
+    stop: () => new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve(child.exitCode);
+      child.once('exit', (code) => resolve(code));
+      child.kill('SIGINT');
+    }),
+  };
+}
+
+/** Runs the real initiator in the initiator namespace against the lab's responder. */
+export async function runInitiator(lab: Lab, db: string, options: Omit<MeasureOptions, 'workDir'> & { label: string }): Promise<{ verdicts: LabVerdict[]; stderr: string; code: number }> {
+  const bin = join(projectRoot(), 'dist/initiator/bin.js');
+  const responder = options.family === 6 ? lab.addresses.responder6 : lab.addresses.responder;
+  const argv = [process.execPath, bin, 'run', '--responder', responder, '--db', db, '--label', options.label, '--json',
+    '--tests', options.tests ?? 'all', '--concurrency', String(options.concurrency ?? 3), ...(options.initiatorArgs ?? [])];
+  const result = await lab.exec(lab.namespaces.initiator, argv, { allowFailure: true, timeoutMs: 300_000 });
+  const verdicts = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => {
+    const j = JSON.parse(l) as { run: string; test: string; port: number; verdict: string; detail: Record<string, unknown> };
+    return { run: j.run, test: j.test, port: j.port, verdict: j.verdict, detail: j.detail };
+  });
+  return { verdicts, stderr: result.stderr, code: result.code };
+}
+
+/** Responder and initiator across one lab path: every verdict of the run. */
+export async function measureAcrossLab(lab: Lab, options: MeasureOptions): Promise<LabMeasurement> {
+  const started = Date.now();
+  const responderDb = join(options.workDir, `responder-${lab.profile.name}.sqlite`);
+  const initiatorDb = join(options.workDir, `initiator-${lab.profile.name}.sqlite`);
+  const responder = await startResponder(lab, responderDb);
+  try {
+    const run = await runInitiator(lab, initiatorDb, { ...options, label: lab.profile.name });
+    if (run.code !== 0) throw new Error(`mbprobe-initiator failed (exit ${run.code}) on ${lab.profile.name}:\n${run.stderr}\nresponder:\n${responder.stderr()}`);
+    return { profile: lab.profile.name, verdicts: run.verdicts, initiatorDb, responderDb, elapsedMs: Date.now() - started, initiatorStderr: run.stderr, responderStderr: responder.stderr() };
+  } finally {
+    await responder.stop();
+  }
+}
