@@ -71,7 +71,7 @@ export class Prober {
   }
 }
 
-type Waiter = { match: (o: Observed) => boolean; resolve: (o: Observed | undefined) => void; timer: NodeJS.Timeout };
+type Waiter = { match: (o: Observed) => boolean; resolve: (o: Observed | undefined) => void; timer: NodeJS.Timeout; onAbort?: () => void };
 
 /**
  * One scripted TCP connection of a test case: it sends segments exactly as the script describes
@@ -123,6 +123,7 @@ export class ProbeConnection {
 
   private settle(waiter: Waiter, value: Observed | undefined): void {
     clearTimeout(waiter.timer);
+    if (waiter.onAbort) this.signal?.removeEventListener('abort', waiter.onAbort);
     this.waiters.delete(waiter);
     waiter.resolve(value);
   }
@@ -161,8 +162,9 @@ export class ProbeConnection {
     if (this.signal?.aborted) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const waiter: Waiter = { match, resolve, timer: setTimeout(() => this.settle(waiter, undefined), timeoutMs) };
+      waiter.onAbort = () => this.settle(waiter, undefined);
       this.waiters.add(waiter);
-      this.signal?.addEventListener('abort', () => this.settle(waiter, undefined), { once: true });
+      this.signal?.addEventListener('abort', waiter.onAbort, { once: true });
     });
   }
 

@@ -1,0 +1,216 @@
+/**
+ * Packet capture with `cap` (libpcap). Delivers IP packets (link header stripped, copied out of
+ * cap's single reusable buffer) as soon as libpcap hands them over.
+ *
+ * Immediate delivery: cap 0.2.1 itself calls pcap_set_immediate_mode(1) on Linux before activating
+ * (it looks the symbol up with dlsym, which resolves through cap.node's own libpcap dependency even
+ * when the unversioned libpcap.so dev symlink is absent), so libpcap uses TPACKET_V2 without block
+ * timeouts and each packet wakes the event loop. Nothing extra is needed here; the integration test
+ * measures the send-to-callback delay between two network namespaces.
+ */
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
+import { MbprobeError } from '../wire/errors.js';
+import { dltFromCapName, ipLooksTruncated, ipOffset, isSupportedLinkType } from './link.js';
+
+export interface CapturedPacket {
+  /** The IP packet (link header stripped), copied out of cap's buffer; any link-layer trailer (Ethernet padding) is kept. */
+  bytes: Uint8Array;
+  /** Microseconds since the epoch when the packet reached JavaScript (cap does not expose libpcap's own timestamp). */
+  atUs: number;
+  /** The packet was cut short: it did not fit the snap length, or the IP header claims more bytes than were captured. */
+  truncated: boolean;
+}
+
+export interface PacketSource {
+  onPacket(listener: (p: CapturedPacket) => void): void;
+  close(): void;
+}
+
+/** What openCapture returns: a PacketSource plus what it is attached to. */
+export interface LiveCapture extends PacketSource {
+  readonly iface: string;
+  /** libpcap DLT of the interface (1 Ethernet, 113 Linux cooked, 12 raw IP, ...). */
+  readonly linkType: number;
+}
+
+export interface CaptureOptions {
+  iface: string;
+  /** pcap-filter(7) expression; '' captures everything. */
+  filter: string;
+  /** Largest frame (link header included) delivered whole; longer ones arrive truncated. Default 65535 (cap's fixed libpcap snaplen). */
+  snapLen?: number;
+  /** Kernel ring buffer size for libpcap. Default 4 MiB. */
+  bufferBytes?: number;
+}
+
+const MAX_SNAPLEN = 65535;
+const DEFAULT_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/** Microseconds since the epoch, from the monotonic clock anchored at process start (same clock as CapturedPacket.atUs). */
+export function nowUs(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
+type CapModule = typeof import('cap');
+let capModule: CapModule | undefined;
+
+function loadCap(): CapModule {
+  if (!capModule) {
+    try {
+      capModule = createRequire(import.meta.url)('cap') as CapModule;
+    } catch (err) {
+      throw new MbprobeError(
+        'NATIVE_MODULE_MISSING',
+        `The packet capture module "cap" could not be loaded (${(err as Error).message}). ` +
+          'Install libpcap-dev (apt-get install libpcap-dev) and run npm rebuild cap.',
+        { cause: err },
+      );
+    }
+  }
+  return capModule;
+}
+
+/**
+ * cap 0.2.1 bug: when open() throws after pcap_create() (bad filter, no privileges, activation
+ * failure), the native object keeps a half-initialised handle and its destructor later calls
+ * uv_poll_stop() on a poll handle that was never initialised; when the garbage collector reclaims
+ * the object the process aborts. Failed instances are therefore kept alive forever (one small
+ * leak per failed open, which is nearly always followed by exiting anyway).
+ */
+const failedCaps: unknown[] = [];
+
+/** Names of the capture devices libpcap sees (in this process's network namespace). */
+export function listInterfaces(): string[] {
+  return loadCap().Cap.deviceList().map((d) => d.name);
+}
+
+function isPermissionError(message: string): boolean {
+  return /permission|not permitted|EPERM|EACCES/i.test(message);
+}
+
+export function openCapture(opts: CaptureOptions): LiveCapture {
+  const { Cap } = loadCap();
+  const snapLen = opts.snapLen ?? MAX_SNAPLEN;
+  const bufferBytes = opts.bufferBytes ?? DEFAULT_BUFFER_BYTES;
+  if (!Number.isInteger(snapLen) || snapLen < 1 || snapLen > MAX_SNAPLEN) {
+    throw new MbprobeError('INVALID_ARGUMENT', `snapLen must be an integer from 1 to ${MAX_SNAPLEN}, got ${snapLen}`);
+  }
+  if (!Number.isInteger(bufferBytes) || bufferBytes < 65536 || bufferBytes > 0x7fffffff) {
+    throw new MbprobeError('INVALID_ARGUMENT', `bufferBytes must be an integer of at least 65536, got ${bufferBytes}`);
+  }
+
+  const available = listInterfaces();
+  if (!available.includes(opts.iface)) {
+    throw new MbprobeError(
+      'INTERFACE_NOT_FOUND',
+      `No network interface "${opts.iface}". Available: ${available.join(', ') || '(none)'}`,
+    );
+  }
+
+  const cap = new Cap();
+  // cap copies every packet into this one buffer; its length is the effective snap length.
+  const buffer = Buffer.alloc(snapLen);
+  let linkName: string;
+  try {
+    linkName = cap.open(opts.iface, opts.filter, bufferBytes, buffer);
+  } catch (err) {
+    failedCaps.push(cap);
+    const message = (err as Error).message;
+    if (isPermissionError(message)) {
+      throw new MbprobeError(
+        'NOT_PRIVILEGED',
+        `Capturing on ${opts.iface} needs root (or CAP_NET_RAW and CAP_NET_ADMIN): run as root, e.g. with sudo. (${message})`,
+        { cause: err },
+      );
+    }
+    if (/no such device/i.test(message)) {
+      throw new MbprobeError(
+        'INTERFACE_NOT_FOUND',
+        `No network interface "${opts.iface}" (${message}). Available: ${listInterfaces().join(', ')}`,
+        { cause: err },
+      );
+    }
+    if (opts.filter !== '' && /filter|syntax|parse|illegal|unknown|expression|invalid/i.test(message)) {
+      throw new MbprobeError('BAD_FILTER', `Capture filter "${opts.filter}" was rejected: ${message}`, { cause: err });
+    }
+    throw new MbprobeError('CAPTURE_FAILED', `Could not capture on ${opts.iface}: ${message}`, { cause: err });
+  }
+
+  const linkType = dltFromCapName(linkName);
+  if (linkType === undefined || !isSupportedLinkType(linkType)) {
+    cap.close();
+    throw new MbprobeError(
+      'UNSUPPORTED_LINK_TYPE',
+      `Interface ${opts.iface} has link type ${linkName}, which mbprobe cannot strip to IP ` +
+        '(supported: Ethernet incl. 802.1Q, Linux cooked v1/v2, raw IP, NULL/LOOP)',
+    );
+  }
+
+  const listeners: Array<(p: CapturedPacket) => void> = [];
+  let closed = false;
+  cap.on('packet', (nbytes: number, capTruncated: boolean) => {
+    const atUs = nowUs();
+    if (closed) return;
+    const offset = ipOffset(linkType, buffer, nbytes);
+    if (offset === undefined) return; // not IP (ARP, LLDP, ...)
+    const bytes = new Uint8Array(buffer.subarray(offset, nbytes)); // a copy: cap reuses `buffer`
+    const packet: CapturedPacket = { bytes, atUs, truncated: capTruncated || ipLooksTruncated(bytes) };
+    for (const listener of listeners) listener(packet);
+  });
+
+  return {
+    iface: opts.iface,
+    linkType,
+    onPacket(listener) {
+      listeners.push(listener);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      listeners.length = 0;
+      cap.close();
+      cap.removeAllListeners('packet');
+    },
+  };
+}
+
+interface IpRouteGet {
+  dev?: string;
+  dst?: string;
+  type?: string;
+}
+
+/** The interface whose route reaches `address` (`ip -j route get ADDR`), for --iface defaults. */
+export function defaultInterfaceFor(address: string): string {
+  if (isIP(address) === 0) {
+    throw new MbprobeError('INVALID_ARGUMENT', `"${address}" is not an IPv4 or IPv6 address`);
+  }
+  let output: string;
+  try {
+    output = execFileSync('ip', ['-j', 'route', 'get', address], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 5000,
+    });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') {
+      throw new MbprobeError('IPROUTE2_NOT_FOUND', 'The "ip" command is missing: apt-get install iproute2, or pass --iface', { cause: err });
+    }
+    const detail = (e.stderr ?? '').trim() || e.message;
+    throw new MbprobeError('NO_ROUTE', `No route to ${address}: ${detail}. Pass --iface explicitly.`, { cause: err });
+  }
+  let routes: IpRouteGet[];
+  try {
+    routes = JSON.parse(output) as IpRouteGet[];
+  } catch (err) {
+    throw new MbprobeError('NO_ROUTE', `Could not read "ip -j route get ${address}" output: ${output.trim()}`, { cause: err });
+  }
+  const dev = routes.find((r) => typeof r.dev === 'string')?.dev;
+  if (!dev) {
+    throw new MbprobeError('NO_ROUTE', `No interface routes to ${address} (${routes.map((r) => r.type ?? 'route').join(', ') || 'no route'}). Pass --iface explicitly.`);
+  }
+  return dev;
+}

@@ -1,0 +1,151 @@
+/**
+ * Sending whole, hand-made IP packets with `raw-socket`.
+ *
+ * IPv4: socket(AF_INET, SOCK_RAW, IPPROTO_RAW), which implies IP_HDRINCL. Per raw(7) the kernel
+ * still rewrites, on every packet: the IPv4 header checksum (always), the total length (always),
+ * the source address (only when 0.0.0.0) and the identification (only when 0 and DF is clear).
+ * Everything else, the TCP header, options, checksum and payload included, leaves as written.
+ *
+ * IPv6: socket(AF_INET6, SOCK_RAW, IPPROTO_RAW) plus IPV6_HDRINCL (36 at IPPROTO_IPV6), so our own
+ * IPv6 header (traffic class, flow label, hop limit, extension headers) goes out as written, except
+ * the payload length, which the kernel (__ip6_local_out) always sets from the packet size.
+ *
+ * Both: the destination for routing is read from the packet's own header.
+ */
+import { createRequire } from 'node:module';
+import { ipv4ToString, ipv6ToString } from '../wire/address.js';
+import { MbprobeError } from '../wire/errors.js';
+
+export interface PacketSink {
+  send(packet: Uint8Array): Promise<void>;
+  close(): void;
+}
+
+export interface RawSenderOptions {
+  family: 4 | 6;
+  /** SO_MARK for every packet, so firewall rules (`meta mark`) can tell ours from the kernel's. */
+  mark?: number;
+}
+
+const IPPROTO_RAW = 255;
+const IPPROTO_IPV6 = 41;
+const IPV6_HDRINCL = 36;
+const SOL_SOCKET = 1;
+const SO_MARK = 36;
+
+type RawSocketModule = typeof import('raw-socket');
+let rawModule: RawSocketModule | undefined;
+
+function loadRawSocket(): RawSocketModule {
+  if (!rawModule) {
+    try {
+      rawModule = createRequire(import.meta.url)('raw-socket') as RawSocketModule;
+    } catch (err) {
+      throw new MbprobeError(
+        'NATIVE_MODULE_MISSING',
+        `The raw socket module "raw-socket" could not be loaded (${(err as Error).message}). Run npm rebuild raw-socket.`,
+        { cause: err },
+      );
+    }
+  }
+  return rawModule;
+}
+
+function isPermissionError(message: string): boolean {
+  return /not permitted|permission|EPERM|EACCES/i.test(message);
+}
+
+/** The destination address written in an IP packet, checked against the sender's family. */
+export function destinationOf(packet: Uint8Array, family: 4 | 6): string {
+  const version = packet.length > 0 ? packet[0] >>> 4 : -1;
+  if (version !== family) {
+    throw new MbprobeError('BAD_PACKET', `An IPv${family} raw sender cannot send a packet whose IP version is ${version}`);
+  }
+  if (family === 4) {
+    if (packet.length < 20) throw new MbprobeError('BAD_PACKET', `IPv4 packet of ${packet.length} bytes is shorter than an IPv4 header`);
+    return ipv4ToString(packet, 16);
+  }
+  if (packet.length < 40) throw new MbprobeError('BAD_PACKET', `IPv6 packet of ${packet.length} bytes is shorter than an IPv6 header`);
+  return ipv6ToString(packet, 24);
+}
+
+export function openRawSender(opts: RawSenderOptions): PacketSink {
+  const raw = loadRawSocket();
+  const family = opts.family;
+  if (family !== 4 && family !== 6) throw new MbprobeError('INVALID_ARGUMENT', `family must be 4 or 6, got ${String(family)}`);
+  if (opts.mark !== undefined && (!Number.isInteger(opts.mark) || opts.mark < 0 || opts.mark > 0xffffffff)) {
+    throw new MbprobeError('INVALID_ARGUMENT', `mark must be a 32-bit unsigned integer, got ${opts.mark}`);
+  }
+
+  let socket: import('raw-socket').Socket;
+  try {
+    socket = raw.createSocket({
+      addressFamily: family === 4 ? raw.AddressFamily.IPv4 : raw.AddressFamily.IPv6,
+      protocol: IPPROTO_RAW,
+    });
+  } catch (err) {
+    const message = (err as Error).message;
+    if (isPermissionError(message)) {
+      throw new MbprobeError('NOT_PRIVILEGED', `Sending raw IP packets needs root (or CAP_NET_RAW): run as root, e.g. with sudo. (${message})`, { cause: err });
+    }
+    throw new MbprobeError('RAW_SOCKET_FAILED', `Could not open a raw IPv${family} socket: ${message}`, { cause: err });
+  }
+
+  let failure: Error | undefined;
+  let closed = false;
+  /** Rejecters of sends still queued inside raw-socket, failed on close() (their callbacks would never run). */
+  const pending = new Set<(err: Error) => void>();
+  // An IPPROTO_RAW socket never receives; stop watching it for reads so an idle sink does not keep
+  // the process alive (raw-socket resumes the write watcher by itself while sends are queued).
+  socket.pauseRecv();
+  socket.on('error', (err: Error) => {
+    failure = err;
+  });
+
+  try {
+    if (family === 6) socket.setOption(IPPROTO_IPV6, IPV6_HDRINCL, 1);
+    if (opts.mark !== undefined) socket.setOption(SOL_SOCKET, SO_MARK, opts.mark);
+  } catch (err) {
+    socket.close();
+    const message = (err as Error).message;
+    if (isPermissionError(message)) {
+      throw new MbprobeError('NOT_PRIVILEGED', `Setting SO_MARK needs root (CAP_NET_ADMIN): run as root. (${message})`, { cause: err });
+    }
+    throw new MbprobeError('RAW_SOCKET_FAILED', `Could not configure the raw IPv${family} socket: ${message}`, { cause: err });
+  }
+
+  return {
+    send(packet: Uint8Array): Promise<void> {
+      if (closed) return Promise.reject(new MbprobeError('SEND_FAILED', 'The raw sender is closed'));
+      if (failure) return Promise.reject(new MbprobeError('SEND_FAILED', `The raw socket failed: ${failure.message}`, { cause: failure }));
+      let destination: string;
+      try {
+        destination = destinationOf(packet, family);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      // Copy: the write happens later (when the socket is writable) and callers may reuse their array.
+      const buffer = Buffer.from(packet);
+      return new Promise<void>((resolve, reject) => {
+        pending.add(reject);
+        socket.send(buffer, 0, buffer.length, destination, (error, bytes) => {
+          pending.delete(reject);
+          if (error) {
+            reject(new MbprobeError('SEND_FAILED', `Sending ${buffer.length} bytes to ${destination} failed: ${error.message}`, { cause: error }));
+          } else if (bytes !== buffer.length) {
+            reject(new MbprobeError('SEND_FAILED', `Only ${bytes} of ${buffer.length} bytes to ${destination} were sent`));
+          } else {
+            resolve();
+          }
+        });
+      });
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      socket.close();
+      for (const reject of pending) reject(new MbprobeError('SEND_FAILED', 'The raw sender was closed before the packet was sent'));
+      pending.clear();
+    },
+  };
+}
