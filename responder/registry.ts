@@ -50,6 +50,13 @@ export interface ActiveTest {
 
 const MID_FLOW_WINDOW = 1 << 20;
 
+/** Ports, seq and flags of a TCP header too short to decode: enough to attribute a truncated segment. */
+function tcpPrefixOf(segment: DecodedPacket): { srcPort: number; dstPort: number; seq: number; flags: number } | undefined {
+  const b = segment.payload;
+  if (segment.ip?.protocol !== 6 || b.length < 8) return undefined;
+  return { srcPort: (b[0] << 8) | b[1], dstPort: (b[2] << 8) | b[3], seq: ((b[4] << 24) | (b[5] << 16) | (b[6] << 8) | b[7]) >>> 0, flags: b.length >= 14 ? b[13] : 0 };
+}
+
 export class Registry {
   private readonly sessions = new Map<string, Session>();
   private readonly tests = new Map<string, ActiveTest>();
@@ -100,7 +107,8 @@ export class Registry {
   }
 
   attribute(segment: DecodedPacket): { test: ActiveTest; rule: AttributionRule } | undefined {
-    const { ip, tcp } = segment;
+    const ip = segment.ip;
+    const tcp = segment.tcp ?? tcpPrefixOf(segment);
     if (!ip || !tcp) return undefined;
     const flow = `${ip.src}|${tcp.srcPort}|${tcp.dstPort}`;
     const bound = this.flows.get(flow);
