@@ -37,6 +37,9 @@ export interface Timing {
   attempts: number;
 }
 
+/** The shortest wait before resending once the round trip is known (Linux's TCP_RTO_MIN). */
+const MIN_RTO_MS = 200;
+
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n) + CLOCK_OFFSET_US;
 const CLOCK_OFFSET_US = Date.now() * 1000 - Number(process.hrtime.bigint() / 1000n);
 
@@ -86,6 +89,8 @@ export class ProbeConnection {
   /** Our next sequence number and the next one we expect from the peer. */
   sndNxt: number;
   rcvNxt = 0;
+  /** Round-trip time of the handshake (last SYN sent to SYN-ACK), once measured. */
+  rttMs?: number;
   /** The peer's ISN as we saw it, once a SYN-ACK arrived. */
   peerIsn?: number;
   private peerTimestamp?: number;
@@ -168,11 +173,15 @@ export class ProbeConnection {
     });
   }
 
-  /** Sends, and resends on silence, until an answer matches; undefined after the last attempt. */
+  /**
+   * Sends, and resends on silence, until an answer matches; undefined after the last attempt. Once the
+   * handshake measured the round trip, the wait adapts to it (4 RTT, at least 200 ms), as a TCP RTO would.
+   */
   async exchange(spec: SegmentSpec, answer: (o: Observed) => boolean): Promise<Observed | undefined> {
+    const wait = this.rttMs === undefined ? this.timing.timeoutMs : Math.min(this.timing.timeoutMs, Math.max(MIN_RTO_MS, 4 * this.rttMs));
     for (let attempt = 0; attempt < this.timing.attempts; attempt++) {
       await this.send(spec);
-      const reply = await this.waitFor(answer);
+      const reply = await this.waitFor(answer, wait);
       if (reply) return reply;
       if (this.signal?.aborted) return undefined;
     }
@@ -188,6 +197,8 @@ export class ProbeConnection {
   async connect(syn: Omit<SegmentSpec, 'flags'> & { flags?: number } = {}): Promise<Observed | undefined> {
     const synAck = await this.exchange({ ...syn, flags: syn.flags ?? TcpFlag.SYN, seq: this.isn }, (o) => isSynAck(o) || isRst(o));
     if (!synAck || isRst(synAck)) return synAck;
+    // Karn: a SYN-ACK after a retransmitted SYN says nothing about the round trip.
+    if (this.sent.length === 1) this.rttMs = (synAck.atUs - this.sent[0].atUs) / 1000;
     this.peerIsn = synAck.packet.tcp!.seq;
     this.sndNxt = (this.isn + 1) >>> 0;
     this.rcvNxt = (this.peerIsn + 1) >>> 0;

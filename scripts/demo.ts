@@ -5,10 +5,11 @@
  */
 import { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { createLab, PROFILES, removeStaleLabs } from '../test/lab/lab.js';
 import { measureAcrossLab, type LabMeasurement } from '../test/lab/measure.js';
+import { DEFAULT_PORTS } from '../initiator/cli.js';
 
 export const DEMO_PROFILES = ['clean', 'nat', 'strip-options', 'mss-clamp', 'drop-syn-data', 'synproxy', 'split-proxy'];
 
@@ -53,14 +54,24 @@ async function main(argv: string[]): Promise<number> {
   measurements.sort((a, b) => profiles.indexOf(a.profile) - profiles.indexOf(b.profile));
   process.stdout.write(`${formatSideBySide(measurements)}\n\n`);
   process.stdout.write(`${measurements.length} paths measured in ${((Date.now() - started) / 1000).toFixed(1)} s; '*' marks a verdict that differs from the clean path.\n`);
-  process.stdout.write(`Databases (initiator and responder view of every test) are in ${workDir}: ${measurements.map((m) => join(opts.out, `initiator-${m.profile}.sqlite`)).slice(0, 1).join('')} ...\n`);
+  process.stdout.write(`Every segment, diff and verdict is in ${workDir}/initiator-<profile>.sqlite (and the responder's view in responder-<profile>.sqlite).\n`);
   return failed ? 1 : 0;
 }
 
 /** One row per test and port, one column per path; verdicts differing from the clean path are starred. */
 export function formatSideBySide(measurements: readonly LabMeasurement[]): string {
-  const keys: string[] = [];
-  for (const m of measurements) for (const v of m.verdicts) if (!keys.includes(`${v.test} ${v.port}`)) keys.push(`${v.test} ${v.port}`);
+  const tests: string[] = [];
+  const ports: number[] = [];
+  for (const m of measurements) {
+    for (const v of m.verdicts) {
+      if (!tests.includes(v.test)) tests.push(v.test);
+      if (!ports.includes(v.port)) ports.push(v.port);
+    }
+  }
+  // Tests in catalogue order, ports in the order the design lists them.
+  const portOrder = (p: number): number => (DEFAULT_PORTS.includes(p) ? DEFAULT_PORTS.indexOf(p) : DEFAULT_PORTS.length + p);
+  ports.sort((a, b) => portOrder(a) - portOrder(b));
+  const keys = tests.flatMap((t) => ports.map((p) => `${t} ${p}`));
   const clean = measurements.find((m) => m.profile === 'clean');
   const verdictOf = (m: LabMeasurement, key: string): string => m.verdicts.find((v) => `${v.test} ${v.port}` === key)?.verdict ?? '-';
   const header = ['test', 'port', ...measurements.map((m) => m.profile)];

@@ -73,13 +73,17 @@ function loadCap(): CapModule {
 }
 
 /**
- * cap 0.2.1 bug: when open() throws after pcap_create() (bad filter, no privileges, activation
- * failure), the native object keeps a half-initialised handle and its destructor later calls
- * uv_poll_stop() on a poll handle that was never initialised; when the garbage collector reclaims
- * the object the process aborts. Failed instances are therefore kept alive forever (one small
- * leak per failed open, which is nearly always followed by exiting anyway).
+ * Every Cap object ever created stays referenced for the life of the process, because of two
+ * memory-safety bugs in cap 0.2.1 that crash the process once the garbage collector frees one:
+ *  - close() only uv_poll_stop()s its poll handle, never uv_close()s it, so the handle (embedded in
+ *    the native object) stays linked in libuv's handle queue. When GC deletes the closed object,
+ *    libuv later writes into freed memory (valgrind: invalid write in uv__queue_remove /
+ *    uv__queue_insert_tail) and the process dies with SIGSEGV some time later.
+ *  - when open() throws after pcap_create() (bad filter, no privileges), the half-initialised
+ *    object's destructor calls uv_poll_stop() on a never-initialised poll handle and aborts.
+ * The cost is one small native object per opened capture (the 64 KiB packet buffer is released).
  */
-const failedCaps: unknown[] = [];
+const retainedCaps: unknown[] = [];
 
 /** Names of the capture devices libpcap sees (in this process's network namespace). */
 export function listInterfaces(): string[] {
@@ -110,13 +114,13 @@ export function openCapture(opts: CaptureOptions): LiveCapture {
   }
 
   const cap = new Cap();
+  retainedCaps.push(cap);
   // cap copies every packet into this one buffer; its length is the effective snap length.
   const buffer = Buffer.alloc(snapLen);
   let linkName: string;
   try {
     linkName = cap.open(opts.iface, opts.filter, bufferBytes, buffer);
   } catch (err) {
-    failedCaps.push(cap);
     const message = (err as Error).message;
     if (isPermissionError(message)) {
       throw new MbprobeError(
