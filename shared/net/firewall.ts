@@ -127,6 +127,11 @@ export async function holdNftTable(table: string, body: string, opts: HoldOption
     };
     const evaluate = (): void => {
       if (settled) return;
+      // Unprivileged, nft fails every command before parsing it and never echoes the command line.
+      if (/you must be root|cache initialization failed: Operation not permitted/.test(stderr)) {
+        finish(new MbprobeError('NOT_PRIVILEGED', `Installing firewall rules needs root (CAP_NET_ADMIN): run as root, e.g. with sudo.\n${stderr.trim()}`));
+        return;
+      }
       // The sentinel always fails (no such table); its error block marks "every command before it is done".
       const sentinelDone = new RegExp(`(^|\\n)${sentinelLine}\\n[^\\n]*\\n`).test(stderr);
       if (!sentinelDone) return;

@@ -1,0 +1,32 @@
+/**
+ * Turns the initiator databases of a lab run (scripts/demo --out DIR) into the recorded observations
+ * the judges' unit tests replay: test/fixtures/observations.json. One entry per profile and test
+ * (port 34343), with every segment both ends saw, as hex, and the verdict given at the time.
+ *   node dist/scripts/record-observations.js results/demo > test/fixtures/observations.json
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Store } from '../shared/store.js';
+import { toHex } from '../shared/wire/bytes.js';
+
+const dir = process.argv[2] ?? 'results/demo';
+const recorded: unknown[] = [];
+for (const file of readdirSync(dir).filter((f) => f.startsWith('initiator-') && f.endsWith('.sqlite')).sort()) {
+  const profile = file.slice('initiator-'.length, -'.sqlite'.length);
+  const store = Store.open(join(dir, file), { readonly: true });
+  // The newest run of each database: earlier demo runs accumulate in the same files.
+  const run = store.runs().sort((a, b) => a.startedAt.localeCompare(b.startedAt)).at(-1);
+  if (run) {
+    for (const test of store.tests(run.id).filter((t) => t.port === 34343)) {
+      recorded.push({
+        profile,
+        name: test.name,
+        port: test.port,
+        verdict: test.verdict,
+        segments: store.segments(test.id).map((s) => ({ side: s.side, dir: s.dir, atUs: s.atUs, hex: toHex(s.bytes) })),
+      });
+    }
+  }
+  store.close();
+}
+process.stdout.write(`${JSON.stringify(recorded, null, 1)}\n`);
