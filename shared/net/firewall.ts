@@ -172,6 +172,9 @@ export async function holdNftTable(table: string, body: string, opts: HoldOption
       exited = true;
       exitDescription = signal ? `killed by ${signal}` : `exited with code ${code}`;
       for (const w of exitWaiters.splice(0)) w();
+    });
+    // 'close' comes after 'exit' once stdout/stderr are drained, so the error text is complete.
+    child.on('close', () => {
       const text = stderr.trim();
       if (/exec of ".*" failed: No such file or directory/.test(text)) finish(nftMissing(nft));
       else finish(new MbprobeError('FIREWALL_FAILED', `nft ${exitDescription} before confirming table ${family} ${table}${text ? `:\n${text}` : ''}`));

@@ -6,9 +6,11 @@
  * the source address (only when 0.0.0.0) and the identification (only when 0 and DF is clear).
  * Everything else, the TCP header, options, checksum and payload included, leaves as written.
  *
- * IPv6: socket(AF_INET6, SOCK_RAW, IPPROTO_RAW) plus IPV6_HDRINCL (36 at IPPROTO_IPV6), so our own
- * IPv6 header (traffic class, flow label, hop limit, extension headers) goes out as written, except
- * the payload length, which the kernel (__ip6_local_out) always sets from the packet size.
+ * IPv6: socket(AF_INET6, SOCK_RAW, IPPROTO_RAW) plus IPV6_HDRINCL (36 at IPPROTO_IPV6; raw-socket
+ * only exports that constant on Windows). Linux >= 4.5 already turns it on for IPPROTO_RAW, setting
+ * it is belt and braces. The whole packet goes out as written: traffic class, flow label, hop limit,
+ * extension headers and even a wrong payload length are untouched (unlike IPv4's total length);
+ * verified on the wire by test/integration/net-shell.test.ts.
  *
  * Both: the destination for routing is read from the packet's own header.
  */

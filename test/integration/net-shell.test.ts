@@ -204,7 +204,9 @@ for (const s of sinks.values()) s.close();
 import { holdNftTable } from ${mod('firewall.js')};
 const held = await holdNftTable(process.argv[2], process.argv[3]);
 process.stdout.write(JSON.stringify({ held: held.table, pid: process.pid }) + '\\n');
-setInterval(() => {}, 60000);
+// Stay until killed, or until the test process is gone (stdin EOF).
+process.stdin.resume();
+process.stdin.on('end', () => process.exit(0));
 `);
   writeFileSync(join(work, 'misc.mjs'), `
 import { openCapture, defaultInterfaceFor } from ${mod('capture.js')};
