@@ -8,6 +8,7 @@ import { holdNftTable } from '../shared/net/firewall.js';
 import { initiatorRules, reservePorts } from '../shared/net/kernel-tcp.js';
 import { openRawSender } from '../shared/net/raw-send.js';
 import { DEFAULT_DB_PATH, Store } from '../shared/store.js';
+import { MbprobeError } from '../shared/wire/errors.js';
 import { ControlClient } from './control-client.js';
 import { Prober } from './probe.js';
 import { routeTo } from './route.js';
@@ -101,7 +102,8 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
     process.once('SIGINT', () => process.exit(130));
   };
   process.once('SIGINT', onSignal);
-  const cleanups: Array<() => unknown> = [() => process.off('SIGINT', onSignal)];
+  process.once('SIGTERM', onSignal);
+  const cleanups: Array<() => unknown> = [() => process.off('SIGINT', onSignal), () => process.off('SIGTERM', onSignal)];
   try {
     const session = await client.openSession({ label: opts.label, initiatorAddress: route.source, toolVersion: TOOL_VERSION });
     cleanups.push(() => client.closeSession(session.sessionId).catch(() => undefined));
@@ -131,6 +133,9 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
     if (progress) io.stderr('\r\x1b[K');
     store.finishRun(runId, new Date().toISOString());
     if (!opts.json) io.stdout(formatVerdictTable(results, ports) + `\nrun ${runId}: ${results.length} tests stored in ${opts.db}\n`);
+    if (stop.signal.aborted) {
+      throw new MbprobeError('INTERRUPTED', `interrupted: ${results.length} of ${total} tests finished and are stored in ${opts.db} (run ${runId})`);
+    }
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup();
     store.close();

@@ -60,11 +60,11 @@ export class Prober {
     if (port !== undefined) this.connections.get(port)?.deliver(seen);
   }
 
-  open(opts: { local: { address: string; port: number }; remote: { address: string; port: number }; timing: Timing; isn?: number; signal?: AbortSignal }): ProbeConnection {
+  open(opts: { local: { address: string; port: number }; remote: { address: string; port: number }; timing: Timing; isn?: number }): ProbeConnection {
     if (this.connections.has(opts.local.port)) throw new Error(`local port ${opts.local.port} is already in use by another test`);
     const sink = this.sinks[opts.local.address.includes(':') ? 6 : 4];
     if (!sink) throw new Error(`no raw sender for ${opts.local.address}`);
-    const connection = new ProbeConnection(opts.local, opts.remote, opts.timing, opts.isn ?? randomInt(0, 2 ** 32), sink, () => this.connections.delete(opts.local.port), opts.signal);
+    const connection = new ProbeConnection(opts.local, opts.remote, opts.timing, opts.isn ?? randomInt(0, 2 ** 32), sink, () => this.connections.delete(opts.local.port));
     this.connections.set(opts.local.port, connection);
     return connection;
   }
@@ -74,7 +74,7 @@ export class Prober {
   }
 }
 
-type Waiter = { match: (o: Observed) => boolean; resolve: (o: Observed | undefined) => void; timer: NodeJS.Timeout; onAbort?: () => void };
+type Waiter = { match: (o: Observed) => boolean; resolve: (o: Observed | undefined) => void; timer: NodeJS.Timeout };
 
 /**
  * One scripted TCP connection of a test case: it sends segments exactly as the script describes
@@ -104,7 +104,6 @@ export class ProbeConnection {
     readonly isn: number,
     private readonly sink: PacketSink,
     private readonly onClose: () => void,
-    private readonly signal?: AbortSignal,
   ) {
     this.sndNxt = isn;
   }
@@ -128,7 +127,6 @@ export class ProbeConnection {
 
   private settle(waiter: Waiter, value: Observed | undefined): void {
     clearTimeout(waiter.timer);
-    if (waiter.onAbort) this.signal?.removeEventListener('abort', waiter.onAbort);
     this.waiters.delete(waiter);
     waiter.resolve(value);
   }
@@ -164,12 +162,9 @@ export class ProbeConnection {
       this.consumed.add(already);
       return Promise.resolve(already);
     }
-    if (this.signal?.aborted) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const waiter: Waiter = { match, resolve, timer: setTimeout(() => this.settle(waiter, undefined), timeoutMs) };
-      waiter.onAbort = () => this.settle(waiter, undefined);
       this.waiters.add(waiter);
-      this.signal?.addEventListener('abort', waiter.onAbort, { once: true });
     });
   }
 
@@ -183,7 +178,6 @@ export class ProbeConnection {
       await this.send(spec);
       const reply = await this.waitFor(answer, wait);
       if (reply) return reply;
-      if (this.signal?.aborted) return undefined;
     }
     return undefined;
   }

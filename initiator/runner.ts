@@ -34,6 +34,7 @@ export interface RunPlan {
   timing: Timing;
   /** How long the responder waits for in-flight segments before handing over a test's view. */
   settleMs: number;
+  /** Aborting stops scheduling new tests; tests under way finish (a few seconds at most) and are stored. */
   signal?: AbortSignal;
   onResult?: (result: TestResult, done: number, total: number) => void;
 }
@@ -75,7 +76,7 @@ async function runOne(plan: RunPlan, job: { test: TestCase; port: number; seq: n
   const notes: Record<string, unknown> = {};
   let responderView: TestObservations['responder'];
   let attribution: string[] = [];
-  const connection = prober.open({ local: { address: plan.local, port: job.localPort }, remote: { address: plan.responder, port }, timing: plan.timing, isn, signal: plan.signal });
+  const connection = prober.open({ local: { address: plan.local, port: job.localPort }, remote: { address: plan.responder, port }, timing: plan.timing, isn });
   try {
     await client.registerTest(plan.sessionId, { testId, name: test.name, port, initiatorPort: job.localPort, initiatorIsn: isn, plan: test.plan ?? {} });
     try {

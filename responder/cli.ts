@@ -50,8 +50,13 @@ Stop it with Ctrl-C; every collected test is already in the database.`)
         const api = await startControlApi({ port: controlPort, service, ports });
         cleanups.push(() => api.close());
         io.stderr(`mbprobe-responder ${TOOL_VERSION}: answering on ${iface} ports ${ports.join(', ')}; control API on port ${api.port}; recording to ${opts.db}\n`);
-        const expiry = setInterval(() => service.expireIdleSessions(SESSION_IDLE_MS), 30_000);
-        cleanups.push(() => clearInterval(expiry));
+        // Idle sessions are closed (their tests committed) and stray segments committed regularly,
+        // so a responder killed without warning loses at most the last few seconds of strays.
+        const housekeeping = setInterval(() => {
+          service.expireIdleSessions(SESSION_IDLE_MS);
+          service.flushUnattributed();
+        }, 5_000);
+        cleanups.push(() => clearInterval(housekeeping));
         await waitForStop(signal);
         io.stderr(`mbprobe-responder: stopping (${service.stats.received} segments received, ${service.stats.sent} sent)\n`);
       } finally {

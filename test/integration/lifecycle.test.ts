@@ -72,6 +72,39 @@ describe.skipIf(process.getuid?.() !== 0).sequential('lifecycle: SIGKILL, malfor
     }
   }, 60_000);
 
+  it('initiator stopped with Ctrl-C: finishes the test under way, stores it, removes its table, exits 1 saying so', async () => {
+    const responder = await startResponder(lab, join(workDir, 'rsp-int.sqlite'));
+    const db = join(workDir, 'ini-int.sqlite');
+    try {
+      const child = lab.spawn(lab.namespaces.initiator, [process.execPath, join(projectRoot(), 'dist/initiator/bin.js'), 'run', '--responder', lab.addresses.responder,
+        '--db', db, '--json', '--concurrency', '1', '--ports', '34343', '--tests', 'syn-baseline,syn-mss,syn-data,seq-rewrite,nat'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (c: Buffer) => void (stderr += c.toString()));
+      let lines = 0;
+      const exitCode = await new Promise<number | null>((resolve) => {
+        child.stdout!.on('data', (chunk: Buffer) => {
+          lines += chunk.toString().split('\n').filter((l) => l.startsWith('{')).length;
+          // syn-data is under way now, waiting on its retries across the drop rule.
+          if (lines === 2) child.kill('SIGINT');
+        });
+        child.once('exit', (code) => resolve(code));
+      });
+      expect(exitCode).toBe(1);
+      expect(stderr).toMatch(/interrupted: 3 of 5 tests finished/);
+      expect(await nftTables(lab, lab.namespaces.initiator)).not.toContain('mbprobe_initiator_');
+      const store = Store.open(db, { readonly: true });
+      try {
+        const [run] = store.runs();
+        expect(store.tests(run.id).map((t) => [t.name, t.verdict])).toEqual([['syn-baseline', 'ok'], ['syn-mss', 'passed'], ['syn-data', 'dropped']]);
+        expect(run.finishedAt).not.toBeNull();
+      } finally {
+        store.close();
+      }
+    } finally {
+      await responder.stop();
+    }
+  }, 60_000);
+
   it('responder killed with SIGKILL: its firewall table vanishes, collected tests are intact', async () => {
     const db = join(workDir, 'rsp-killed.sqlite');
     const responder = await startResponder(lab, db);
