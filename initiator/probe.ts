@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { CapturedPacket, PacketSource } from '../shared/net/capture.js';
+import { nowUs, type CapturedPacket, type PacketSource } from '../shared/net/capture.js';
 import type { PacketSink } from '../shared/net/raw-send.js';
 import { decodePacket, encodePacket, type DecodedPacket, type IpHeader } from '../shared/wire/packet.js';
 import { TcpFlag, type TcpHeader } from '../shared/wire/tcp.js';
@@ -40,8 +40,6 @@ export interface Timing {
 /** The shortest wait before resending once the round trip is known (Linux's TCP_RTO_MIN). */
 const MIN_RTO_MS = 200;
 
-const nowUs = (): number => Number(process.hrtime.bigint() / 1000n) + CLOCK_OFFSET_US;
-const CLOCK_OFFSET_US = Date.now() * 1000 - Number(process.hrtime.bigint() / 1000n);
 
 /**
  * The initiator's packet plumbing: one capture and one raw sender shared by all tests, with

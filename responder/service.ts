@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ObservedSegment, ResponderPlan } from '../shared/control.js';
-import type { CapturedPacket, PacketSource } from '../shared/net/capture.js';
+import { nowUs, type CapturedPacket, type PacketSource } from '../shared/net/capture.js';
 import type { PacketSink } from '../shared/net/raw-send.js';
 import type { Store } from '../shared/store.js';
 import { toHex } from '../shared/wire/bytes.js';
@@ -49,7 +49,7 @@ export class ResponderService {
   private unattributedSeq = 0;
 
   constructor(private readonly options: ResponderOptions) {
-    this.nowUs = options.nowUs ?? (() => Number(process.hrtime.bigint() / 1000n) + CLOCK_OFFSET_US);
+    this.nowUs = options.nowUs ?? nowUs;
     this.engine = { secret: randomBytes(32), mss: 1460, windowScale: 7, ttl: 64, nowMs: () => Math.floor(this.nowUs() / 1000) };
     options.source.onPacket((p) => this.handle(p));
   }
@@ -185,6 +185,3 @@ export class ResponderService {
     this.options.source.close();
   }
 }
-
-/** hrtime is monotonic; anchor it once to the wall clock so timestamps are comparable across hosts. */
-const CLOCK_OFFSET_US = Date.now() * 1000 - Number(process.hrtime.bigint() / 1000n);

@@ -162,18 +162,10 @@ export interface SegmentRow extends SegmentRecord {
   testId: number;
 }
 
-export interface DiffRow {
+/** A stored diff: as DiffRecord, but `sentSegment`/`receivedSegment` are segments.id. */
+export interface DiffRow extends Omit<DiffRecord, 'change'> {
   id: number;
   testId: number;
-  /** segments.id */
-  sentSegment: number;
-  /** segments.id */
-  receivedSegment: number;
-  layer: DiffLayer;
-  field: string;
-  sent: string | null;
-  received: string | null;
-  class: DiffClass;
   change: string | null;
 }
 

@@ -1,4 +1,4 @@
-import { defaultSynOptions } from '../syn-options.js';
+import { connectAndClose } from '../syn-options.js';
 import { first, isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
 
@@ -6,10 +6,7 @@ export const nat: TestCase = {
   name: 'nat',
   sends: 'an ordinary SYN; the initiator\'s address and port are compared with what the responder saw',
   verdicts: ['none', 'address', 'port', 'address+port'],
-  async run(connection) {
-    const synAck = await connection.connect({ options: defaultSynOptions() });
-    if (synAck) await connection.close();
-  },
+  run: connectAndClose,
   judge(obs) {
     const shared = sharedVerdict(obs, isSyn, isSynAck);
     if (shared) return shared;

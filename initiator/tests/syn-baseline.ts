@@ -1,5 +1,5 @@
 import { OptionKind, findOption, viewOption } from '../../shared/wire/tcp-options.js';
-import { defaultSynOptions } from '../syn-options.js';
+import { connectAndClose } from '../syn-options.js';
 import { first, isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
 import type { Observed } from '../probe.js';
 import type { TestCase } from '../test-case.js';
@@ -21,10 +21,7 @@ export const synBaseline: TestCase = {
   name: 'syn-baseline',
   sends: 'a SYN like Linux sends it (MSS, SACK-permitted, timestamps, window scale), then closes the connection',
   verdicts: ['ok', 'proxied'],
-  async run(connection) {
-    const synAck = await connection.connect({ options: defaultSynOptions() });
-    if (synAck) await connection.close();
-  },
+  run: connectAndClose,
   judge(obs) {
     const shared = sharedVerdict(obs, isSyn, isSynAck);
     if (shared) return shared;

@@ -1,6 +1,6 @@
 import { toWireOption } from '../../shared/control.js';
 import { rawOption } from '../../shared/wire/tcp-options.js';
-import { defaultSynOptions, UNKNOWN_OPTION_KIND } from '../syn-options.js';
+import { connectAndClose, UNKNOWN_OPTION_KIND } from '../syn-options.js';
 import { first, isSyn, isSynAck, judgeOption, sharedVerdict } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
 
@@ -11,10 +11,7 @@ export const synackUnknownOption: TestCase = {
   sends: 'an ordinary SYN; the responder answers with a SYN-ACK carrying option kind 200 (8 bytes)',
   verdicts: ['passed', 'modified', 'removed'],
   plan: { synAckOptions: [toWireOption(unknownOption)] },
-  async run(connection) {
-    const synAck = await connection.connect({ options: defaultSynOptions() });
-    if (synAck) await connection.close();
-  },
+  run: connectAndClose,
   judge(obs) {
     const shared = sharedVerdict(obs, isSyn, isSynAck);
     if (shared) return shared;
