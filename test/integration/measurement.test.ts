@@ -55,4 +55,14 @@ describe.skipIf(process.getuid?.() !== 0).sequential('the real responder and ini
       await lab.destroy();
     }
   }, 120_000);
+
+  it.each(['clean', 'nat', 'strip-options', 'mss-clamp'])('%s over IPv6 gives the same verdicts as over IPv4', async (profile) => {
+    const lab = await createLab({ profile });
+    try {
+      const m = await measureAcrossLab(lab, { workDir, tests: TESTS.join(','), family: 6 });
+      expect(table(m.verdicts)).toEqual(expectedTable(profile));
+    } finally {
+      await lab.destroy();
+    }
+  }, 120_000);
 });
