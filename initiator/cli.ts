@@ -14,6 +14,7 @@ import { Prober } from './probe.js';
 import { routeTo } from './route.js';
 import { runTests, type TestResult } from './runner.js';
 import { allVerdicts, type TestCase } from './test-case.js';
+import { loadTestFile } from './test-file.js';
 import { CATALOGUE } from './tests/index.js';
 
 export const DEFAULT_PORTS = [34343, 80, 443];
@@ -22,13 +23,15 @@ interface RunOptions {
   responder: string;
   controlPort: string;
   ports: string;
-  tests: string;
+  tests?: string;
   db: string;
   concurrency: string;
   label?: string;
   json?: boolean;
   timeout: string;
   attempts: string;
+  testFile?: string[];
+  payload: 'auto' | 'raw';
 }
 
 export function selectTests(spec: string, catalogue: readonly TestCase[] = CATALOGUE): TestCase[] {
@@ -49,11 +52,13 @@ export function buildProgram(io: CliIo): Command {
     .requiredOption('--responder <host>', 'address or name of the mbprobe responder')
     .option('--control-port <port>', 'the responder\'s control API port', '8750')
     .option('--ports <list>', 'responder ports to test (comma-separated)', DEFAULT_PORTS.join(','))
-    .option('--tests <list>', 'test cases to run: all, or names from `list`', 'all')
+    .option('--tests <list>', 'test cases to run: all, or names from `list` (default: all, or only the --test-file tests when given)')
     .option('--db <path>', 'SQLite database to add the run to', DEFAULT_DB_PATH)
     .option('--concurrency <n>', 'tests run at once (tests on the same port never overlap)', '3')
     .option('--label <text>', 'a name for this path/run, used by mbprobe-results to group runs')
     .option('--json', 'print one JSON line per finished test instead of the progress display')
+    .option('--test-file <path...>', 'also run the test case in this module (see README: writing a test case)')
+    .addOption(new Option('--payload <shape>', 'payloads on ports 80/443: shaped like an HTTP request / TLS ClientHello (auto), or a plain pattern (raw)').choices(['auto', 'raw']).default('auto'))
     .addOption(new Option('--timeout <ms>', 'wait this long for an answer before resending a probe').default('1000'))
     .addOption(new Option('--attempts <n>', 'send a probe this many times before concluding it was lost').default('3'))
     .addHelpText('after', `
@@ -82,7 +87,10 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
   const controlPort = parsePositiveInt(opts.controlPort, '--control-port');
   const concurrency = parsePositiveInt(opts.concurrency, '--concurrency');
   const timing = { timeoutMs: parsePositiveInt(opts.timeout, '--timeout'), attempts: parsePositiveInt(opts.attempts, '--attempts') };
-  const tests = selectTests(opts.tests);
+  const extra: TestCase[] = [];
+  for (const file of opts.testFile ?? []) extra.push(await loadTestFile(file, [...CATALOGUE, ...extra].map((t) => t.name)));
+  // With --test-file, only those tests run unless --tests names catalogue tests too.
+  const tests = [...(opts.tests ? selectTests(opts.tests) : extra.length ? [] : [...CATALOGUE]), ...extra];
   requireNetworkPrivileges('mbprobe-initiator');
   const responder = (await lookup(opts.responder).catch(() => {
     throw new UsageError('UNKNOWN_HOST', `--responder ${opts.responder}: no such host`);
@@ -124,7 +132,7 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
     const total = tests.length * ports.length;
     const progress = !opts.json && process.stderr.isTTY;
     const results = await runTests({
-      runId, sessionId: session.sessionId, tests, ports, local: route.source, responder, localPorts: reserved.ports, concurrency, timing, settleMs: 30, signal: stop.signal,
+      runId, sessionId: session.sessionId, tests, ports, payload: opts.payload, local: route.source, responder, localPorts: reserved.ports, concurrency, timing, settleMs: 30, signal: stop.signal,
       onResult: (r, done) => {
         if (opts.json) io.stdout(`${JSON.stringify({ run: r.runId, test: r.name, port: r.port, verdict: r.verdict, detail: r.detail })}\n`);
         else if (progress) io.stderr(`\r\x1b[K[${done}/${total}] ${r.name} :${r.port} → ${r.verdict}`);

@@ -3,9 +3,9 @@
  * looks like their protocol: an HTTP request on 80, a TLS ClientHello record on 443, a plain pattern
  * elsewhere. Always exactly `length` bytes, deterministic, so sent and received bytes can be compared.
  */
-export function payloadFor(port: number, length: number): Uint8Array {
-  if (port === 80) return httpRequest(length);
-  if (port === 443) return tlsClientHello(length);
+export function payloadFor(port: number, length: number, shape: 'auto' | 'raw' = 'auto'): Uint8Array {
+  if (shape === 'auto' && port === 80) return httpRequest(length);
+  if (shape === 'auto' && port === 443) return tlsClientHello(length);
   return pattern(length);
 }
 

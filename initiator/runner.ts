@@ -8,7 +8,7 @@ import type { ControlClient } from './control-client.js';
 import { isSyn, isSynAck } from './judge-helpers.js';
 import { payloadFor } from './payloads.js';
 import { observe, type Observed, type Prober, type Timing } from './probe.js';
-import type { Judgement, TestCase, TestObservations } from './test-case.js';
+import { allVerdicts, type Judgement, type TestCase, type TestObservations } from './test-case.js';
 
 export interface TestResult {
   runId: string;
@@ -32,6 +32,8 @@ export interface RunPlan {
   localPorts: number[];
   concurrency: number;
   timing: Timing;
+  /** Payload shaping: per port (auto) or a plain pattern everywhere (raw). */
+  payload?: 'auto' | 'raw';
   /** How long the responder waits for in-flight segments before handing over a test's view. */
   settleMs: number;
   /** Aborting stops scheduling new tests; tests under way finish (a few seconds at most) and are stored. */
@@ -80,7 +82,7 @@ async function runOne(plan: RunPlan, job: { test: TestCase; port: number; seq: n
   try {
     await client.registerTest(plan.sessionId, { testId, name: test.name, port, initiatorPort: job.localPort, initiatorIsn: isn, plan: test.plan ?? {} });
     try {
-      await test.run(connection, { port, payload: (n) => payloadFor(port, n) });
+      await test.run(connection, { port, payload: (n) => payloadFor(port, n, plan.payload) });
     } catch (error) {
       notes.scriptError = error instanceof Error ? error.message : String(error);
     }
@@ -107,6 +109,8 @@ async function runOne(plan: RunPlan, job: { test: TestCase; port: number; seq: n
   let judgement: Judgement;
   try {
     judgement = test.judge(observations);
+    // A verdict outside the test's own list would corrupt every table built on it.
+    if (!allVerdicts(test).includes(judgement.verdict)) judgement = { verdict: 'inconclusive', detail: { reason: `the judge gave "${judgement.verdict}", which is not one of its verdicts (${allVerdicts(test).join(', ')})` } };
   } catch (error) {
     judgement = { verdict: 'inconclusive', detail: { reason: `the judge failed: ${error instanceof Error ? error.message : String(error)}` } };
   }

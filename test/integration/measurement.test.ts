@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, removeStaleLabs } from '../lab/lab.js';
-import { measureAcrossLab, type LabVerdict } from '../lab/measure.js';
+import { measureAcrossLab, projectRoot, type LabVerdict } from '../lab/measure.js';
 
 const PORTS = [34343, 80, 443];
 const TESTS = ['syn-baseline', 'syn-mss', 'syn-unknown-option', 'synack-unknown-option', 'syn-data', 'seq-rewrite', 'nat', 'data-unknown-option'];
@@ -55,6 +55,16 @@ describe.skipIf(process.getuid?.() !== 0).sequential('the real responder and ini
       await lab.destroy();
     }
   }, 120_000);
+
+  it('runs a user\'s test case from --test-file (the README example) across the lab', async () => {
+    const lab = await createLab({ profile: 'clean' });
+    try {
+      const m = await measureAcrossLab(lab, { workDir, initiatorArgs: ['--test-file', join(projectRoot(), 'examples/syn-experimental-option.mjs')] });
+      expect(m.verdicts.map((v) => `${v.test}:${v.port}=${v.verdict}`).sort()).toEqual(PORTS.map((p) => `syn-experimental-option:${p}=passed`).sort());
+    } finally {
+      await lab.destroy();
+    }
+  }, 60_000);
 
   it.each(['clean', 'nat', 'strip-options', 'mss-clamp'])('%s over IPv6 gives the same verdicts as over IPv4', async (profile) => {
     const lab = await createLab({ profile });

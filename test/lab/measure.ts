@@ -77,7 +77,7 @@ export async function runInitiator(lab: Lab, db: string, options: Omit<MeasureOp
   const bin = join(projectRoot(), 'dist/initiator/bin.js');
   const responder = options.family === 6 ? lab.addresses.responder6 : lab.addresses.responder;
   const argv = [process.execPath, bin, 'run', '--responder', responder, '--db', db, '--label', options.label, '--json',
-    '--tests', options.tests ?? 'all', '--concurrency', String(options.concurrency ?? 3), ...(options.initiatorArgs ?? [])];
+    ...(options.tests ? ['--tests', options.tests] : []), '--concurrency', String(options.concurrency ?? 3), ...(options.initiatorArgs ?? [])];
   const result = await lab.exec(lab.namespaces.initiator, argv, { allowFailure: true, timeoutMs: 300_000 });
   const verdicts = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => {
     const j = JSON.parse(l) as { run: string; test: string; port: number; verdict: string; detail: Record<string, unknown> };
