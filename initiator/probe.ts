@@ -92,6 +92,8 @@ export class ProbeConnection {
   /** The peer's ISN as we saw it, once a SYN-ACK arrived. */
   peerIsn?: number;
   private peerTimestamp?: number;
+  /** Time spent waiting for answers that never came (what a clean path must not cost). */
+  timeoutWaitMs = 0;
   private readonly waiters = new Set<Waiter>();
   private readonly consumed = new Set<Observed>();
 
@@ -161,7 +163,14 @@ export class ProbeConnection {
       return Promise.resolve(already);
     }
     return new Promise((resolve) => {
-      const waiter: Waiter = { match, resolve, timer: setTimeout(() => this.settle(waiter, undefined), timeoutMs) };
+      const waiter: Waiter = {
+        match,
+        resolve,
+        timer: setTimeout(() => {
+          this.timeoutWaitMs += timeoutMs;
+          this.settle(waiter, undefined);
+        }, timeoutMs),
+      };
       this.waiters.add(waiter);
     });
   }

@@ -19,6 +19,8 @@ export interface TestResult {
   startedAt: string;
   finishedAt: string;
   testId: number;
+  /** How long the test waited for answers that never came. */
+  timeoutWaitMs: number;
 }
 
 export interface RunPlan {
@@ -118,7 +120,7 @@ async function runOne(plan: RunPlan, job: { test: TestCase; port: number; seq: n
   const finishedAt = new Date().toISOString();
   const { segments, diffs } = segmentsAndDiffs(observations);
   const id = store.insertTest({ runId: plan.runId, name: test.name, port, seq: job.seq, startedAt, finishedAt, verdict: judgement.verdict, detail, segments, diffs });
-  return { runId: plan.runId, name: test.name, port, verdict: judgement.verdict, detail, startedAt, finishedAt, testId: id };
+  return { runId: plan.runId, name: test.name, port, verdict: judgement.verdict, detail, startedAt, finishedAt, testId: id, timeoutWaitMs: connection.timeoutWaitMs };
 }
 
 /**

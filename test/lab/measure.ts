@@ -21,6 +21,7 @@ export interface LabVerdict {
   port: number;
   verdict: string;
   detail: Record<string, unknown>;
+  timeoutWaitMs: number;
 }
 
 export interface LabMeasurement {
@@ -80,8 +81,8 @@ export async function runInitiator(lab: Lab, db: string, options: Omit<MeasureOp
     ...(options.tests ? ['--tests', options.tests] : []), '--concurrency', String(options.concurrency ?? 3), ...(options.initiatorArgs ?? [])];
   const result = await lab.exec(lab.namespaces.initiator, argv, { allowFailure: true, timeoutMs: 300_000 });
   const verdicts = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => {
-    const j = JSON.parse(l) as { run: string; test: string; port: number; verdict: string; detail: Record<string, unknown> };
-    return { run: j.run, test: j.test, port: j.port, verdict: j.verdict, detail: j.detail };
+    const j = JSON.parse(l) as LabVerdict;
+    return { run: j.run, test: j.test, port: j.port, verdict: j.verdict, detail: j.detail, timeoutWaitMs: j.timeoutWaitMs };
   });
   return { verdicts, stderr: result.stderr, code: result.code };
 }

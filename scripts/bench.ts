@@ -1,0 +1,89 @@
+/**
+ * npm run bench: performance checks that belong in a benchmark, not in timed unit tests (timings on a
+ * shared machine are noisy; compare the ratios within one run).
+ *  1. The full catalogue on three ports across the clean lab path, at --concurrency 1 and at the
+ *     default: wall time, and time spent waiting on timeouts (a clean path should spend none);
+ *     the two runs must give identical verdicts.
+ *  2. The responder's packet loop (decode, attribute, answer, record) on one core: segments/s.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { toWireOption } from '../shared/control.js';
+import { Store } from '../shared/store.js';
+import { encodePacket } from '../shared/wire/packet.js';
+import { TcpFlag } from '../shared/wire/tcp.js';
+import { rawOption } from '../shared/wire/tcp-options.js';
+import { defaultSynOptions } from '../initiator/syn-options.js';
+import { ResponderService } from '../responder/service.js';
+import { createLab, removeStaleLabs } from '../test/lab/lab.js';
+import { runInitiator, startResponder, type LabVerdict } from '../test/lab/measure.js';
+
+const DEFAULT_CONCURRENCY = 3;
+
+async function catalogueAcrossCleanPath(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    console.log('catalogue across the lab: skipped (needs root)');
+    return;
+  }
+  await removeStaleLabs();
+  const lab = await createLab({ profile: 'clean' });
+  const dir = mkdtempSync(join(tmpdir(), 'mbprobe-bench-'));
+  const responder = await startResponder(lab, join(dir, 'responder.sqlite'));
+  try {
+    const runs: Array<{ concurrency: number; ms: number; verdicts: LabVerdict[] }> = [];
+    for (const concurrency of [1, DEFAULT_CONCURRENCY]) {
+      const started = process.hrtime.bigint();
+      const run = await runInitiator(lab, join(dir, `initiator-${concurrency}.sqlite`), { label: `bench-${concurrency}`, concurrency });
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      if (run.code !== 0) throw new Error(`initiator failed: ${run.stderr}`);
+      runs.push({ concurrency, ms, verdicts: run.verdicts });
+    }
+    console.log('full catalogue, 3 ports, clean lab path (wall time of the mbprobe-initiator process, start-up included)');
+    for (const r of runs) {
+      const waited = r.verdicts.reduce((sum, v) => sum + v.timeoutWaitMs, 0);
+      console.log(`  concurrency ${String(r.concurrency).padEnd(2)} ${r.verdicts.length} tests  ${(r.ms / 1000).toFixed(2)} s  waiting on timeouts: ${(waited / 1000).toFixed(2)} s (${r.verdicts.filter((v) => v.timeoutWaitMs > 0).length} tests waited)`);
+    }
+    console.log(`  speed-up at the default concurrency: ${(runs[0].ms / runs[1].ms).toFixed(2)}x`);
+    const key = (vs: LabVerdict[]): string => vs.map((v) => `${v.test}:${v.port}=${v.verdict}`).sort().join('\n');
+    console.log(`  verdicts identical at both concurrencies: ${key(runs[0].verdicts) === key(runs[1].verdicts) ? 'yes' : 'NO'}`);
+  } finally {
+    await responder.stop();
+    await lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function responderThroughput(): Promise<void> {
+  const store = Store.open(':memory:');
+  store.insertRun({ id: 'bench', startedAt: new Date().toISOString(), toolVersion: 'bench' });
+  let listener: ((p: { bytes: Uint8Array; atUs: number; truncated: boolean }) => void) | undefined;
+  let sent = 0;
+  const service = new ResponderService({
+    ports: [34343], store, runId: 'bench', segmentsPerSecond: 1e9, burst: 1e9,
+    source: { onPacket: (l) => void (listener = l), close: () => undefined },
+    sinks: { 4: { send: async () => void sent++, close: () => undefined } },
+  });
+  const session = service.registry.openSession('198.18.0.2', '198.18.0.2', undefined, Date.now());
+  service.creditSession(session, 1e12);
+  const flows = 2000;
+  const segments: Uint8Array[] = [];
+  for (let i = 0; i < flows; i++) {
+    service.registerTest(session, { testId: `t${i}`, name: 'bench', port: 34343, initiatorPort: 10000 + i, initiatorIsn: i * 1000, plan: { synAckOptions: [toWireOption(rawOption(200, new Uint8Array(6)))] } });
+    segments.push(encodePacket({
+      ip: { version: 4, tos: 0, id: 1, flags: 2, fragmentOffset: 0, ttl: 64, protocol: 6, src: '198.18.0.2', dst: '198.19.0.2' },
+      tcp: { srcPort: 10000 + i, dstPort: 34343, seq: i * 1000, ack: 0, flags: TcpFlag.SYN, window: 64240, options: defaultSynOptions() },
+      payload: new Uint8Array(0),
+    }));
+  }
+  // Only the first SYN of each flow goes through attribution by ISN; repeats hit the bound flow.
+  const rounds = 20;
+  const started = process.hrtime.bigint();
+  for (let r = 0; r < rounds; r++) for (const bytes of segments) listener!({ bytes, atUs: 0, truncated: false });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  console.log(`responder packet loop: ${(rounds * flows / seconds).toFixed(0)} SYNs answered per second on one core (${rounds * flows} SYNs over ${flows} flows, ${sent} SYN-ACKs)`);
+  store.close();
+}
+
+await responderThroughput();
+await catalogueAcrossCleanPath();
