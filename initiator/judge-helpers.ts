@@ -54,6 +54,7 @@ export function judgeOption(sent: Observed, received: Observed, kind: number): J
     received: receivedOption ? formatOption(receivedOption) : null,
     changes: rows.map(describeRow),
   };
+  if (!sentOption) return { verdict: 'inconclusive', detail: { ...detail, reason: `the probe was sent without ${optionName(kind)}` } };
   if (!receivedOption) return { verdict: 'removed', detail };
   if (rows.length > 0) return { verdict: 'modified', detail };
   return { verdict: 'passed', detail };

@@ -8,6 +8,8 @@ import type { TestCase } from '../test-case.js';
  * SYN would carry), and the judge compares that option in the SYN sent and in the SYN received.
  */
 export function synOptionTest(name: string, sends: string, option: () => TcpOption, withDefaults = true): TestCase {
+  // Judges are pure: the kind is read once here, not by calling option() (which may read a clock).
+  const kind = option().kind;
   return {
     name,
     sends,
@@ -23,7 +25,7 @@ export function synOptionTest(name: string, sends: string, option: () => TcpOpti
       if (shared) return shared;
       const sent = first(obs.initiator.sent, isSyn)!;
       const received = first(obs.responder!.received, isSyn)!;
-      return judgeOption(sent, received, option().kind);
+      return judgeOption(sent, received, kind);
     },
   };
 }

@@ -21,7 +21,9 @@
 import { spawn as spawnChild, execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { promises as fsp, readFileSync, readdirSync, readlinkSync, statSync, unlinkSync, existsSync, openSync, closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { relayArgv } from './relay.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { relayArgv, RELAY_SOURCE } from './relay.js';
 
 // ---------------------------------------------------------------------------
 // Public types
@@ -83,6 +85,8 @@ export interface LabProfile {
   daemons?(lab: Lab): string[][];
   /** TCP ports the daemons listen on in the middlebox; createLab waits until each is listening for the given families */
   listens?(lab: Lab): Array<{ port: number; family: 4 | 6 }>;
+  /** a line every daemon prints on stdout once it works (e.g. its captures are open); createLab waits for it */
+  readyLine?: string;
 }
 
 export class LabError extends Error {
@@ -267,6 +271,30 @@ function synproxy(): LabProfile {
 }
 
 function splitProxy(): LabProfile {
+  return relayProfile(
+    'split-proxy',
+    'A transparent split-connection proxy (WAN optimiser / mobile "TCP accelerator"): intercepts connections to ports 34343/80/443 and relays them over its own connection to the responder.',
+  );
+}
+
+/** SYNs of the relay's own connections (both directions on the right side) clamped to this MSS */
+export const RESEGMENT_MSS = 536;
+
+function resegmentingProxy(): LabProfile {
+  return relayProfile(
+    'resegmenting-proxy',
+    `A performance-enhancing proxy (satellite/mobile PEP) that relays connections to ports 34343/80/443 over its own connection with MSS ${RESEGMENT_MSS} and Nagle on, so full-sized segments reach the responder in pieces and small back-to-back ones coalesced.`,
+    { mss: RESEGMENT_MSS, nagle: true },
+  );
+}
+
+/**
+ * The relay (test/lab/relay.ts) behind a redirect of the test ports.  `mss`: the SYN and SYN-ACK
+ * of the relay's connection to the responder are clamped to it (TCPMSS in OUTPUT and INPUT of
+ * the right interface), so the relay sends and receives small segments; `nagle`: the relay's
+ * upstream socket keeps Nagle's algorithm on, so small writes coalesce.
+ */
+function relayProfile(name: string, description: string, opts: { mss?: number; nagle?: boolean } = {}): LabProfile {
   const routes = (lab: Lab) =>
     LAB_PORTS.map((port, i) => ({
       listenPort: RELAY_PORT_BASE + i,
@@ -274,11 +302,26 @@ function splitProxy(): LabProfile {
       host4: lab.addresses.responder,
       host6: lab.addresses.responder6,
     }));
+  const clamp = (lab: Lab): string[][] =>
+    opts.mss === undefined
+      ? []
+      : ['iptables', 'ip6tables'].flatMap((bin) => [
+          [bin, '-w', '-t', 'mangle', '-N', IPT_CHAIN],
+          [bin, '-w', '-t', 'mangle', '-A', IPT_CHAIN, '-p', 'tcp', '--tcp-flags', 'SYN,RST', 'SYN', '-j', 'TCPMSS', '--set-mss', String(opts.mss)],
+          [bin, '-w', '-t', 'mangle', '-A', 'OUTPUT', '-o', lab.interfaces.middleboxRight, '-j', IPT_CHAIN],
+          [bin, '-w', '-t', 'mangle', '-A', 'INPUT', '-i', lab.interfaces.middleboxRight, '-j', IPT_CHAIN],
+        ]);
+  const withNagle = (argv: string[]): string[] => {
+    if (!opts.nagle) return argv;
+    const on = RELAY_SOURCE.replace('upstream.setNoDelay(true);', 'upstream.setNoDelay(false);');
+    if (on === RELAY_SOURCE) throw new LabError('EPROFILE', `${name}: cannot turn Nagle on in the relay source`);
+    return argv.map((a) => (a === RELAY_SOURCE ? on : a));
+  };
   return {
-    name: 'split-proxy',
-    description:
-      'A transparent split-connection proxy (WAN optimiser / mobile "TCP accelerator"): intercepts connections to ports 34343/80/443 and relays them over its own connection to the responder.',
+    name,
+    description,
     setup: (lab) => [
+      ...clamp(lab),
       nft([
         `add table inet ${NFT_TABLE}`,
         `add chain inet ${NFT_TABLE} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
@@ -288,7 +331,7 @@ function splitProxy(): LabProfile {
         ),
       ]),
     ],
-    daemons: (lab) => [relayArgv({ routes: routes(lab), exitOnStdinEnd: !lab.persistent })],
+    daemons: (lab) => [withNagle(relayArgv({ routes: routes(lab), exitOnStdinEnd: !lab.persistent }))],
     listens: (lab) =>
       routes(lab).flatMap((r) => [
         { port: r.listenPort, family: 4 as const },
@@ -353,6 +396,119 @@ function statefulFirewall(): LabProfile {
   };
 }
 
+function stripSynOptions(): LabProfile {
+  return {
+    name: 'strip-syn-options',
+    description:
+      'A misconfigured firewall/IPS that removes the MSS (2) and window-scale (3) options from SYNs in both directions, so both ends fall back to the default MSS and unscaled windows.',
+    setup: () =>
+      iptChain('mangle', 'FORWARD', [['-p', 'tcp', '--tcp-flags', 'SYN', 'SYN', '-j', 'TCPOPTSTRIP', '--strip-options', 'mss,wscale']]),
+  };
+}
+
+function dscpEcnRemark(): LabProfile {
+  return {
+    name: 'dscp-ecn-remark',
+    description:
+      'A provider-edge router that does not trust customer markings and mangles ECN: re-marks every non-zero DSCP to CS1 (lower effort) and turns ECT(0) into ECT(1).',
+    setup: () => {
+      const t = `inet ${NFT_TABLE}`;
+      // nft keeps the IPv4 header checksum right when it rewrites dscp/ecn (and TCP does not cover the TOS byte)
+      return [
+        nft([
+          `add table ${t}`,
+          `add chain ${t} forward { type filter hook forward priority mangle; policy accept; }`,
+          `add rule ${t} forward ip dscp != { cs0, cs1 } ip dscp set cs1`,
+          `add rule ${t} forward ip ecn ect0 ip ecn set ect1`,
+          `add rule ${t} forward ip6 dscp != { cs0, cs1 } ip6 dscp set cs1`,
+          `add rule ${t} forward ip6 ecn ect0 ip6 ecn set ect1`,
+        ]),
+      ];
+    },
+  };
+}
+
+/** where the compiled rewriter is: next to this module when it runs from dist/, else in the project's dist/ */
+function rewriterScript(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, 'rewriter.js'), join(here, '..', '..', 'dist', 'test', 'lab', 'rewriter.js')];
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new LabError('EBUILD', `the lab rewriter is not built (${candidates[1]} is missing): run npm run build`);
+  return found;
+}
+
+/**
+ * A profile run by test/lab/rewriter.ts: the forward chain drops the test traffic (TCP to the test
+ * ports from the left, from them on the right; counter "diverted") and the rewriter, which
+ * captured it before netfilter, sends rewritten copies.
+ */
+function rewriterProfile(name: string, transforms: string[], description: string): LabProfile {
+  return {
+    name,
+    description,
+    setup: (lab) => {
+      const t = `inet ${NFT_TABLE}`;
+      const ports = `{ ${LAB_PORTS.join(', ')} }`;
+      return [
+        nft([
+          `add table ${t}`,
+          `add counter ${t} diverted`,
+          `add chain ${t} forward { type filter hook forward priority filter; policy accept; }`,
+          `add rule ${t} forward iifname "${lab.interfaces.middleboxLeft}" tcp dport ${ports} counter name "diverted" drop`,
+          `add rule ${t} forward iifname "${lab.interfaces.middleboxRight}" tcp sport ${ports} counter name "diverted" drop`,
+        ]),
+      ];
+    },
+    daemons: (lab) => [
+      [
+        process.execPath,
+        rewriterScript(),
+        '--left',
+        lab.interfaces.middleboxLeft,
+        '--right',
+        lab.interfaces.middleboxRight,
+        '--transform',
+        transforms.join(','),
+        ...(lab.persistent ? [] : ['--exit-on-stdin-end']),
+      ],
+    ],
+    readyLine: 'ready',
+  };
+}
+
+const rewriterProfiles = (): LabProfile[] => [
+  rewriterProfile(
+    'rewrite-isn-forward',
+    ['isn-shift-forward'],
+    "A firewall with TCP sequence-number randomisation (as in older Cisco PIX/ASA) that shifts the initiator's sequence numbers and the responder's acks by 0x01000000 but leaves SACK blocks untranslated.",
+  ),
+  rewriterProfile(
+    'rewrite-isn-forward-sack',
+    ['isn-shift-forward-sack'],
+    "A firewall randomising the initiator's sequence numbers done right (like OpenBSD pf's modulate state): shifts sequence numbers and acks by 0x01000000 and translates the responder's SACK blocks back as well.",
+  ),
+  rewriterProfile(
+    'rewrite-options',
+    ['option-modify'],
+    'A middlebox that rewrites TCP options in flight both ways (MSS 1460 to 1400, window scale one less, timestamps offset like an uptime-hiding load balancer, an MPTCP flag flipped, a TFO cookie request turned into a cookie, unknown option bytes inverted).',
+  ),
+  rewriterProfile(
+    'rewrite-window',
+    ['window-rewrite'],
+    'A traffic shaper doing TCP rate control by window rewriting (PacketShaper-style): writes a fixed window of 8192 into every segment in both directions.',
+  ),
+  rewriterProfile(
+    'rewrite-clear-urg',
+    ['clear-urg-reserved'],
+    'A firewall TCP normaliser (like Cisco ASA tcp-map urgent-flag clear / reserved-bits clear) that clears URG and the urgent pointer, the reserved bits and AE in both directions.',
+  ),
+  rewriterProfile(
+    'normalizer',
+    ['ack-correct', 'old-data'],
+    "An inline IPS's TCP normaliser (Snort/Suricata style): lowers an ACK of data the responder never sent to what it sent and makes inconsistent retransmissions carry the first transmission's bytes.",
+  ),
+];
+
 export const PROFILES: Record<string, LabProfile> = Object.fromEntries(
   [
     clean(),
@@ -365,6 +521,10 @@ export const PROFILES: Record<string, LabProfile> = Object.fromEntries(
     splitProxy(),
     ecnDscpBleach(),
     statefulFirewall(),
+    stripSynOptions(),
+    dscpEcnRemark(),
+    resegmentingProxy(),
+    ...rewriterProfiles(),
   ].map((p) => [p.name, p]),
 );
 
@@ -914,16 +1074,29 @@ class LabImpl implements Lab {
     if (daemons.length === 0) return;
     const stderr: string[] = [];
     const procs: ChildProcess[] = [];
+    const readyLine = this.profile.readyLine;
+    /** per daemon: has it printed readyLine (non-persistent labs read stdout, persistent ones the log) */
+    const ready: boolean[] = daemons.map(() => readyLine === undefined);
     let logFd: number | undefined;
-    if (this.persistent) logFd = openSync(logPath(this.id), 'a');
+    let logStart = 0;
+    if (this.persistent) {
+      logFd = openSync(logPath(this.id), 'a');
+      logStart = statSync(logPath(this.id)).size;
+    }
     try {
-      for (const argv of daemons) {
+      for (const [i, argv] of daemons.entries()) {
         const child = this.persistent
           ? this.spawn(this.namespaces.middlebox, argv, { stdio: ['ignore', logFd!, logFd!], detached: true })
-          : this.spawn(this.namespaces.middlebox, argv, { stdio: ['pipe', 'ignore', 'pipe'] });
+          : this.spawn(this.namespaces.middlebox, argv, { stdio: ['pipe', readyLine ? 'pipe' : 'ignore', 'pipe'] });
         child.stderr?.on('data', (d: Buffer) => {
           stderr.push(d.toString());
           if (stderr.length > 50) stderr.shift();
+        });
+        let out = '';
+        child.stdout?.on('data', (d: Buffer) => {
+          if (ready[i]) return;
+          out += d.toString();
+          ready[i] = out.split('\n').includes(readyLine!);
         });
         if (this.persistent) child.unref();
         procs.push(child);
@@ -941,11 +1114,15 @@ class LabImpl implements Lab {
           stderr: stderr.join(''),
         });
       }
-      if (wanted.length === 0) return;
-      const listening = await listeningPorts(this.namespaces.middlebox);
-      if (wanted.every((w) => listening.has(`${w.family}:${w.port}`))) return;
+      if (this.persistent && readyLine !== undefined) {
+        const log = readFileSync(logPath(this.id)).subarray(logStart).toString();
+        const count = log.split('\n').filter((l) => l === readyLine).length;
+        ready.fill(true, 0, count);
+      }
+      const listening = wanted.length === 0 ? new Set<string>() : await listeningPorts(this.namespaces.middlebox);
+      if (ready.every(Boolean) && wanted.every((w) => listening.has(`${w.family}:${w.port}`))) return;
       if (Date.now() > deadline) {
-        throw new LabError('EDAEMON', `profile ${this.profile.name}: daemons not listening after 10 s ${stderr.join('').trim()}`, {
+        throw new LabError('EDAEMON', `profile ${this.profile.name}: daemons not ready / listening after 10 s ${stderr.join('').trim()}`, {
           stderr: stderr.join(''),
         });
       }

@@ -1,0 +1,43 @@
+import { TcpFlag } from '../../shared/wire/tcp.js';
+import { defaultSynOptions } from '../syn-options.js';
+import { isRst } from '../judge-helpers.js';
+import type { Observed } from '../probe.js';
+import type { TestCase } from '../test-case.js';
+import { judgeDataProbes } from './data-timestamp.js';
+
+const DATA_BYTES = 100;
+/** The urgent pointer: an offset from the segment's sequence number (RFC 9293 3.1, RFC 6093). */
+const URGENT_POINTER = 10;
+const VERDICTS = ['passed', 'cleared'] as const;
+
+const urgentOf = (o: Observed): { urg: boolean; urgentPointer: number } => ({
+  urg: ((o.packet.tcp?.flags ?? 0) & TcpFlag.URG) !== 0,
+  urgentPointer: o.packet.tcp?.urgentPointer ?? 0,
+});
+
+export const urgentPointer: TestCase = {
+  name: 'urgent-pointer',
+  sends: `after an ordinary handshake, a data segment of ${DATA_BYTES} bytes with URG set and urgent pointer ${URGENT_POINTER}`,
+  verdicts: VERDICTS,
+  async run(connection, context) {
+    const synAck = await connection.connect({ options: defaultSynOptions() });
+    if (!synAck || isRst(synAck)) return;
+    await connection.sendData(context.payload(DATA_BYTES), { flags: TcpFlag.ACK | TcpFlag.PSH | TcpFlag.URG, urgentPointer: URGENT_POINTER });
+    await connection.close();
+  },
+  judge(obs) {
+    return judgeDataProbes(obs, VERDICTS, (sent, received) => {
+      const s = urgentOf(sent);
+      const r = urgentOf(received);
+      // A pointer set to another value is not the pointer sent: counted with "cleared", said in `changes`.
+      const changes = [
+        ...(s.urg && !r.urg ? ['URG cleared'] : []),
+        ...(s.urgentPointer !== r.urgentPointer ? [r.urgentPointer === 0 ? 'urgent pointer cleared' : 'urgent pointer changed'] : []),
+      ];
+      // A proxy that took the urgent byte out of band forwards one byte less.
+      const detail = { sent: s, received: r, changes, payloadLength: { sent: sent.packet.payload.length, received: received.packet.payload.length } };
+      if (!s.urg || s.urgentPointer === 0) return { verdict: 'inconclusive', detail: { reason: 'the probe was not sent with URG and an urgent pointer', ...detail } };
+      return { verdict: changes.length ? 'cleared' : 'passed', detail };
+    });
+  },
+};
