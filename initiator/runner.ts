@@ -82,7 +82,11 @@ async function runOne(plan: RunPlan, job: { test: TestCase; port: number; seq: n
   let attribution: string[] = [];
   const connection = prober.open({ local: { address: plan.local, port: job.localPort }, remote: { address: plan.responder, port }, timing: plan.timing, isn });
   try {
-    await client.registerTest(plan.sessionId, { testId, name: test.name, port, initiatorPort: job.localPort, initiatorIsn: isn, plan: test.plan ?? {} });
+    const sendBytes = test.plan?.sendBytes ?? 0;
+    await client.registerTest(plan.sessionId, {
+      testId, name: test.name, port, initiatorPort: job.localPort, initiatorIsn: isn, plan: test.plan ?? {},
+      ...(sendBytes ? { padding: '.'.repeat(sendBytes + 1024) } : {}),
+    });
     try {
       await test.run(connection, { port, payload: (n) => payloadFor(port, n, plan.payload) });
     } catch (error) {

@@ -78,7 +78,9 @@ export function replyTo(segment: DecodedPacket, plan: ResponderPlan, config: Eng
   return replies;
 }
 
+/** The handshake's third ACK (a later ACK carrying SACK blocks acknowledges the same numbers, but is not it). */
 function isHandshakeAck(ip: IpHeader, tcp: TcpHeader, config: EngineConfig): boolean {
+  if (findOption(tcp.options, OptionKind.SACK)) return false;
   const initiatorIsn = (tcp.seq - 1) >>> 0;
   return ((responderIsn(config.secret, ip, tcp, initiatorIsn) + 1) >>> 0) === tcp.ack;
 }

@@ -79,7 +79,8 @@ export class Registry {
   register(session: Session, request: RegisterTestRequest, now: number): ActiveTest | 'duplicate' {
     const key = `${session.id}/${request.testId}`;
     if (this.tests.has(key)) return 'duplicate';
-    const test: ActiveTest = { session, ...request, registeredAt: now, segments: [], attribution: [], flows: new Set() };
+    const { testId, name, port, initiatorPort, initiatorIsn, plan } = request;
+    const test: ActiveTest = { session, testId, name, port, initiatorPort, initiatorIsn, plan, registeredAt: now, segments: [], attribution: [], flows: new Set() };
     this.tests.set(key, test);
     return test;
   }

@@ -66,6 +66,11 @@ export const registerTestSchema = z.object({
   initiatorPort: port,
   initiatorIsn: u32,
   plan: responderPlanSchema,
+  /**
+   * Bytes an initiator sends to pay for data it asks the responder to send (`plan.sendBytes`): the
+   * responder never sends a session more bytes than the session sent it.
+   */
+  padding: z.string().max(16 * 1024).optional(),
 }).strict();
 export type RegisterTestRequest = z.infer<typeof registerTestSchema>;
 
