@@ -10,7 +10,7 @@ import { formatPacket } from '../shared/wire/format.js';
 import { TcpFlag } from '../shared/wire/tcp.js';
 import * as options from '../shared/wire/tcp-options.js';
 import { describeRow, first, hasData, isRst, isSyn, isSynAck, judgeOption, sharedVerdict } from './judge-helpers.js';
-import { connectAndClose, defaultSynOptions, UNKNOWN_OPTION_KIND } from './syn-options.js';
+import { connectAndClose, defaultSynOptions, UNKNOWN_OPTION_KIND } from './probe-scripts.js';
 import type { Judgement, RunContext, TestCase, TestObservations } from './test-case.js';
 
 export const testApi = {

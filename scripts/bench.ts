@@ -14,7 +14,7 @@ import { Store } from '../shared/store.js';
 import { encodePacket } from '../shared/wire/packet.js';
 import { TcpFlag } from '../shared/wire/tcp.js';
 import { rawOption } from '../shared/wire/tcp-options.js';
-import { defaultSynOptions } from '../initiator/syn-options.js';
+import { defaultSynOptions } from '../initiator/probe-scripts.js';
 import { ResponderService } from '../responder/service.js';
 import { createLab, removeStaleLabs } from '../test/lab/lab.js';
 import { runInitiator, startResponder, type LabVerdict } from '../test/lab/measure.js';

@@ -1,8 +1,7 @@
 import { mptcpDss, OptionKind } from '../../shared/wire/tcp-options.js';
-import { defaultSynOptions } from '../syn-options.js';
-import { isRst } from '../judge-helpers.js';
+import { connectSendAndClose } from '../probe-scripts.js';
+import { judgeDataProbes, judgeOption } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
-import { judgeDataProbes, judgeSentOption } from './data-timestamp.js';
 
 const DATA_BYTES = 100;
 const VERDICTS = ['passed', 'modified', 'removed'] as const;
@@ -18,13 +17,8 @@ export const dataMptcp: TestCase = {
   name: 'data-mptcp',
   sends: `after an ordinary handshake, a data segment of ${DATA_BYTES} bytes carrying an MPTCP DSS option (option 30: data ACK and mapping, 20 bytes)`,
   verdicts: VERDICTS,
-  async run(connection, context) {
-    const synAck = await connection.connect({ options: defaultSynOptions() });
-    if (!synAck || isRst(synAck)) return;
-    await connection.sendData(context.payload(DATA_BYTES), { options: [dss(DATA_BYTES)] });
-    await connection.close();
-  },
+  run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES, { options: [dss(DATA_BYTES)] }),
   judge(obs) {
-    return judgeDataProbes(obs, VERDICTS, (sent, received) => judgeSentOption(sent, received, OptionKind.MPTCP));
+    return judgeDataProbes(obs, VERDICTS, (sent, received) => judgeOption(sent, received, OptionKind.MPTCP));
   },
 };

@@ -1,4 +1,11 @@
 import type { TestCase } from '../test-case.js';
+import { ackHole } from './ack-hole.js';
+import { coalesce } from './coalesce.js';
+import { proactiveAck } from './proactive-ack.js';
+import { retransmitInconsistent } from './retransmit-inconsistent.js';
+import { sackBlocks } from './sack-blocks.js';
+import { seqHole } from './seq-hole.js';
+import { split } from './split.js';
 import { dataMptcp } from './data-mptcp.js';
 import { dataTimestamp } from './data-timestamp.js';
 import { dataUnknownOption } from './data-unknown-option.js';
@@ -41,6 +48,13 @@ export const CATALOGUE: readonly TestCase[] = [
   dataTimestamp,
   ipEcn,
   ipDscp,
+  proactiveAck,
+  split,
+  coalesce,
+  seqHole,
+  ackHole,
+  retransmitInconsistent,
+  sackBlocks,
   urgentPointer,
   reservedBits,
 ];

@@ -1,9 +1,8 @@
 import { dscpOf, ecnOf } from '../../shared/wire/packet.js';
-import { defaultSynOptions } from '../syn-options.js';
-import { first, isRst, isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
+import { defaultSynOptions } from '../probe-scripts.js';
+import { first, isRst, isSyn, isSynAck, judgeDataProbes, sharedVerdict } from '../judge-helpers.js';
 import type { Observed } from '../probe.js';
 import type { TestCase } from '../test-case.js';
-import { judgeDataProbes } from './data-timestamp.js';
 
 const DATA_BYTES = 100;
 const VERDICTS = ['passed', 'bleached', 'remarked'] as const;

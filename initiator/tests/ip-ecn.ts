@@ -1,8 +1,7 @@
 import { ecnOf, dscpOf } from '../../shared/wire/packet.js';
-import { defaultSynOptions } from '../syn-options.js';
-import { isRst } from '../judge-helpers.js';
+import { connectSendAndClose } from '../probe-scripts.js';
+import { judgeDataProbes } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
-import { judgeDataProbes } from './data-timestamp.js';
 
 const DATA_BYTES = 100;
 const VERDICTS = ['passed', 'bleached', 'changed'] as const;
@@ -16,12 +15,7 @@ export const ipEcn: TestCase = {
   name: 'ip-ecn',
   sends: `after an ordinary handshake (no ECN negotiated), a data segment of ${DATA_BYTES} bytes marked ECT(0) in the IP header`,
   verdicts: VERDICTS,
-  async run(connection, context) {
-    const synAck = await connection.connect({ options: defaultSynOptions() });
-    if (!synAck || isRst(synAck)) return;
-    await connection.sendData(context.payload(DATA_BYTES), { tos: ECT0 });
-    await connection.close();
-  },
+  run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES, { tos: ECT0 }),
   judge(obs) {
     return judgeDataProbes(obs, VERDICTS, (sent, received) => {
       const s = ecnOf(sent.packet.ip!);

@@ -1,4 +1,4 @@
-import { connectAndClose } from '../syn-options.js';
+import { connectAndClose } from '../probe-scripts.js';
 import { first, isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
 

@@ -1,25 +1,11 @@
 import { TcpFlag } from '../../shared/wire/tcp.js';
-import { findOption, nop, OptionKind, optionName, viewOption, type TcpOption } from '../../shared/wire/tcp-options.js';
-import { defaultSynOptions } from '../syn-options.js';
-import { first, hasData, isRst, isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
-import type { Observed, ProbeConnection } from '../probe.js';
+import { optionName } from '../../shared/wire/tcp-options.js';
+import { ackWaitMs, settledHandshake, timestampsIfWellFormed } from '../probe-scripts.js';
+import { ackOffset, first, hasData, initiatorIsns, isAck, isRst, isSynAck, seqOffset, sharedVerdict, timestampValue } from '../judge-helpers.js';
+import type { Observed } from '../probe.js';
 import type { TestCase } from '../test-case.js';
 
 const PROBE_BYTES = 100;
-
-const flagsOf = (o: Observed): number => o.packet.tcp?.flags ?? 0;
-/** `value - base` in sequence space, signed (serial-number arithmetic). */
-const offset = (value: number, base: number): number => (value - base) | 0;
-/** An ACK that is not part of a handshake and not a reset. */
-const isAck = (o: Observed): boolean => o.packet.tcp !== undefined && (flagsOf(o) & TcpFlag.ACK) !== 0 && (flagsOf(o) & (TcpFlag.SYN | TcpFlag.RST)) === 0;
-const timestampValue = (o: Observed): number | undefined => {
-  const option = findOption(o.packet.tcp?.options, OptionKind.TIMESTAMPS);
-  const view = option && viewOption(option);
-  return view?.type === 'timestamps' ? view.value : undefined;
-};
-/** How long a middlebox ACK may take: a few round trips, never less than 300 ms. */
-const ackWaitMs = (c: ProbeConnection): number => Math.max(300, Math.min(c.timing.timeoutMs, 4 * (c.rttMs ?? c.timing.timeoutMs)));
-const timestampsIf = (c: ProbeConnection, synAck: Observed): TcpOption[] => (timestampValue(synAck) !== undefined ? [nop(), nop(), c.timestampOption()] : []);
 
 export const proactiveAck: TestCase = {
   name: 'proactive-ack',
@@ -27,15 +13,15 @@ export const proactiveAck: TestCase = {
   verdicts: ['none', 'acked-by-middlebox'],
   plan: { withholdAck: true },
   async run(connection, context) {
-    const synAck = await connection.connect({ options: defaultSynOptions() });
-    if (!synAck || isRst(synAck)) return;
+    const synAck = await settledHandshake(connection);
+    if (!synAck) return;
     const seq = connection.sndNxt;
     // Sent once: a retransmission would be a second chance for a middlebox to ACK, and a second probe.
-    await connection.send({ flags: TcpFlag.ACK | TcpFlag.PSH, seq, payload: context.payload(PROBE_BYTES), options: timestampsIf(connection, synAck) });
+    await connection.send({ flags: TcpFlag.ACK | TcpFlag.PSH, seq, payload: context.payload(PROBE_BYTES), options: timestampsIfWellFormed(connection, synAck) });
     connection.sndNxt = (seq + PROBE_BYTES) >>> 0;
     const waitMs = ackWaitMs(connection);
     connection.notes.waitedMs = waitMs;
-    const ack = await connection.waitFor((o) => isRst(o) || (isAck(o) && offset(o.packet.tcp!.ack, seq) > 0), waitMs);
+    const ack = await connection.waitFor((o) => isRst(o) || (isAck(o) && seqOffset(o.packet.tcp!.ack, seq) > 0), waitMs);
     connection.notes.ackSeen = ack !== undefined && !isRst(ack);
     // The data stays unacknowledged (by the responder): a RST releases the state on the path.
     await connection.abort();
@@ -49,14 +35,13 @@ export const proactiveAck: TestCase = {
     const probeSeq = probe.packet.tcp!.seq;
     const probeEnd = (probeSeq + probe.packet.payload.length) >>> 0;
     // The initiator's ISN in the responder's frame (behind a split-connection proxy: the proxy's).
-    const isnAtResponder = first(responder.received, isSyn)?.packet.tcp?.seq ?? obs.isn;
-    const relativeAck = (o: Observed, isn: number): number => offset(o.packet.tcp!.ack, isn);
-    const probeStart = offset(probeSeq, obs.isn);
+    const isnAtResponder = initiatorIsns(obs).received;
+    const probeStart = seqOffset(probeSeq, obs.isn);
     // ACKs that acknowledge some of the probe, as the initiator received them and as the responder sent them.
-    const acksReceived = obs.initiator.received.filter((o) => isAck(o) && relativeAck(o, obs.isn) > probeStart);
-    const acksSent = responder.sent.filter((o) => isAck(o) && relativeAck(o, isnAtResponder) > probeStart);
+    const acksReceived = obs.initiator.received.filter((o) => isAck(o) && ackOffset(o, obs.isn) > probeStart);
+    const acksSent = responder.sent.filter((o) => isAck(o) && ackOffset(o, isnAtResponder) > probeStart);
     const theResponders = (o: Observed): boolean =>
-      acksSent.some((s) => relativeAck(s, isnAtResponder) === relativeAck(o, obs.isn) && timestampValue(s) === timestampValue(o));
+      acksSent.some((s) => ackOffset(s, isnAtResponder) === ackOffset(o, obs.isn) && timestampValue(s) === timestampValue(o));
     const forged = acksReceived.filter((o) => !theResponders(o));
     const detail = {
       probeBytes: probe.packet.payload.length,
@@ -64,8 +49,8 @@ export const proactiveAck: TestCase = {
       ...(obs.notes.waitedMs !== undefined ? { waitedMs: obs.notes.waitedMs } : {}),
       responderAcks: acksSent.length,
       middleboxAcks: forged.map((o) => ({
-        ackedBytes: Math.min(offset(o.packet.tcp!.ack, probeSeq), probe.packet.payload.length),
-        coversProbe: offset(o.packet.tcp!.ack, probeEnd) >= 0,
+        ackedBytes: Math.min(seqOffset(o.packet.tcp!.ack, probeSeq), probe.packet.payload.length),
+        coversProbe: seqOffset(o.packet.tcp!.ack, probeEnd) >= 0,
         msAfterProbe: Math.round((o.atUs - probe.atUs) / 100) / 10,
         window: o.packet.tcp!.window,
         options: (o.packet.tcp!.options ?? []).map((x) => optionName(x.kind)),

@@ -1,9 +1,8 @@
 import { TcpFlag } from '../../shared/wire/tcp.js';
-import { defaultSynOptions } from '../syn-options.js';
-import { isRst } from '../judge-helpers.js';
+import { connectSendAndClose } from '../probe-scripts.js';
+import { judgeDataProbes } from '../judge-helpers.js';
 import type { Observed } from '../probe.js';
 import type { TestCase } from '../test-case.js';
-import { judgeDataProbes } from './data-timestamp.js';
 
 const DATA_BYTES = 100;
 const VERDICTS = ['passed', 'cleared'] as const;
@@ -27,12 +26,7 @@ export const reservedBits: TestCase = {
   name: 'reserved-bits',
   sends: `after an ordinary handshake, a data segment of ${DATA_BYTES} bytes with the 3 reserved header bits and AE set`,
   verdicts: VERDICTS,
-  async run(connection, context) {
-    const synAck = await connection.connect({ options: defaultSynOptions() });
-    if (!synAck || isRst(synAck)) return;
-    await connection.sendData(context.payload(DATA_BYTES), { flags: TcpFlag.ACK | TcpFlag.PSH | TcpFlag.AE, reserved: RESERVED });
-    await connection.close();
-  },
+  run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES, { flags: TcpFlag.ACK | TcpFlag.PSH | TcpFlag.AE, reserved: RESERVED }),
   judge(obs) {
     return judgeDataProbes(obs, VERDICTS, (sent, received) => {
       const s = headerBits(sent);

@@ -1,8 +1,7 @@
 import { bytesEqual } from '../../shared/wire/bytes.js';
 import { TcpFlag } from '../../shared/wire/tcp.js';
-import { findOption, nop, OptionKind, viewOption, type TcpOption } from '../../shared/wire/tcp-options.js';
-import { defaultSynOptions } from '../syn-options.js';
-import { first, hasData, isRst, isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
+import { settledHandshake, timestampsIfWellFormed } from '../probe-scripts.js';
+import { byArrival, hasData, initiatorIsns, isSynAck, seqOffset, sharedVerdict, timestampValue } from '../judge-helpers.js';
 import type { Observed, ProbeConnection } from '../probe.js';
 import type { Judgement, TestCase } from '../test-case.js';
 
@@ -19,16 +18,8 @@ const RETRANSMISSIONS = [
 ] as const;
 const FINDINGS = ['old-data', 'resized'] as const;
 
-const offset = (value: number, base: number): number => (value - base) | 0;
-const timestampValue = (o: Observed): number | undefined => {
-  const option = findOption(o.packet.tcp?.options, OptionKind.TIMESTAMPS);
-  const view = option && viewOption(option);
-  return view?.type === 'timestamps' ? view.value : undefined;
-};
-const timestampsIf = (c: ProbeConnection, synAck: Observed): TcpOption[] => (timestampValue(synAck) !== undefined ? [nop(), nop(), c.timestampOption()] : []);
 /** The pause between transmissions, like a retransmission timeout: twice the round trip, at least 200 ms. */
 const pauseMs = (c: ProbeConnection): number => Math.max(200, Math.min(c.timing.timeoutMs, 2 * (c.rttMs ?? c.timing.timeoutMs)));
-const byArrival = (list: readonly Observed[]): Observed[] => list.map((o, i) => ({ o, i })).sort((a, b) => a.o.atUs - b.o.atUs || a.i - b.i).map((x) => x.o);
 
 /** One distinct transmission (copies with the same bytes are one), its relative start and bytes. */
 interface Transmission {
@@ -59,14 +50,14 @@ export const retransmitInconsistent: TestCase = {
   verdicts: ['new-data', ...FINDINGS],
   plan: { withholdAck: true },
   async run(connection, context) {
-    const synAck = await connection.connect({ options: defaultSynOptions() });
-    if (!synAck || isRst(synAck)) return;
+    const synAck = await settledHandshake(connection);
+    if (!synAck) return;
     const seq = connection.sndNxt;
     const longest = Math.max(ORIGINAL_BYTES, ...RETRANSMISSIONS.map((r) => r.bytes));
     const original = context.payload(longest);
     const pause = pauseMs(connection);
     const send = (payload: Uint8Array): Promise<Observed> =>
-      connection.send({ flags: TcpFlag.ACK | TcpFlag.PSH, seq, payload, options: timestampsIf(connection, synAck) });
+      connection.send({ flags: TcpFlag.ACK | TcpFlag.PSH, seq, payload, options: timestampsIfWellFormed(connection, synAck) });
     await send(original.subarray(0, ORIGINAL_BYTES));
     for (const r of RETRANSMISSIONS) {
       await connection.linger(pause);
@@ -81,10 +72,10 @@ export const retransmitInconsistent: TestCase = {
     // The responder never answers the data (withholdAck); the answer every path gets is its SYN-ACK.
     const shared = sharedVerdict(obs, hasData, isSynAck);
     if (shared) return shared;
-    const isnAtResponder = first(obs.responder!.received, isSyn)?.packet.tcp?.seq ?? obs.isn;
+    const isnAtResponder = initiatorIsns(obs).received;
     const transmissions: Transmission[] = [];
     for (const o of obs.initiator.sent.filter(hasData)) {
-      const start = offset(o.packet.tcp!.seq, obs.isn);
+      const start = seqOffset(o.packet.tcp!.seq, obs.isn);
       const known = transmissions.find((t) => t.start === start && bytesEqual(t.bytes, o.packet.payload));
       if (known) known.copies.push(o);
       else transmissions.push({ label: '', start, bytes: o.packet.payload, copies: [o] });
@@ -96,7 +87,7 @@ export const retransmitInconsistent: TestCase = {
 
     // Every received byte, attributed to the transmission that has exactly that byte at that position.
     const arrivals = byArrival(obs.responder!.received.filter(hasData)).map((o) => {
-      const start = offset(o.packet.tcp!.seq, isnAtResponder);
+      const start = seqOffset(o.packet.tcp!.seq, isnAtResponder);
       const from = [...o.packet.payload].map((b, i) => transmissions.find((t) => covers(t, start + i) && byteAt(t, start + i) === b));
       const sources = [...new Set(from.map((t) => t?.label ?? 'unknown'))];
       const copyOf = transmissions.find((t) => t.copies.some((c) => sameHeader(c, o)))?.label ?? null;

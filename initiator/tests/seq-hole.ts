@@ -1,8 +1,7 @@
 import { TcpFlag } from '../../shared/wire/tcp.js';
-import { findOption, nop, OptionKind, viewOption, type TcpOption } from '../../shared/wire/tcp-options.js';
-import { defaultSynOptions } from '../syn-options.js';
-import { first, hasData, isRst, isSyn, sharedVerdict } from '../judge-helpers.js';
-import { acks, type Observed, type ProbeConnection } from '../probe.js';
+import { ackWaitMs, settledHandshake, timestampsIfOffered } from '../probe-scripts.js';
+import { ackOffset, byArrival, hasData, initiatorIsns, isAck, isDataAck, isRst, overlaps, sackBlocksOf, seqOffset, seqRange, sharedVerdict } from '../judge-helpers.js';
+import { acks } from '../probe.js';
 import type { TestCase } from '../test-case.js';
 
 const HOLE_BYTES = 100;
@@ -11,37 +10,23 @@ const SEGMENT_BYTES = 100;
 const HOLE = { start: 1, end: 1 + HOLE_BYTES };
 const POST_HOLE = { start: HOLE.end, end: HOLE.end + SEGMENT_BYTES };
 
-const flagsOf = (o: Observed): number => o.packet.tcp?.flags ?? 0;
-const offset = (value: number, base: number): number => (value - base) | 0;
-const isAck = (o: Observed): boolean => o.packet.tcp !== undefined && (flagsOf(o) & TcpFlag.ACK) !== 0 && (flagsOf(o) & (TcpFlag.SYN | TcpFlag.RST)) === 0;
-const isDataAck = (o: Observed): boolean => isAck(o) && o.packet.payload.length === 0;
-const ackWaitMs = (c: ProbeConnection): number => Math.max(300, Math.min(c.timing.timeoutMs, 4 * (c.rttMs ?? c.timing.timeoutMs)));
-const timestampsIf = (c: ProbeConnection, synAck: Observed): TcpOption[] =>
-  findOption(synAck.packet.tcp?.options, OptionKind.TIMESTAMPS) ? [nop(), nop(), c.timestampOption()] : [];
-const sackBlocks = (o: Observed): Array<[number, number]> => {
-  const option = findOption(o.packet.tcp?.options, OptionKind.SACK);
-  const view = option && viewOption(option);
-  return view?.type === 'sack' ? view.blocks : [];
-};
-const byArrival = (list: readonly Observed[]): Observed[] => list.map((o, i) => ({ o, i })).sort((a, b) => a.o.atUs - b.o.atUs || a.i - b.i).map((x) => x.o);
-
 export const seqHole: TestCase = {
   name: 'seq-hole',
   sends: `after an ordinary handshake, ${SEGMENT_BYTES} bytes sent ${HOLE_BYTES} bytes ahead of the next sequence number (a hole), then, after a pause, the ${HOLE_BYTES} bytes that fill the hole`,
   verdicts: ['passed', 'held'],
   async run(connection, context) {
-    const synAck = await connection.connect({ options: defaultSynOptions() });
-    if (!synAck || isRst(synAck)) return;
+    const synAck = await settledHandshake(connection);
+    if (!synAck) return;
     const payload = context.payload(HOLE_BYTES + SEGMENT_BYTES);
     const base = connection.sndNxt;
-    await connection.send({ flags: TcpFlag.ACK | TcpFlag.PSH, seq: (base + HOLE_BYTES) >>> 0, payload: payload.subarray(HOLE_BYTES), options: timestampsIf(connection, synAck) });
+    const postHole = await connection.send({ flags: TcpFlag.ACK | TcpFlag.PSH, seq: (base + HOLE_BYTES) >>> 0, payload: payload.subarray(HOLE_BYTES), options: timestampsIfOffered(connection, synAck) });
     // Whatever answers the segment after the hole: the responder's ACK, or a middlebox's duplicate ACK at the hole.
-    const answer = await connection.waitFor((o) => isRst(o) || isAck(o), ackWaitMs(connection));
-    connection.notes.firstAnswerAck = answer?.packet.tcp && !isRst(answer) ? offset(answer.packet.tcp.ack, connection.isn) : null;
+    const answer = await connection.waitFor((o) => o.atUs >= postHole.atUs && (isRst(o) || isAck(o)), ackWaitMs(connection));
+    connection.notes.firstAnswerAck = answer?.packet.tcp && !isRst(answer) ? seqOffset(answer.packet.tcp.ack, connection.isn) : null;
     if (answer && isRst(answer)) return;
     // Fill the hole (resent until acknowledged), then close after both.
     await connection.exchange(
-      { flags: TcpFlag.ACK | TcpFlag.PSH, seq: base, payload: payload.subarray(0, HOLE_BYTES), options: timestampsIf(connection, synAck) },
+      { flags: TcpFlag.ACK | TcpFlag.PSH, seq: base, payload: payload.subarray(0, HOLE_BYTES), options: timestampsIfOffered(connection, synAck) },
       (o) => isRst(o) || acks(o, (base + HOLE_BYTES) >>> 0),
     );
     connection.sndNxt = (base + HOLE_BYTES + SEGMENT_BYTES) >>> 0;
@@ -51,24 +36,18 @@ export const seqHole: TestCase = {
     const shared = sharedVerdict(obs, hasData, isDataAck);
     if (shared) return shared;
     const responder = obs.responder!;
-    const isnAtResponder = first(responder.received, isSyn)?.packet.tcp?.seq ?? obs.isn;
-    const rangeOf = (o: Observed, isn: number): { start: number; end: number } => {
-      const start = offset(o.packet.tcp!.seq, isn);
-      return { start, end: start + o.packet.payload.length };
-    };
-    const overlaps = (r: { start: number; end: number }, x: { start: number; end: number }): boolean => r.start < x.end && x.start < r.end;
-    const postHoleSent = obs.initiator.sent.find((o) => hasData(o) && rangeOf(o, obs.isn).start === POST_HOLE.start);
+    const isnAtResponder = initiatorIsns(obs).received;
+    const postHoleSent = obs.initiator.sent.find((o) => hasData(o) && seqRange(o, obs.isn).start === POST_HOLE.start);
     if (!postHoleSent) return { verdict: 'inconclusive', detail: { reason: 'the segment after the hole was never sent' } };
-    const fillerSent = obs.initiator.sent.find((o) => hasData(o) && o.atUs >= postHoleSent.atUs && overlaps(rangeOf(o, obs.isn), HOLE));
+    const fillerSent = obs.initiator.sent.find((o) => hasData(o) && o.atUs >= postHoleSent.atUs && overlaps(seqRange(o, obs.isn), HOLE));
     // What the responder received, in the order it arrived (its own clock).
-    const arrivals = byArrival(responder.received.filter(hasData)).map((o) => rangeOf(o, isnAtResponder));
+    const arrivals = byArrival(responder.received.filter(hasData)).map((o) => seqRange(o, isnAtResponder));
     const postHoleAt = arrivals.findIndex((r) => overlaps(r, POST_HOLE));
     const holeAt = arrivals.findIndex((r) => overlaps(r, HOLE));
     const passedAlone = postHoleAt >= 0 && (holeAt < 0 || postHoleAt < holeAt);
     // ACKs at the hole's start, after the segment beyond it left, that the responder never sent: a middlebox's duplicate ACKs.
-    const ackAt = (o: Observed, isn: number): number => offset(o.packet.tcp!.ack, isn);
-    const responderHoleAcks = responder.sent.filter((o) => isAck(o) && ackAt(o, isnAtResponder) === HOLE.start).length;
-    const holeAcks = obs.initiator.received.filter((o) => isAck(o) && o.atUs >= postHoleSent.atUs && (!fillerSent || o.atUs < fillerSent.atUs) && ackAt(o, obs.isn) === HOLE.start);
+    const responderHoleAcks = responder.sent.filter((o) => isAck(o) && ackOffset(o, isnAtResponder) === HOLE.start).length;
+    const holeAcks = obs.initiator.received.filter((o) => isAck(o) && o.atUs >= postHoleSent.atUs && (!fillerSent || o.atUs < fillerSent.atUs) && ackOffset(o, obs.isn) === HOLE.start);
     const middleboxHoleAcks = responderHoleAcks > 0 ? [] : holeAcks;
     const detail = {
       holeBytes: HOLE_BYTES,
@@ -78,7 +57,7 @@ export const seqHole: TestCase = {
       postHoleArrivedFirst: passedAlone,
       holeAcks: middleboxHoleAcks.map((o) => ({
         msAfterPostHole: Math.round((o.atUs - postHoleSent.atUs) / 100) / 10,
-        sack: sackBlocks(o).map(([l, r]) => [offset(l, obs.isn) - HOLE.start, offset(r, obs.isn) - HOLE.start]),
+        sack: sackBlocksOf(o).map(([l, r]) => [seqOffset(l, obs.isn) - HOLE.start, seqOffset(r, obs.isn) - HOLE.start]),
       })),
     };
     if (passedAlone) return { verdict: 'passed', detail };

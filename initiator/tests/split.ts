@@ -1,37 +1,26 @@
 import { matchSegments } from '../../shared/match.js';
 import { bytesEqual } from '../../shared/wire/bytes.js';
-import { formatFlags, TcpFlag } from '../../shared/wire/tcp.js';
-import { encodeOptions, findOption, formatOption, nop, OptionKind, viewOption, type TcpOption } from '../../shared/wire/tcp-options.js';
-import { defaultSynOptions } from '../syn-options.js';
-import { first, hasData, isRst, isSyn, sharedVerdict } from '../judge-helpers.js';
-import type { Observed, ProbeConnection } from '../probe.js';
+import { formatFlags } from '../../shared/wire/tcp.js';
+import { encodeOptions, formatOption, type TcpOption } from '../../shared/wire/tcp-options.js';
+import { handshake, timestampsIfOffered } from '../probe-scripts.js';
+import { flagsOf, hasData, indexesByArrival, initiatorIsns, isDataAck, mssOf, seqOffset, sharedVerdict } from '../judge-helpers.js';
+import type { Observed } from '../probe.js';
 import type { TestCase } from '../test-case.js';
 
 /** The largest segment (payload + options) a 1500-byte MTU carries: what the SYN announces for IPv4, less for IPv6. */
 const MAX_SEGMENT = { 4: 1460, 6: 1440 } as const;
 
-const flagsOf = (o: Observed): number => o.packet.tcp?.flags ?? 0;
-const offset = (value: number, base: number): number => (value - base) | 0;
-const isDataAck = (o: Observed): boolean => o.packet.tcp !== undefined && (flagsOf(o) & TcpFlag.ACK) !== 0 && (flagsOf(o) & (TcpFlag.SYN | TcpFlag.RST)) === 0 && o.packet.payload.length === 0;
-const mssOf = (o: Observed): number | undefined => {
-  const option = findOption(o.packet.tcp?.options, OptionKind.MSS);
-  const view = option && viewOption(option);
-  return view?.type === 'mss' ? view.mss : undefined;
-};
-const timestampsIf = (c: ProbeConnection, synAck: Observed): TcpOption[] =>
-  findOption(synAck.packet.tcp?.options, OptionKind.TIMESTAMPS) ? [nop(), nop(), c.timestampOption()] : [];
 const optionList = (o: Observed): readonly TcpOption[] => o.packet.tcp?.options ?? [];
 const sameOptions = (a: Observed, b: Observed): boolean => bytesEqual(encodeOptions(optionList(a), true), encodeOptions(optionList(b), true));
-const byArrival = (list: readonly Observed[], indexes: readonly number[]): number[] => [...indexes].sort((a, b) => list[a].atUs - list[b].atUs || a - b);
 
 export const split: TestCase = {
   name: 'split',
   sends: 'after a handshake negotiating timestamps, one full-size data segment (the MSS the SYN-ACK allows, less its timestamps option) carrying NOP,NOP,timestamps',
   verdicts: ['intact', 'split'],
   async run(connection, context) {
-    const synAck = await connection.connect({ options: defaultSynOptions() });
-    if (!synAck || isRst(synAck)) return;
-    const options = timestampsIf(connection, synAck);
+    const synAck = await handshake(connection);
+    if (!synAck) return;
+    const options = timestampsIfOffered(connection, synAck);
     // Full-size for this path: the peer's MSS (which a clamping box may have lowered), at most what fits a 1500-byte MTU.
     const peerMss = mssOf(synAck) ?? 536;
     const size = Math.min(peerMss, MAX_SEGMENT[connection.local.address.includes(':') ? 6 : 4]) - encodeOptions(options).length;
@@ -44,22 +33,22 @@ export const split: TestCase = {
     if (shared) return shared;
     const sent = obs.initiator.sent;
     const received = obs.responder!.received;
-    const isnAtResponder = first(received, isSyn)?.packet.tcp?.seq ?? obs.isn;
+    const isnAtResponder = initiatorIsns(obs).received;
     // Every copy of the probe (sendData resends it when its ACK is late); the first is the reference.
     const copies = sent.flatMap((o, i) => (hasData(o) ? [i] : []));
     const probe = sent[copies[0]];
-    const start = offset(probe.packet.tcp!.seq, obs.isn);
+    const start = seqOffset(probe.packet.tcp!.seq, obs.isn);
     const length = probe.packet.payload.length;
     const match = matchSegments(sent.map((o) => o.packet), received.map((o) => o.packet), { isn: { sent: obs.isn, received: isnAtResponder } });
     const group = match.groups.find((g) => g.sent.some((i) => copies.includes(i)));
-    const arrived = byArrival(received, [...new Set(group?.pairs.filter(([s]) => copies.includes(s)).map(([, r]) => r) ?? [])]);
+    const arrived = indexesByArrival(received, [...new Set(group?.pairs.filter(([s]) => copies.includes(s)).map(([, r]) => r) ?? [])]);
     if (!group || arrived.length === 0) {
       return { verdict: 'inconclusive', detail: { reason: 'no data segment the responder received lies where the probe was sent', probeBytes: length } };
     }
     const pieces = arrived.map((r) => {
       const o = received[r];
       return {
-        offset: offset(o.packet.tcp!.seq, isnAtResponder) - start,
+        offset: seqOffset(o.packet.tcp!.seq, isnAtResponder) - start,
         length: o.packet.payload.length,
         flags: formatFlags(flagsOf(o)),
         options: optionList(o).map(formatOption),

@@ -1,14 +1,7 @@
-import { OptionKind, findOption, viewOption } from '../../shared/wire/tcp-options.js';
-import { connectAndClose } from '../syn-options.js';
-import { first, isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
+import { connectAndClose } from '../probe-scripts.js';
+import { first, isSyn, isSynAck, sharedVerdict, timestampValue } from '../judge-helpers.js';
 import type { Observed } from '../probe.js';
 import type { TestCase } from '../test-case.js';
-
-const timestampValue = (o: Observed): number | undefined => {
-  const option = findOption(o.packet.tcp?.options, OptionKind.TIMESTAMPS);
-  const view = option && viewOption(option);
-  return view?.type === 'timestamps' ? view.value : undefined;
-};
 
 /**
  * A SYN-ACK is the responder's if one it sent has the same window and timestamp value: NATs and

@@ -1,5 +1,5 @@
 import { TcpFlag } from '../../shared/wire/tcp.js';
-import { defaultSynOptions } from '../syn-options.js';
+import { defaultSynOptions } from '../probe-scripts.js';
 import { isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
 import type { Observed } from '../probe.js';
 import type { TestCase } from '../test-case.js';

@@ -1,6 +1,6 @@
 import { TcpFlag } from '../../shared/wire/tcp.js';
-import { defaultSynOptions } from '../syn-options.js';
-import { first, isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
+import { defaultSynOptions } from '../probe-scripts.js';
+import { first, flagsOf, isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
 import type { Observed } from '../probe.js';
 import type { TestCase } from '../test-case.js';
 
@@ -8,7 +8,6 @@ import type { TestCase } from '../test-case.js';
 const ECN_SETUP = TcpFlag.ECE | TcpFlag.CWR;
 
 const bitNames = (flags: number): string[] => [...(flags & TcpFlag.ECE ? ['ECE'] : []), ...(flags & TcpFlag.CWR ? ['CWR'] : [])];
-const flagsOf = (o: Observed): number => o.packet.tcp!.flags;
 const ecnBits = (o: Observed): string[] => bitNames(flagsOf(o));
 /** ECE/CWR set as sent and gone as received. */
 const missingBits = (sent: Observed, received: Observed): string[] => bitNames(flagsOf(sent) & ECN_SETUP & ~flagsOf(received));

@@ -1,6 +1,6 @@
 import { mss, rawOption, type TcpOption } from '../../shared/wire/tcp-options.js';
-import { defaultSynOptions, UNKNOWN_OPTION_KIND } from '../syn-options.js';
-import { first, isSyn, isSynAck, judgeOption, sharedVerdict } from '../judge-helpers.js';
+import { defaultSynOptions, UNKNOWN_OPTION_KIND } from '../probe-scripts.js';
+import { judgeSynOption } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
 
 /**
@@ -20,13 +20,7 @@ export function synOptionTest(name: string, sends: string, option: () => TcpOpti
       const synAck = await connection.connect({ options: [...base, extra] });
       if (synAck) await connection.close();
     },
-    judge(obs) {
-      const shared = sharedVerdict(obs, isSyn, isSynAck);
-      if (shared) return shared;
-      const sent = first(obs.initiator.sent, isSyn)!;
-      const received = first(obs.responder!.received, isSyn)!;
-      return judgeOption(sent, received, kind);
-    },
+    judge: (obs) => judgeSynOption(obs, kind),
   };
 }
 

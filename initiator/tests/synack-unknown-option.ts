@@ -1,6 +1,6 @@
 import { toWireOption } from '../../shared/control.js';
 import { rawOption } from '../../shared/wire/tcp-options.js';
-import { connectAndClose, UNKNOWN_OPTION_KIND } from '../syn-options.js';
+import { connectAndClose, UNKNOWN_OPTION_KIND } from '../probe-scripts.js';
 import { first, isSyn, isSynAck, judgeOption, sharedVerdict } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
 

@@ -1,9 +1,8 @@
 import { TcpFlag } from '../../shared/wire/tcp.js';
-import { defaultSynOptions } from '../syn-options.js';
-import { isRst } from '../judge-helpers.js';
+import { connectSendAndClose } from '../probe-scripts.js';
+import { flagsOf, judgeDataProbes } from '../judge-helpers.js';
 import type { Observed } from '../probe.js';
 import type { TestCase } from '../test-case.js';
-import { judgeDataProbes } from './data-timestamp.js';
 
 const DATA_BYTES = 100;
 /** The urgent pointer: an offset from the segment's sequence number (RFC 9293 3.1, RFC 6093). */
@@ -11,7 +10,7 @@ const URGENT_POINTER = 10;
 const VERDICTS = ['passed', 'cleared'] as const;
 
 const urgentOf = (o: Observed): { urg: boolean; urgentPointer: number } => ({
-  urg: ((o.packet.tcp?.flags ?? 0) & TcpFlag.URG) !== 0,
+  urg: (flagsOf(o) & TcpFlag.URG) !== 0,
   urgentPointer: o.packet.tcp?.urgentPointer ?? 0,
 });
 
@@ -19,12 +18,7 @@ export const urgentPointer: TestCase = {
   name: 'urgent-pointer',
   sends: `after an ordinary handshake, a data segment of ${DATA_BYTES} bytes with URG set and urgent pointer ${URGENT_POINTER}`,
   verdicts: VERDICTS,
-  async run(connection, context) {
-    const synAck = await connection.connect({ options: defaultSynOptions() });
-    if (!synAck || isRst(synAck)) return;
-    await connection.sendData(context.payload(DATA_BYTES), { flags: TcpFlag.ACK | TcpFlag.PSH | TcpFlag.URG, urgentPointer: URGENT_POINTER });
-    await connection.close();
-  },
+  run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES, { flags: TcpFlag.ACK | TcpFlag.PSH | TcpFlag.URG, urgentPointer: URGENT_POINTER }),
   judge(obs) {
     return judgeDataProbes(obs, VERDICTS, (sent, received) => {
       const s = urgentOf(sent);

@@ -1,18 +1,11 @@
-import { findOption, OptionKind, viewOption } from '../../shared/wire/tcp-options.js';
-import { defaultSynOptions } from '../syn-options.js';
-import { first, hasData, isRst, isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
+import { connectSendAndClose } from '../probe-scripts.js';
+import { first, forwardPairs, hasData, initiatorIsns, isDataAck, isSyn, isSynAck, relativeTo, seqOffset, sharedVerdict, windowScaleOf } from '../judge-helpers.js';
 import type { Observed } from '../probe.js';
 import type { TestCase, TestObservations } from '../test-case.js';
-import { forwardPairs, initiatorIsns, isDataAck, relativeTo } from './data-timestamp.js';
 
 const DATA_BYTES = 100;
 
 const windowOf = (o: Observed): number => o.packet.tcp!.window;
-const scaleOf = (o: Observed | undefined): number | null => {
-  const option = findOption(o?.packet.tcp?.options, OptionKind.WINDOW_SCALE);
-  const view = option && viewOption(option);
-  return view?.type === 'window-scale' ? view.shift : null;
-};
 const CONTROL = 0x17; // FIN, SYN, RST, ACK: what makes two segments the same kind of segment
 
 /**
@@ -22,7 +15,7 @@ const CONTROL = 0x17; // FIN, SYN, RST, ACK: what makes two segments the same ki
  */
 function ackPair(obs: TestObservations, dataEnd: number): { sent: Observed; received: Observed } | undefined {
   const isns = initiatorIsns(obs);
-  const covers = (o: Observed, isn: number): boolean => ((relativeTo(o.packet.tcp!.ack, isn) - dataEnd) | 0) >= 0;
+  const covers = (o: Observed, isn: number): boolean => seqOffset(relativeTo(o.packet.tcp!.ack, isn), dataEnd) >= 0;
   const sent = obs.responder!.sent.find((o) => isDataAck(o) && covers(o, isns.received));
   if (!sent) return undefined;
   const control = sent.packet.tcp!.flags & CONTROL;
@@ -36,12 +29,7 @@ export const windowRewrite: TestCase = {
   name: 'window-rewrite',
   sends: `a handshake and a data segment of ${DATA_BYTES} bytes; the receive window of the SYN and the data segment (forward), of the SYN-ACK and the ACK (reverse) is compared as sent and as received`,
   verdicts: ['unchanged', 'rewritten'],
-  async run(connection, context) {
-    const synAck = await connection.connect({ options: defaultSynOptions() });
-    if (!synAck || isRst(synAck)) return;
-    await connection.sendData(context.payload(DATA_BYTES));
-    await connection.close();
-  },
+  run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES),
   judge(obs) {
     const shared = sharedVerdict(obs, isSyn, isSynAck) ?? sharedVerdict(obs, hasData, isDataAck);
     if (shared) return shared;
@@ -58,8 +46,8 @@ export const windowRewrite: TestCase = {
     const missing = Object.entries(legs).filter(([, pair]) => !pair).map(([leg]) => leg);
     // The window of segments after the handshake is scaled: the scales each end announced say what it meant.
     const windowScale = {
-      syn: { sent: scaleOf(legs['forward.syn']!.sent), received: scaleOf(legs['forward.syn']!.received) },
-      synAck: { sent: scaleOf(legs['reverse.synAck']!.sent), received: scaleOf(legs['reverse.synAck']!.received) },
+      syn: { sent: windowScaleOf(legs['forward.syn']!.sent), received: windowScaleOf(legs['forward.syn']!.received) },
+      synAck: { sent: windowScaleOf(legs['reverse.synAck']!.sent), received: windowScaleOf(legs['reverse.synAck']!.received) },
     };
     const detail = { windows, rewritten, windowScale, ...(missing.length ? { missing } : {}) };
     if (rewritten.length > 0) return { verdict: 'rewritten', detail };

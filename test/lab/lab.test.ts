@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createLab,
   LAB_RUN_DIR,
+  PORT_REWRITE_RANGE,
+  RESEGMENT_MSS,
   LabError,
   labNamespaces,
   listLabs,
@@ -23,6 +25,24 @@ import {
   type Lab,
 } from './lab.js';
 import { capture, echoServer, findSegment, tcpClient } from './testkit.js';
+import { ISN_SHIFT, FIXED_WINDOW, TS_SHIFT } from './rewriter.js';
+import { segment, sendPackets, ttlOf, wireCapture } from './wirekit.js';
+import { trafficClassOf, type DecodedPacket } from '../../shared/wire/packet.js';
+import { TcpFlag } from '../../shared/wire/tcp.js';
+import {
+  fastOpen,
+  findOption,
+  mptcpCapable,
+  mss,
+  nop,
+  OptionKind,
+  rawOption,
+  sack,
+  sackPermitted,
+  timestamps,
+  viewOption,
+  windowScale,
+} from '../../shared/wire/tcp-options.js';
 
 const isRoot = process.getuid?.() === 0;
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -111,7 +131,8 @@ if mode == 'syn-opts':
 elif mode == 'invalid':
     # open a real connection, learn both ISNs from a packet socket, then inject
     # 1) data far beyond the receiver's window, 2) an ACK of data never sent,
-    # 3) a bare ACK that belongs to no connection; finally use the connection
+    # 3) a bare ACK that belongs to no connection, 4) an ACK only 1000 bytes
+    # beyond what the server sent (an ack hole); finally use the connection
     dev = sys.argv[5]
     sn = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
     sn.bind((dev, 0)); sn.settimeout(3)
@@ -128,9 +149,42 @@ elif mode == 'invalid':
     send4(tcp4(src, dst, sport, port, isn + 1 + (1 << 30), sisn + 1, 0x18, data=b'OOW\\n'), dst)
     send4(tcp4(src, dst, sport, port, isn + 1, sisn + 1 + (1 << 20), 0x10), dst)
     send4(tcp4(src, dst, 40001, port, 12345, 67890, 0x10), dst)
+    send4(tcp4(src, dst, sport, port, isn + 1, sisn + 1 + 1000, 0x10), dst)
     time.sleep(0.2)
     c.sendall(b'ping\\n'); reply = c.recv(100).decode(); c.close()
     print(json.dumps({'sport': sport, 'reply': reply}))
+`;
+
+/** reads everything, ACKing lazily (TCP_QUICKACK off, like a server that answers after some work); one JSON line per connection */
+const PY_SLOW_ACK_SERVER = `
+import socket, sys, json
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('::', port)); s.listen(16)
+print('listening', flush=True)
+while True:
+    c, a = s.accept()
+    n = 0
+    while True:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
+        d = c.recv(65536)
+        if not d: break
+        n += len(d)
+    print(json.dumps({'bytes': n}), flush=True)
+    c.close()
+`;
+
+/** one 1400-byte write, a pause, then five 50-byte writes back to back (Nagle off: five segments) */
+const PY_BURST_CLIENT = `
+import socket, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+c = socket.create_connection((host, port), timeout=5)
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+c.sendall(b'a' * 1400); time.sleep(0.2)
+for i in range(5): c.send(b'x' * 50)
+time.sleep(0.2); c.close()
+print('{}')
 `;
 
 async function py<T>(lab: Lab, ns: string, script: string, args: (string | number)[], timeoutMs = 15_000): Promise<T> {
@@ -143,8 +197,12 @@ interface PyServer {
   stop(): void;
 }
 
-async function pyTfoServer(lab: Lab, port: number): Promise<PyServer> {
-  const child = lab.spawn('responder', ['python3', '-u', '-c', PY_TFO_SERVER, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+function pyTfoServer(lab: Lab, port: number): Promise<PyServer> {
+  return pyServer(lab, PY_TFO_SERVER, port);
+}
+
+async function pyServer(lab: Lab, script: string, port: number): Promise<PyServer> {
+  const child = lab.spawn('responder', ['python3', '-u', '-c', script, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let buf = '';
   await new Promise<void>((resolve, reject) => {
@@ -158,6 +216,14 @@ async function pyTfoServer(lab: Lab, port: number): Promise<PyServer> {
     child.once('exit', (code) => reject(new Error(`tfo server exited ${code}`)));
   });
   return { lines, stop: () => child.kill('SIGKILL') };
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** the SYN / SYN-ACK as captured on both sides of the middlebox for one connection */
@@ -196,8 +262,8 @@ function withLab(profile: string, fn: (get: () => Lab) => void): void {
 }
 
 const families = [
-  { name: 'IPv4', rsp: (l: Lab) => l.addresses.responder, ini: (l: Lab) => l.addresses.initiator, mbRight: (l: Lab) => l.addresses.middleboxRight },
-  { name: 'IPv6', rsp: (l: Lab) => l.addresses.responder6, ini: (l: Lab) => l.addresses.initiator6, mbRight: (l: Lab) => l.addresses.middleboxRight6 },
+  { name: 'IPv4', family: 4 as const, rsp: (l: Lab) => l.addresses.responder, ini: (l: Lab) => l.addresses.initiator, mbRight: (l: Lab) => l.addresses.middleboxRight },
+  { name: 'IPv6', family: 6 as const, rsp: (l: Lab) => l.addresses.responder6, ini: (l: Lab) => l.addresses.initiator6, mbRight: (l: Lab) => l.addresses.middleboxRight6 },
 ];
 
 // ---------------------------------------------------------------------------
@@ -287,6 +353,42 @@ describe.skipIf(!isRoot)('lab (root)', () => {
             expect(peer.address).toBe(f.mbRight(l));
             expect(c.localAddress).toBe(f.ini(l));
             expect(peer.port).not.toBe(c.localPort);
+          } finally {
+            srv.close();
+          }
+        });
+      }
+    });
+
+    withLab('nat-keep-port', (lab) => {
+      for (const f of families) {
+        it(`${f.name}: server sees the middlebox right address and the initiator's own port`, async () => {
+          const l = lab();
+          const srv = await echoServer(l, 'responder', PORT);
+          try {
+            const c = await tcpClient(l, 'initiator', f.rsp(l), PORT);
+            const [peer] = await srv.waitPeers(1);
+            expect(peer).toMatchObject({ address: f.mbRight(l), port: c.localPort });
+          } finally {
+            srv.close();
+          }
+        });
+      }
+    });
+
+    withLab('port-rewrite', (lab) => {
+      for (const f of families) {
+        it(`${f.name}: server sees the initiator's address with a port from ${PORT_REWRITE_RANGE.join('-')}`, async () => {
+          const l = lab();
+          const srv = await echoServer(l, 'responder', PORT);
+          try {
+            const c = await tcpClient(l, 'initiator', f.rsp(l), PORT);
+            expect(c.reply).toBe('pong:ping\n');
+            const [peer] = await srv.waitPeers(1);
+            expect(peer.address).toBe(f.ini(l));
+            expect(peer.port).not.toBe(c.localPort);
+            expect(peer.port).toBeGreaterThanOrEqual(PORT_REWRITE_RANGE[0]);
+            expect(peer.port).toBeLessThanOrEqual(PORT_REWRITE_RANGE[1]);
           } finally {
             srv.close();
           }
@@ -497,7 +599,7 @@ describe.skipIf(!isRoot)('lab (root)', () => {
     });
 
     withLab('stateful-firewall', (lab) => {
-      it('forwards proper connections, drops out-of-window segments, unseen ACKs and stray ACKs', async () => {
+      it('forwards proper connections, drops out-of-window segments, unseen ACKs (also a small ack hole) and stray ACKs', async () => {
         const l = lab();
         const srv = await echoServer(l, 'responder', PORT);
         try {
@@ -515,7 +617,7 @@ describe.skipIf(!isRoot)('lab (root)', () => {
           const got = await rsp.stop();
           expect(r.reply).toBe('pong:ping\n');
           const after = await nftCounter(l, 'invalid');
-          expect(after.packets - before.packets).toBe(3);
+          expect(after.packets - before.packets).toBe(4);
           expect(got.some((x) => x.includes('.40001 >'))).toBe(false);
           // the two injected segments of the real connection (recognisable by their window) never arrive
           expect(got.filter((x) => x.includes(`.${r.sport} >`) && x.includes('win 64240,') && !x.includes('Flags [S'))).toHaveLength(0);
@@ -529,6 +631,334 @@ describe.skipIf(!isRoot)('lab (root)', () => {
         const sysctl = await l.exec('middlebox', ['sysctl', '-n', 'net.netfilter.nf_conntrack_tcp_loose']);
         expect(sysctl.stdout.trim()).toBe('0');
       });
+    });
+
+    withLab('strip-syn-options', (lab) => {
+      for (const f of families) {
+        it(`${f.name}: SYN and SYN-ACK arrive without MSS and window scale, the connection still works`, async () => {
+          const l = lab();
+          const srv = await echoServer(l, 'responder', PORT);
+          try {
+            const h = await handshake(l, f.rsp(l));
+            expect(h.client.reply).toBe('pong:ping\n');
+            expect(findSegment(h.ini, 'S')?.line).toMatch(/mss 14[46]0,.*wscale/);
+            // the server offers no window scale itself: it never saw one in the SYN
+            expect(findSegment(h.rsp, 'S.')?.line).toMatch(/options \[mss 14[46]0,sackOK,TS val \d+ ecr \d+\]/);
+            for (const line of [findSegment(h.rsp, 'S')?.line, findSegment(h.ini, 'S.')?.line]) {
+              expect(line).toBeDefined();
+              expect(line).not.toMatch(/mss|wscale/);
+              expect(line).toMatch(/sackOK,TS val/);
+            }
+          } finally {
+            srv.close();
+          }
+        });
+      }
+    });
+
+    withLab('dscp-ecn-remark', (lab) => {
+      for (const f of families) {
+        it(`${f.name}: DSCP EF arrives as CS1, ECT(0) as ECT(1), DSCP 0 stays 0, checksums stay right`, async () => {
+          const l = lab();
+          await l.exec('initiator', ['sysctl', '-q', '-w', 'net.ipv4.tcp_ecn=1']);
+          const srv = await echoServer(l, 'responder', PORT);
+          try {
+            const filter = `${f.name === 'IPv4' ? 'ip' : 'ip6'} and (tcp or udp) and port ${PORT}`;
+            const ini = await wireCapture(l, 'initiator', l.interfaces.initiator, filter);
+            const rsp = await wireCapture(l, 'responder', l.interfaces.responder, filter);
+            const r = await py<{ reply: string }>(l, 'initiator', PY_CLIENT, [f.rsp(l), PORT, 0, 0xb8]);
+            expect(r.reply).toBe('pong:ping\n');
+            const sent = await ini.stop();
+            const got = await rsp.stop();
+            const tc = (p: DecodedPacket | undefined) => (p?.ip ? trafficClassOf(p.ip) : undefined);
+            const pick = (ps: DecodedPacket[], from: string) => {
+              const mine = ps.filter((p) => p.ip?.src === from);
+              return {
+                syn: mine.find((p) => p.tcp && p.tcp.flags & TcpFlag.SYN),
+                data: mine.find((p) => p.tcp && p.payload.length > 0),
+                udp: mine.find((p) => !p.tcp),
+              };
+            };
+            // sent: DSCP 46 (EF) everywhere; the SYN not-ECT, the data ECT(0) (ECN negotiated), the datagram ECT(1)
+            const s = pick(sent, f.ini(l));
+            expect([tc(s.syn), tc(s.data), tc(s.udp)]).toEqual([0xb8, 0xba, 0xb9]);
+            const g = pick(got, f.ini(l));
+            expect([tc(g.syn), tc(g.data), tc(g.udp)]).toEqual([0x20, 0x21, 0x21]);
+            // the responder's packets (DSCP 0): ECT(0) becomes ECT(1), DSCP stays 0
+            const back = pick(sent, f.rsp(l));
+            expect(tc(back.data)).toBe(0x01);
+            for (const p of got) {
+              if (p.ip?.version === 4) expect(p.checksums.ip).toBe(true);
+              if (p.tcp) expect(p.checksums.tcp).toBe(true);
+            }
+          } finally {
+            srv.close();
+          }
+        });
+      }
+    });
+
+    withLab('resegmenting-proxy', (lab) => {
+      for (const f of families) {
+        it(`${f.name}: a 1400-byte segment reaches the server in pieces of at most ${RESEGMENT_MSS} bytes, five small ones coalesced`, async () => {
+          const l = lab();
+          const srv = await pyServer(l, PY_SLOW_ACK_SERVER, PORT);
+          try {
+            const ini = await wireCapture(l, 'initiator', l.interfaces.initiator, `tcp port ${PORT}`);
+            const rsp = await wireCapture(l, 'responder', l.interfaces.responder, `tcp port ${PORT}`);
+            await py(l, 'initiator', PY_BURST_CLIENT, [f.rsp(l), PORT]);
+            await until(() => srv.lines.length > 0, 'the server read everything');
+            expect(JSON.parse(srv.lines[0])).toEqual({ bytes: 1650 });
+            const lengths = (ps: DecodedPacket[], from: string) => ps.filter((p) => p.ip?.src === from && p.payload.length > 0).map((p) => p.payload.length);
+            // the premise: the client really sent one big and five small segments
+            expect(lengths(await ini.stop(), f.ini(l))).toEqual([1400, 50, 50, 50, 50, 50]);
+            const got = lengths(await rsp.stop(), f.mbRight(l));
+            expect(got.reduce((a, b) => a + b, 0)).toBe(1650);
+            expect(Math.max(...got)).toBeLessThanOrEqual(RESEGMENT_MSS);
+            let at = 0;
+            const big = got.filter((n) => (at += n) <= 1400);
+            expect(big.length).toBeGreaterThanOrEqual(3);
+            expect(got.length - big.length).toBeLessThan(5);
+          } finally {
+            srv.stop();
+          }
+        });
+      }
+    });
+
+    /** the rewriter is up: a real connection works, and the originals were dropped in FORWARD */
+    const rewriterWorks = (lab: () => Lab) => {
+      it('a real connection works over both families; the originals never pass FORWARD', async () => {
+        const l = lab();
+        const srv = await echoServer(l, 'responder', PORT);
+        try {
+          for (const f of families) expect((await tcpClient(l, 'initiator', f.rsp(l), PORT, f.name)).reply).toBe(`pong:${f.name}\n`);
+          expect((await nftCounter(l, 'diverted')).packets).toBeGreaterThan(10);
+        } finally {
+          srv.close();
+        }
+      });
+    };
+    const crafted = (ps: DecodedPacket[]) => ps.filter((p) => p.tcp?.window === 1000 || p.tcp?.window === FIXED_WINDOW);
+
+    withLab('rewrite-isn-forward', (lab) => {
+      for (const f of families) {
+        it(`${f.name}: the initiator's sequence numbers arrive shifted by 0x01000000, the responder's acks shifted back; TTL decremented`, async () => {
+          const l = lab();
+          const srv = await echoServer(l, 'responder', PORT);
+          try {
+            const h = await handshake(l, f.rsp(l));
+            expect(h.client.reply).toBe('pong:ping\n');
+            const syn = { sent: findSegment(h.ini, 'S')!, got: findSegment(h.rsp, 'S')! };
+            const synAck = { sent: findSegment(h.rsp, 'S.')!, got: findSegment(h.ini, 'S.')! };
+            expect(syn.got.seq).toBe((syn.sent.seq! + ISN_SHIFT) >>> 0);
+            expect(synAck.sent.ack).toBe((syn.got.seq! + 1) >>> 0);
+            expect(synAck.got.ack).toBe((syn.sent.seq! + 1) >>> 0);
+            expect(synAck.got.seq).toBe(synAck.sent.seq);
+            expect(syn.got.line).toMatch(f.family === 4 ? /ttl 63,/ : /hlim 63,/);
+          } finally {
+            srv.close();
+          }
+        });
+      }
+      rewriterWorks(lab);
+    });
+
+    for (const translates of [false, true]) {
+      withLab(translates ? 'rewrite-isn-reverse-sack' : 'rewrite-isn-reverse', (lab) => {
+        for (const f of families) {
+          it(`${f.name}: the responder's sequence numbers arrive shifted by 0x01000000, the initiator's acks shifted back`, async () => {
+            const l = lab();
+            const srv = await echoServer(l, 'responder', PORT);
+            try {
+              const h = await handshake(l, f.rsp(l));
+              expect(h.client.reply).toBe('pong:ping\n');
+              const syn = { sent: findSegment(h.ini, 'S')!, got: findSegment(h.rsp, 'S')! };
+              const synAck = { sent: findSegment(h.rsp, 'S.')!, got: findSegment(h.ini, 'S.')! };
+              const ack = { sent: findSegment(h.ini, '.')!, got: findSegment(h.rsp, '.')! };
+              expect(syn.got.seq).toBe(syn.sent.seq);
+              expect(synAck.got.seq).toBe((synAck.sent.seq! + ISN_SHIFT) >>> 0);
+              expect(ack.sent.ack).toBe((synAck.got.seq! + 1) >>> 0);
+              expect(ack.got.ack).toBe((synAck.sent.seq! + 1) >>> 0);
+              expect(synAck.got.line).toMatch(f.family === 4 ? /ttl 63,/ : /hlim 63,/);
+            } finally {
+              srv.close();
+            }
+          });
+
+          it(`${f.name}: SACK blocks of the initiator arrive ${translates ? 'translated back like its ack' : 'untranslated'}`, async () => {
+            const l = lab();
+            const rsp = await wireCapture(l, 'responder', l.interfaces.responder, `tcp dst port ${PORT} and src port 40123`);
+            const block: [number, number] = [0x05001000, 0x05002000];
+            await sendPackets(l, 'initiator', [
+              segment(l, f.family, 'initiator', { srcPort: 40123, dstPort: PORT, seq: 1000, ack: 0x05000000, options: [nop(), nop(), sack([block])] }),
+            ]);
+            const [p, ...more] = crafted(await rsp.stop());
+            expect(more).toHaveLength(0);
+            expect(p.checksums.tcp).toBe(true);
+            expect(ttlOf(p)).toBe(63);
+            expect([p.tcp!.seq, p.tcp!.ack]).toEqual([1000, 0x05000000 - ISN_SHIFT]);
+            const shift = translates ? ISN_SHIFT : 0;
+            expect(viewOption(findOption(p.tcp!.options, OptionKind.SACK)!)).toEqual({ type: 'sack', blocks: [block.map((e) => e - shift)] });
+          });
+        }
+        rewriterWorks(lab);
+      });
+    }
+
+    withLab('rewrite-options', (lab) => {
+      for (const f of families) {
+        it(`${f.name}: MSS, window scale, SACK-permitted, MPTCP, TFO and kind 200 arrive modified both ways, the initiator's timestamps offset`, async () => {
+          const l = lab();
+          const text = (t: string) => Uint8Array.from(Buffer.from(t));
+          const inverted = (t: string) => text(t).map((b) => b ^ 0xff);
+          const rsp = await wireCapture(l, 'responder', l.interfaces.responder, `tcp dst port ${PORT} and src port 40124`);
+          const ini = await wireCapture(l, 'initiator', l.interfaces.initiator, `tcp src port ${PORT} and dst port 40124`);
+          const from = (side: 'initiator' | 'responder', tcp: Parameters<typeof segment>[3], payload?: Uint8Array) => segment(l, f.family, side, tcp, payload);
+          const ports = { srcPort: 40124, dstPort: PORT };
+          await sendPackets(l, 'initiator', [
+            from('initiator', { ...ports, seq: 1, flags: TcpFlag.SYN, options: [mss(1460), windowScale(7), timestamps(1000, 0), rawOption(200, text('mbprob'))] }),
+            from('initiator', { ...ports, seq: 2, flags: TcpFlag.SYN, options: [mptcpCapable(), fastOpen(), sackPermitted()] }),
+            from('initiator', { ...ports, seq: 3, flags: TcpFlag.SYN, options: [nop(), nop(), fastOpen(text('cookie42'))] }),
+            from('initiator', { ...ports, seq: 4, ack: 78, flags: TcpFlag.ACK | TcpFlag.PSH, options: [timestamps(5000, 7000), rawOption(200, text('dataop'))] }, text('data')),
+          ]);
+          await sendPackets(l, 'responder', [
+            from('responder', { srcPort: PORT, dstPort: 40124, seq: 77, ack: 2, flags: TcpFlag.SYN | TcpFlag.ACK, options: [mss(1460), timestamps(3000, 1000 + TS_SHIFT), rawOption(200, text('rspond'))] }),
+          ]);
+          const got = crafted(await rsp.stop());
+          const back = crafted(await ini.stop());
+          expect(got.map((p) => p.tcp!.seq)).toEqual([1, 2, 3, 4]);
+          expect(back).toHaveLength(1);
+          for (const p of [...got, ...back]) expect(p.checksums.tcp).toBe(true);
+          const options = (p: DecodedPacket) => (p.tcp!.options ?? []).filter((o) => o.kind > 1).map((o) => viewOption(o));
+          expect(options(got[0])).toEqual([
+            { type: 'mss', mss: 1400 },
+            { type: 'window-scale', shift: 6 },
+            { type: 'timestamps', value: 1000 + TS_SHIFT, echo: 0 },
+            { type: 'unknown', kind: 200, data: inverted('mbprob') },
+          ]);
+          expect(options(got[1])).toEqual([
+            expect.objectContaining({ type: 'mptcp', mpCapable: { version: 1, flags: 0x81 ^ 0x20 } }),
+            { type: 'tfo', cookie: text('mbpr') },
+            expect.objectContaining({ type: 'malformed', kind: OptionKind.SACK_PERMITTED }),
+          ]);
+          expect(findOption(got[1].tcp!.options, OptionKind.SACK_PERMITTED)).toMatchObject({ length: 4, data: new Uint8Array(2) });
+          expect(options(got[2])).toEqual([{ type: 'tfo', cookie: inverted('cookie42') }]);
+          expect(options(got[3])).toEqual([{ type: 'timestamps', value: 5000 + TS_SHIFT, echo: 7000 }, { type: 'unknown', kind: 200, data: inverted('dataop') }]);
+          expect(Buffer.from(got[3].payload).toString()).toBe('data');
+          // the initiator's clock is offset, the responder's is not (its echo of the initiator's is shifted back)
+          expect(options(back[0])).toEqual([
+            { type: 'mss', mss: 1400 },
+            { type: 'timestamps', value: 3000, echo: 1000 },
+            { type: 'unknown', kind: 200, data: inverted('rspond') },
+          ]);
+        });
+      }
+      rewriterWorks(lab);
+    });
+
+    withLab('rewrite-window', (lab) => {
+      for (const f of families) {
+        it(`${f.name}: every segment arrives with window ${FIXED_WINDOW}, both ways`, async () => {
+          const l = lab();
+          const srv = await echoServer(l, 'responder', PORT);
+          try {
+            const ini = await wireCapture(l, 'initiator', l.interfaces.initiator, `tcp port ${PORT}`);
+            const rsp = await wireCapture(l, 'responder', l.interfaces.responder, `tcp port ${PORT}`);
+            expect((await tcpClient(l, 'initiator', f.rsp(l), PORT)).reply).toBe('pong:ping\n');
+            const atIni = await ini.stop();
+            const atRsp = await rsp.stop();
+            for (const [sent, got, from] of [[atIni, atRsp, f.ini(l)], [atRsp, atIni, f.rsp(l)]] as const) {
+              const windows = (ps: readonly DecodedPacket[]) => ps.filter((p) => p.ip?.src === from).map((p) => p.tcp!.window);
+              expect(windows(sent).length).toBeGreaterThanOrEqual(4);
+              expect(windows(sent).every((w) => w !== FIXED_WINDOW)).toBe(true);
+              expect(windows(got).length).toBeGreaterThanOrEqual(4);
+              expect(windows(got).length).toBeLessThanOrEqual(windows(sent).length);
+              expect(windows(got).every((w) => w === FIXED_WINDOW)).toBe(true);
+            }
+          } finally {
+            srv.close();
+          }
+        });
+      }
+    });
+
+    withLab('rewrite-clear-urg', (lab) => {
+      for (const f of families) {
+        it(`${f.name}: URG, the urgent pointer, the reserved bits and AE are cleared both ways; ECE, payload and checksum stay right`, async () => {
+          const l = lab();
+          const rsp = await wireCapture(l, 'responder', l.interfaces.responder, `tcp dst port ${PORT} and src port 40125`);
+          const ini = await wireCapture(l, 'initiator', l.interfaces.initiator, `tcp src port ${PORT} and dst port 40125`);
+          const urgent = { flags: TcpFlag.ACK | TcpFlag.PSH | TcpFlag.URG | TcpFlag.AE | TcpFlag.ECE, urgentPointer: 3, reserved: 5, seq: 100, ack: 200 };
+          const payload = Uint8Array.from(Buffer.from('urgent!'));
+          await sendPackets(l, 'initiator', [segment(l, f.family, 'initiator', { srcPort: 40125, dstPort: PORT, ...urgent }, payload)]);
+          await sendPackets(l, 'responder', [segment(l, f.family, 'responder', { srcPort: PORT, dstPort: 40125, ...urgent }, payload)]);
+          const got = [...crafted(await rsp.stop()), ...crafted(await ini.stop())];
+          expect(got).toHaveLength(2);
+          for (const p of got) {
+            expect(p.tcp).toMatchObject({ flags: TcpFlag.ACK | TcpFlag.PSH | TcpFlag.ECE, urgentPointer: 0, reserved: 0, seq: 100, ack: 200 });
+            expect(p.payload).toEqual(payload);
+            expect(p.checksums.tcp).toBe(true);
+            expect(ttlOf(p)).toBe(63);
+          }
+        });
+      }
+      rewriterWorks(lab);
+    });
+
+    withLab('normalizer', (lab) => {
+      for (const f of families) {
+        it(`${f.name}: an ACK of unsent data is lowered to what the responder sent; a retransmission carries the first bytes`, async () => {
+          const l = lab();
+          const rsp = await wireCapture(l, 'responder', l.interfaces.responder, `tcp dst port ${PORT} and src port 40126`);
+          const text = (t: string) => Uint8Array.from(Buffer.from(t));
+          const ini = (tcp: { seq: number; ack: number; flags?: number }, data = '') =>
+            segment(l, f.family, 'initiator', { srcPort: 40126, dstPort: PORT, ...tcp }, text(data));
+          // the responder has sent 10 bytes: 70000..70010
+          await sendPackets(l, 'responder', [
+            segment(l, f.family, 'responder', { srcPort: PORT, dstPort: 40126, seq: 70000, ack: 9000, flags: TcpFlag.ACK | TcpFlag.PSH, window: 4242 }, text('responder!')),
+          ]);
+          const push = TcpFlag.ACK | TcpFlag.PSH;
+          await sendPackets(l, 'initiator', [
+            ini({ seq: 9000, ack: 71000 }),
+            ini({ seq: 9000, ack: 70005 }),
+            ini({ seq: 9000, ack: 70010, flags: push }, 'AAAAAAAA'),
+            ini({ seq: 9000, ack: 70010, flags: push }, 'BBBBBBBB'),
+            ini({ seq: 9004, ack: 70010, flags: push }, 'CCCCCCCC'),
+          ]);
+          const got = crafted(await rsp.stop());
+          expect(got.map((p) => [p.tcp!.seq, p.tcp!.ack, Buffer.from(p.payload).toString()])).toEqual([
+            [9000, 70010, ''],
+            [9000, 70005, ''],
+            [9000, 70010, 'AAAAAAAA'],
+            [9000, 70010, 'AAAAAAAA'],
+            [9004, 70010, 'AAAACCCC'],
+          ]);
+          for (const p of got) expect(p.checksums.tcp).toBe(true);
+        });
+      }
+      rewriterWorks(lab);
+    });
+
+    withLab('resizing-normalizer', (lab) => {
+      for (const f of families) {
+        it(`${f.name}: a longer retransmission arrives cut to the original length, with its own bytes`, async () => {
+          const l = lab();
+          const rsp = await wireCapture(l, 'responder', l.interfaces.responder, `tcp dst port ${PORT} and src port 40127`);
+          const push = TcpFlag.ACK | TcpFlag.PSH;
+          const data = (seq: number, text: string) => segment(l, f.family, 'initiator', { srcPort: 40127, dstPort: PORT, seq, ack: 1, flags: push }, Uint8Array.from(Buffer.from(text)));
+          await sendPackets(l, 'initiator', [data(5000, 'A'.repeat(10)), data(5000, 'B'.repeat(15)), data(5000, 'C'.repeat(5)), data(5010, 'D'.repeat(20))]);
+          const got = crafted(await rsp.stop());
+          expect(got.map((p) => [p.tcp!.seq, Buffer.from(p.payload).toString()])).toEqual([
+            [5000, 'A'.repeat(10)],
+            [5000, 'B'.repeat(10)],
+            [5000, 'C'.repeat(5)],
+            [5010, 'D'.repeat(20)],
+          ]);
+          for (const p of got) expect(p.checksums.tcp).toBe(true);
+        });
+      }
+      rewriterWorks(lab);
     });
 
     describe.sequential('lifecycle', () => {

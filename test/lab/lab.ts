@@ -195,6 +195,47 @@ function nat(): LabProfile {
   };
 }
 
+function natKeepPort(): LabProfile {
+  return {
+    name: 'nat-keep-port',
+    description:
+      'A port-preserving home router NAT (plain Linux masquerade): source NAT of the initiator behind the middlebox right address, keeping its source port whenever it is free, IPv4 and IPv6 (NAT66).',
+    setup: (lab) => {
+      const right = lab.interfaces.middleboxRight;
+      return [
+        nft([
+          `add table inet ${NFT_TABLE}`,
+          `add chain inet ${NFT_TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
+          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip saddr 198.18.${lab.id}.0/24 masquerade`,
+          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip6 saddr fd6d:6270:${lab.id}:1::/64 masquerade`,
+        ]),
+      ];
+    },
+  };
+}
+
+/** the source ports port-rewrite maps test connections to (outside Linux's ephemeral range, so always a change) */
+export const PORT_REWRITE_RANGE = [61000, 61999] as const;
+
+function portRewrite(): LabProfile {
+  return {
+    name: 'port-rewrite',
+    description: `A routing firewall that randomises source ports but not addresses (port-only translation on a routed path): the initiator's source port of connections to the test ports becomes one of ${PORT_REWRITE_RANGE.join('-')}, its address stays.`,
+    setup: (lab) => {
+      const right = lab.interfaces.middleboxRight;
+      const [lo, hi] = PORT_REWRITE_RANGE;
+      return [
+        nft([
+          `add table inet ${NFT_TABLE}`,
+          `add chain inet ${NFT_TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
+          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip saddr ${lab.addresses.initiator} tcp dport { ${portList()} } snat ip to ${lab.addresses.initiator}:${lo}-${hi}`,
+          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip6 saddr ${lab.addresses.initiator6} tcp dport { ${portList()} } snat ip6 to [${lab.addresses.initiator6}]:${lo}-${hi}`,
+        ]),
+      ];
+    },
+  };
+}
+
 function stripOptions(): LabProfile {
   return {
     name: 'strip-options',
@@ -428,13 +469,13 @@ function dscpEcnRemark(): LabProfile {
   };
 }
 
-/** where the compiled rewriter is: next to this module when it runs from dist/, else in the project's dist/ */
+/** the compiled rewriter, dist/test/lab/rewriter.js of the project (whether this module runs from test/lab or from dist) */
 function rewriterScript(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, 'rewriter.js'), join(here, '..', '..', 'dist', 'test', 'lab', 'rewriter.js')];
-  const found = candidates.find((c) => existsSync(c));
-  if (!found) throw new LabError('EBUILD', `the lab rewriter is not built (${candidates[1]} is missing): run npm run build`);
-  return found;
+  let root = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(root, 'package.json')) && dirname(root) !== root) root = dirname(root);
+  const script = join(root, 'dist', 'test', 'lab', 'rewriter.js');
+  if (!existsSync(script)) throw new LabError('EBUILD', `the lab rewriter is not built (${script} is missing): run npm run build`);
+  return script;
 }
 
 /**
@@ -454,8 +495,11 @@ function rewriterProfile(name: string, transforms: string[], description: string
           `add table ${t}`,
           `add counter ${t} diverted`,
           `add chain ${t} forward { type filter hook forward priority filter; policy accept; }`,
-          `add rule ${t} forward iifname "${lab.interfaces.middleboxLeft}" tcp dport ${ports} counter name "diverted" drop`,
-          `add rule ${t} forward iifname "${lab.interfaces.middleboxRight}" tcp sport ${ports} counter name "diverted" drop`,
+          // exactly what the rewriter's pcap filter (`tcp and dst port ...`) sees: no IPv6 extension headers
+          ...['ip protocol', 'ip6 nexthdr'].flatMap((proto) => [
+            `add rule ${t} forward iifname "${lab.interfaces.middleboxLeft}" ${proto} tcp tcp dport ${ports} counter name "diverted" drop`,
+            `add rule ${t} forward iifname "${lab.interfaces.middleboxRight}" ${proto} tcp tcp sport ${ports} counter name "diverted" drop`,
+          ]),
         ]),
       ];
     },
@@ -480,17 +524,22 @@ const rewriterProfiles = (): LabProfile[] => [
   rewriterProfile(
     'rewrite-isn-forward',
     ['isn-shift-forward'],
-    "A firewall with TCP sequence-number randomisation (as in older Cisco PIX/ASA) that shifts the initiator's sequence numbers and the responder's acks by 0x01000000 but leaves SACK blocks untranslated.",
+    "A firewall randomising the sequence numbers of the hosts on its inside, here the initiator (Cisco ASA's default TCP sequence-number randomisation): shifts the initiator's sequence numbers by 0x01000000 and the responder's acks back.",
   ),
   rewriterProfile(
-    'rewrite-isn-forward-sack',
-    ['isn-shift-forward-sack'],
-    "A firewall randomising the initiator's sequence numbers done right (like OpenBSD pf's modulate state): shifts sequence numbers and acks by 0x01000000 and translates the responder's SACK blocks back as well.",
+    'rewrite-isn-reverse',
+    ['isn-shift-reverse'],
+    "A firewall in front of the server randomising its sequence numbers with the classic bug (older Cisco PIX/ASA): shifts the responder's sequence numbers by 0x01000000 and the initiator's acks back, but not the initiator's SACK blocks.",
+  ),
+  rewriterProfile(
+    'rewrite-isn-reverse-sack',
+    ['isn-shift-reverse-sack'],
+    "A firewall in front of the server randomising its sequence numbers done right (like OpenBSD pf's modulate state): shifts the responder's sequence numbers by 0x01000000 and translates the initiator's acks and SACK blocks back.",
   ),
   rewriterProfile(
     'rewrite-options',
     ['option-modify'],
-    'A middlebox that rewrites TCP options in flight both ways (MSS 1460 to 1400, window scale one less, timestamps offset like an uptime-hiding load balancer, an MPTCP flag flipped, a TFO cookie request turned into a cookie, unknown option bytes inverted).',
+    "A middlebox that rewrites TCP options in flight both ways (MSS 1460 to 1400, window scale one less, SACK-permitted padded to 4 bytes, an MPTCP flag flipped, a TFO cookie request turned into a cookie, unknown option bytes inverted) and offsets the initiator's timestamps like an uptime-hiding load balancer.",
   ),
   rewriterProfile(
     'rewrite-window',
@@ -507,12 +556,19 @@ const rewriterProfiles = (): LabProfile[] => [
     ['ack-correct', 'old-data'],
     "An inline IPS's TCP normaliser (Snort/Suricata style): lowers an ACK of data the responder never sent to what it sent and makes inconsistent retransmissions carry the first transmission's bytes.",
   ),
+  rewriterProfile(
+    'resizing-normalizer',
+    ['resize-retransmission'],
+    'A stream-reassembling IPS that keeps the segment boundaries it saw first: a retransmission longer than the original segment is forwarded cut to the original length (with the new bytes).',
+  ),
 ];
 
 export const PROFILES: Record<string, LabProfile> = Object.fromEntries(
   [
     clean(),
     nat(),
+    natKeepPort(),
+    portRewrite(),
     stripOptions(),
     stripTimestampsSack(),
     mssClamp(),

@@ -10,11 +10,14 @@
  * (responder → initiator, TCP from those ports), lets each named transform rewrite the segment,
  * decrements the TTL / hop limit like a router and sends the result through a raw socket.  The
  * profile's nft rule drops the originals in the FORWARD chain; the rewritten copies leave through
- * OUTPUT and are not dropped.  Frames whose Ethernet source is the interface's own address are not
- * captured, so our own sends are never picked up again.  (Not pcap's `inbound`: with it, libpcap
- * (1.10, through cap) hands over the first packet of a capture only when a second one arrives.)  A segment the codec reports problems with (bad checksum, malformed option,
- * ...) is passed on unchanged but for the TTL, so tests sending malformed segments on purpose are
- * not "repaired" here.  Prints `ready` on stdout once both captures are open.
+ * OUTPUT and are not dropped.
+ *
+ * Frames whose Ethernet source is the interface's own address are not captured, so our own sends
+ * are never picked up again.  (Not pcap's `inbound`: with it, libpcap 1.10 through cap hands over
+ * the first packet of a capture only when a second one arrives.)  A segment the codec reports
+ * problems with (bad checksum, malformed option, fragment, ...) is passed on unchanged but for the
+ * TTL, so tests sending malformed segments on purpose are not "repaired" here.  Prints `ready` on
+ * stdout once both captures are open.
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -25,9 +28,9 @@ import { TcpFlag, type TcpHeader } from '../../shared/wire/tcp.js';
 import { encodeOptions, mss, OptionKind, sack, timestamps, viewOption, windowScale, type TcpOption } from '../../shared/wire/tcp-options.js';
 
 export const REWRITER_PORTS: readonly number[] = [34343, 80, 443];
-/** What isn-shift-forward adds to the initiator's sequence numbers. */
+/** What the isn-shift transforms add to the shifted side's sequence numbers. */
 export const ISN_SHIFT = 0x01000000;
-/** What option-modify adds to every timestamp value (and takes off the echo on the way back). */
+/** What option-modify adds to the initiator's timestamp values (and takes off their echo on the way back). */
 export const TS_SHIFT = 0x00100000;
 /** The window window-rewrite writes into every segment. */
 export const FIXED_WINDOW = 8192;
@@ -35,6 +38,8 @@ export const FIXED_WINDOW = 8192;
 const FAKE_TFO_COOKIE = Uint8Array.of(0x6d, 0x62, 0x70, 0x72);
 /** How many payload bytes old-data remembers per flow and direction. */
 const OLD_DATA_LIMIT = 256 * 1024;
+/** How many segment lengths resize-retransmission remembers per flow and direction. */
+const LENGTHS_LIMIT = 4096;
 const MAX_FLOWS = 4096;
 
 /** forward: initiator → responder (arrived on the left); reverse: responder → initiator. */
@@ -51,6 +56,8 @@ export interface FlowState {
   responderEnd?: number;
   /** The first bytes seen, per direction. */
   firstBytes: Record<Direction, { segments: Stored[]; bytes: number }>;
+  /** The length of the first segment seen at each sequence number, per direction. */
+  firstLengths: Record<Direction, Map<number, number>>;
 }
 
 /** Rewrites the decoded packet in place (a fresh copy made by the caller). */
@@ -61,14 +68,18 @@ const after = (a: number, b: number): boolean => ((a - b) | 0) > 0;
 const u32 = (n: number): number => n >>> 0;
 const hasFlag = (tcp: TcpHeader, flag: number): boolean => (tcp.flags & flag) !== 0;
 
-function isnShift(translateSack: boolean): Transform {
+/**
+ * A sequence-number randomising firewall protecting one side (forward: the initiator, reverse: the
+ * responder): that side's seq is shifted on the way out, the other side's ack shifted back; with
+ * translateSack the other side's SACK blocks (which name shifted sequence numbers too) as well.
+ */
+function isnShift(shifted: Direction, translateSack: boolean): Transform {
   return ({ tcp }, direction) => {
-    if (direction === 'forward') {
+    if (direction === shifted) {
       tcp.seq = u32(tcp.seq + ISN_SHIFT);
       return;
     }
     if (hasFlag(tcp, TcpFlag.ACK)) tcp.ack = u32(tcp.ack - ISN_SHIFT);
-    // SACK blocks of the responder name initiator sequence numbers, shifted like its ack
     if (translateSack) {
       tcp.options = tcp.options?.map((o) => {
         const v = viewOption(o);
@@ -79,7 +90,7 @@ function isnShift(translateSack: boolean): Transform {
 }
 
 /** one option, changed so a receiver can tell (see optionModify) */
-function modifyOption(o: TcpOption, tcp: TcpHeader): TcpOption {
+function modifyOption(o: TcpOption, tcp: TcpHeader, direction: Direction): TcpOption {
   const v = viewOption(o);
   const flipped = (): TcpOption => ({ kind: o.kind, data: o.data.map((b) => b ^ 0xff) });
   switch (v.type) {
@@ -88,8 +99,9 @@ function modifyOption(o: TcpOption, tcp: TcpHeader): TcpOption {
     case 'window-scale':
       return windowScale(v.shift > 0 ? v.shift - 1 : 1);
     case 'timestamps':
-      // val shifted one way, the echo of a shifted val shifted back: the connection keeps working
-      return timestamps(u32(v.value + TS_SHIFT), hasFlag(tcp, TcpFlag.ACK) && v.echo !== 0 ? u32(v.echo - TS_SHIFT) : v.echo);
+      // the initiator's clock shifted, the responder's echo of it shifted back: the connection keeps working
+      if (direction === 'forward') return timestamps(u32(v.value + TS_SHIFT), v.echo);
+      return hasFlag(tcp, TcpFlag.ACK) && v.echo !== 0 ? timestamps(v.value, u32(v.echo - TS_SHIFT)) : o;
     case 'mptcp': {
       // MP_CAPABLE's C flag / a reserved DSS flag: the option keeps its structure
       const data = o.data.slice();
@@ -98,6 +110,9 @@ function modifyOption(o: TcpOption, tcp: TcpHeader): TcpOption {
     }
     case 'tfo':
       return v.cookie.length === 0 ? { kind: o.kind, data: FAKE_TFO_COOKIE.slice() } : flipped();
+    case 'sack-permitted':
+      // nothing to change in an empty option but its length: 4, with two zero bytes (receivers ignore it)
+      return { kind: o.kind, data: new Uint8Array(2) };
     case 'unknown':
       return flipped();
     default:
@@ -106,15 +121,17 @@ function modifyOption(o: TcpOption, tcp: TcpHeader): TcpOption {
 }
 
 /**
- * option-modify: MSS 1460 → 1400, window scale shift one less, TS val + TS_SHIFT, an MPTCP flag
- * flipped, a TFO cookie request turned into a 4-byte cookie (a cookie's bytes flipped), the data
- * bytes of unknown kinds (200) flipped.  A change that would not fit into 40 bytes is left out.
+ * option-modify, both ways: MSS 1460 → 1400, window scale shift one less, SACK-permitted padded to
+ * 4 bytes, an MPTCP flag flipped, a TFO cookie request turned into a 4-byte cookie (a cookie's bytes
+ * flipped), the data bytes of unknown kinds (200) flipped; and the initiator's TS val + TS_SHIFT
+ * (only the initiator's, so the SYN-ACK's timestamp still says it is the responder's).  A change
+ * that would not fit into 40 bytes is left out.
  */
-const optionModify: Transform = ({ tcp }) => {
+const optionModify: Transform = ({ tcp }, direction) => {
   const options = tcp.options ?? [];
   const out = options.slice();
   for (let i = 0; i < out.length; i++) {
-    const changed = modifyOption(out[i], tcp);
+    const changed = modifyOption(out[i], tcp, direction);
     const trial = out.slice();
     trial[i] = changed;
     if (encodeOptions(trial, true).length + (tcp.optionsTail?.length ?? 0) <= 40) out[i] = changed;
@@ -166,14 +183,32 @@ const oldData: Transform = (packet, direction, flow) => {
   packet.payload = out;
 };
 
+/** resize-retransmission: a retransmission longer than the first segment at its sequence number is cut to that length (keeping its own bytes). */
+const resizeRetransmission: Transform = (packet, direction, flow) => {
+  const { tcp, payload } = packet;
+  if (payload.length === 0) return;
+  const seq = u32(tcp.seq + (hasFlag(tcp, TcpFlag.SYN) ? 1 : 0));
+  const lengths = flow.firstLengths[direction];
+  const first = lengths.get(seq);
+  if (first === undefined) {
+    if (lengths.size < LENGTHS_LIMIT) lengths.set(seq, payload.length);
+  } else if (payload.length > first) {
+    packet.payload = payload.slice(0, first);
+    tcp.flags &= ~TcpFlag.FIN; // the FIN came after the bytes cut off
+  }
+};
+
 export const TRANSFORMS: Record<string, Transform> = {
-  'isn-shift-forward': isnShift(false),
-  'isn-shift-forward-sack': isnShift(true),
+  'isn-shift-forward': isnShift('forward', false),
+  'isn-shift-forward-sack': isnShift('forward', true),
+  'isn-shift-reverse': isnShift('reverse', false),
+  'isn-shift-reverse-sack': isnShift('reverse', true),
   'option-modify': optionModify,
   'window-rewrite': windowRewrite,
   'clear-urg-reserved': clearUrgReserved,
   'ack-correct': ackCorrect,
   'old-data': oldData,
+  'resize-retransmission': resizeRetransmission,
 };
 
 /**
@@ -194,7 +229,10 @@ export function createRewriter(names: readonly string[]): (bytes: Uint8Array, di
     let flow = flows.get(key);
     if (!flow) {
       if (flows.size >= MAX_FLOWS) flows.delete(flows.keys().next().value!);
-      flow = { firstBytes: { forward: { segments: [], bytes: 0 }, reverse: { segments: [], bytes: 0 } } };
+      flow = {
+        firstBytes: { forward: { segments: [], bytes: 0 }, reverse: { segments: [], bytes: 0 } },
+        firstLengths: { forward: new Map(), reverse: new Map() },
+      };
       flows.set(key, flow);
     }
     return flow;
@@ -209,7 +247,8 @@ export function createRewriter(names: readonly string[]): (bytes: Uint8Array, di
     const ip = packet.ip.version === 4 ? { ...packet.ip, ttl: ttl - 1 } : { ...packet.ip, hopLimit: ttl - 1 };
     const out: Packet = { ip, payload: packet.payload };
     if (packet.tcp) out.tcp = { ...packet.tcp, options: packet.tcp.options?.slice() };
-    if (!out.tcp || decoded.issues.length > 0) return encodePacket(out); // as it came, but for the TTL
+    // as it came but for the TTL (the kernel rewrites the IPv4 header checksum of raw sends)
+    if (!out.tcp || decoded.issues.length > 0) return encodePacket(out);
     const segment = out as Packet & { tcp: TcpHeader };
     const flow = flowOf(segment, direction);
     for (const t of transforms) t(segment, direction, flow);
