@@ -18,10 +18,19 @@ export interface EngineConfig {
 }
 
 /** Decode problems that make a segment unanswerable: it is recorded, never answered. */
-const UNANSWERABLE = new Set(['truncated', 'bad-data-offset', 'bad-option-length', 'bad-checksum', 'fragment', 'not-tcp', 'bad-version', 'bad-header-length', 'bad-total-length']);
+const UNANSWERABLE = new Set(['truncated', 'bad-data-offset', 'bad-checksum', 'fragment', 'not-tcp', 'bad-version', 'bad-header-length', 'bad-total-length']);
+
+/**
+ * Every option is delimited by its own length byte (nothing runs past the header or claims length
+ * 0/1) and only zeros follow the list. A known option with a length its kind does not allow (a
+ * SACK-permitted of 4 bytes) is still delimited: like a real stack, the responder answers and ignores it.
+ */
+function optionsDelimited(tcp: TcpHeader): boolean {
+  return (tcp.options ?? []).every((o) => o.kind <= 1 || o.length === undefined || o.length === o.data.length + 2) && (tcp.optionsTail ?? new Uint8Array(0)).every((b) => b === 0);
+}
 
 export function isAnswerable(segment: DecodedPacket): boolean {
-  return segment.ip !== undefined && segment.tcp !== undefined && !segment.issues.some((i) => UNANSWERABLE.has(i.code));
+  return segment.ip !== undefined && segment.tcp !== undefined && !segment.issues.some((i) => UNANSWERABLE.has(i.code)) && optionsDelimited(segment.tcp);
 }
 
 export function responderIsn(secret: Uint8Array, ip: IpHeader, tcp: TcpHeader, initiatorIsn: number): number {

@@ -4,11 +4,17 @@ import type { Observed } from '../probe.js';
 import type { TestCase } from '../test-case.js';
 
 /**
- * A SYN-ACK is the responder's if one it sent has the same window and timestamp value: NATs and
- * sequence-number rewriters keep those; a SYN proxy or a split-connection proxy builds its own.
+ * A SYN-ACK is the responder's if one it sent has the same timestamp value: NATs, sequence-number
+ * and window rewriters keep it, while a SYN proxy or a split-connection proxy writes its own clock.
+ * Without timestamps on both (stripped on the path), the window and the option kinds must match.
  */
-const sameSynAck = (theirs: Observed, ours: Observed): boolean =>
-  theirs.packet.tcp?.window === ours.packet.tcp?.window && timestampValue(theirs) === timestampValue(ours);
+const sameSynAck = (theirs: Observed, ours: Observed): boolean => {
+  const theirTs = timestampValue(theirs);
+  const ourTs = timestampValue(ours);
+  if (theirTs !== undefined && ourTs !== undefined) return theirTs === ourTs;
+  const kinds = (o: Observed): string => (o.packet.tcp?.options ?? []).map((opt) => opt.kind).filter((k) => k > 1).join(',');
+  return theirTs === ourTs && theirs.packet.tcp?.window === ours.packet.tcp?.window && kinds(theirs) === kinds(ours);
+};
 
 export const synBaseline: TestCase = {
   name: 'syn-baseline',

@@ -728,7 +728,7 @@ describe.skipIf(!isRoot)('lab (root)', () => {
 
     /** the rewriter is up: a real connection works, and the originals were dropped in FORWARD */
     const rewriterWorks = (lab: () => Lab) => {
-      it('a real connection works over both families; the originals never pass FORWARD', async () => {
+      it('a real connection works over both families; the originals are dropped in FORWARD', async () => {
         const l = lab();
         const srv = await echoServer(l, 'responder', PORT);
         try {
@@ -739,7 +739,8 @@ describe.skipIf(!isRoot)('lab (root)', () => {
         }
       });
     };
-    const crafted = (ps: DecodedPacket[]) => ps.filter((p) => p.tcp?.window === 1000 || p.tcp?.window === FIXED_WINDOW);
+    /** the hand-made segments (wirekit's segment() writes window 1000), not the kernels' RSTs answering them */
+    const crafted = (ps: DecodedPacket[]) => ps.filter((p) => p.tcp?.window === 1000);
 
     withLab('rewrite-isn-forward', (lab) => {
       for (const f of families) {
@@ -808,7 +809,7 @@ describe.skipIf(!isRoot)('lab (root)', () => {
 
     withLab('rewrite-options', (lab) => {
       for (const f of families) {
-        it(`${f.name}: MSS, window scale, SACK-permitted, MPTCP, TFO and kind 200 arrive modified both ways, the initiator's timestamps offset`, async () => {
+        it(`${f.name}: MSS, window scale, MPTCP, TFO and kind 200 arrive modified both ways (SACK-permitted as it was), the initiator's timestamps offset`, async () => {
           const l = lab();
           const text = (t: string) => Uint8Array.from(Buffer.from(t));
           const inverted = (t: string) => text(t).map((b) => b ^ 0xff);
@@ -840,9 +841,8 @@ describe.skipIf(!isRoot)('lab (root)', () => {
           expect(options(got[1])).toEqual([
             expect.objectContaining({ type: 'mptcp', mpCapable: { version: 1, flags: 0x81 ^ 0x20 } }),
             { type: 'tfo', cookie: text('mbpr') },
-            expect.objectContaining({ type: 'malformed', kind: OptionKind.SACK_PERMITTED }),
+            { type: 'sack-permitted' },
           ]);
-          expect(findOption(got[1].tcp!.options, OptionKind.SACK_PERMITTED)).toMatchObject({ length: 4, data: new Uint8Array(2) });
           expect(options(got[2])).toEqual([{ type: 'tfo', cookie: inverted('cookie42') }]);
           expect(options(got[3])).toEqual([{ type: 'timestamps', value: 5000 + TS_SHIFT, echo: 7000 }, { type: 'unknown', kind: 200, data: inverted('dataop') }]);
           expect(Buffer.from(got[3].payload).toString()).toBe('data');

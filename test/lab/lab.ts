@@ -539,7 +539,7 @@ const rewriterProfiles = (): LabProfile[] => [
   rewriterProfile(
     'rewrite-options',
     ['option-modify'],
-    "A middlebox that rewrites TCP options in flight both ways (MSS 1460 to 1400, window scale one less, SACK-permitted padded to 4 bytes, an MPTCP flag flipped, a TFO cookie request turned into a cookie, unknown option bytes inverted) and offsets the initiator's timestamps like an uptime-hiding load balancer.",
+    "A middlebox that rewrites TCP options in flight both ways (MSS 1460 to 1400, window scale one less, an MPTCP flag flipped, a TFO cookie request turned into a cookie, unknown option bytes inverted) and offsets the initiator's timestamps like an uptime-hiding load balancer.",
   ),
   rewriterProfile(
     'rewrite-window',

@@ -110,22 +110,22 @@ function modifyOption(o: TcpOption, tcp: TcpHeader, direction: Direction): TcpOp
     }
     case 'tfo':
       return v.cookie.length === 0 ? { kind: o.kind, data: FAKE_TFO_COOKIE.slice() } : flipped();
-    case 'sack-permitted':
-      // nothing to change in an empty option but its length: 4, with two zero bytes (receivers ignore it)
-      return { kind: o.kind, data: new Uint8Array(2) };
     case 'unknown':
       return flipped();
+    case 'sack-permitted':
+      // It has no content to change: the rewriter gives it two bytes (a length its kind does not allow).
+      return { kind: o.kind, data: Uint8Array.of(0x6d, 0x62) };
     default:
       return o;
   }
 }
 
 /**
- * option-modify, both ways: MSS 1460 → 1400, window scale shift one less, SACK-permitted padded to
- * 4 bytes, an MPTCP flag flipped, a TFO cookie request turned into a 4-byte cookie (a cookie's bytes
- * flipped), the data bytes of unknown kinds (200) flipped; and the initiator's TS val + TS_SHIFT
- * (only the initiator's, so the SYN-ACK's timestamp still says it is the responder's).  A change
- * that would not fit into 40 bytes is left out.
+ * option-modify, both ways: MSS 1460 → 1400, window scale shift one less, an MPTCP flag flipped, a
+ * TFO cookie request turned into a 4-byte cookie (a cookie's bytes flipped), the data bytes of
+ * unknown kinds (200) flipped, SACK-permitted padded with two bytes; and the initiator's TS val +
+ * TS_SHIFT (only the initiator's, so the SYN-ACK's timestamp still says it is the responder's).
+ * A change that would not fit into 40 bytes is left out.
  */
 const optionModify: Transform = ({ tcp }, direction) => {
   const options = tcp.options ?? [];
