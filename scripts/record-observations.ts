@@ -29,4 +29,5 @@ for (const file of readdirSync(dir).filter((f) => f.startsWith('initiator-') && 
   }
   store.close();
 }
-process.stdout.write(`${JSON.stringify(recorded, null, 1)}\n`);
+// One recording per line: compact, and a re-recording diffs line by line.
+process.stdout.write(`[\n${recorded.map((r) => JSON.stringify(r)).join(',\n')}\n]\n`);

@@ -187,7 +187,8 @@ describe('syn-wscale, syn-sackperm, syn-timestamp', () => {
 
   it('syn-timestamp: a SYN proxy replays the SYN with timestamps of its own (recorded)', () => {
     const judgement = synTimestamp.judge(load('synproxy', 'syn-baseline', synTimestamp));
-    expect(judgement).toMatchObject({ verdict: 'modified', detail: { option: 'timestamps', sent: 'TS val 4238462530 ecr 0', received: 'TS val 4238462543 ecr 2827415' } });
+    // SYNPROXY's SYN to the server carries its own timestamp value and a non-zero echo.
+    expect(judgement).toMatchObject({ verdict: 'modified', detail: { option: 'timestamps', sent: expect.stringMatching(/^TS val \d+ ecr 0$/), received: expect.stringMatching(/^TS val \d+ ecr [1-9]\d*$/) } });
   });
 
   it('syn-timestamp: a retransmitted SYN, both copies answered, keeps the verdict', () => {
