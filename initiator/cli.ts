@@ -5,7 +5,7 @@ import { hostname, platform, release } from 'node:os';
 import { parsePortList, parsePositiveInt, processIo, requireNetworkPrivileges, runProgram, TOOL_VERSION, UsageError, type CliIo } from '../shared/cli.js';
 import { openCapture } from '../shared/net/capture.js';
 import { holdNftTable } from '../shared/net/firewall.js';
-import { initiatorRules, reservePorts } from '../shared/net/kernel-tcp.js';
+import { initiatorRules } from '../shared/net/kernel-tcp.js';
 import { openRawSender } from '../shared/net/raw-send.js';
 import { DEFAULT_DB_PATH, Store } from '../shared/store.js';
 import { MbprobeError } from '../shared/wire/errors.js';
@@ -15,6 +15,7 @@ import { routeTo } from './route.js';
 import { runTests, type TestResult } from './runner.js';
 import { allVerdicts, type TestCase } from './test-case.js';
 import { loadTestFile } from './test-file.js';
+import { recentlyUsedPorts, reserveFreshPorts } from './local-ports.js';
 import { CATALOGUE } from './tests/index.js';
 
 export const DEFAULT_PORTS = [34343, 80, 443];
@@ -113,14 +114,14 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
   process.once('SIGTERM', onSignal);
   const cleanups: Array<() => unknown> = [() => process.off('SIGINT', onSignal), () => process.off('SIGTERM', onSignal)];
   try {
+    const reserved = await reserveFreshPorts(tests.length * ports.length, recentlyUsedPorts(store, opts.responder), route.source.includes(':') ? 6 : 4);
+    cleanups.push(() => reserved.release());
     const session = await client.openSession({ label: opts.label, initiatorAddress: route.source, toolVersion: TOOL_VERSION });
     cleanups.push(() => client.closeSession(session.sessionId).catch(() => undefined));
     store.insertRun({
       id: runId, startedAt: new Date().toISOString(), label: opts.label ?? null, responder: opts.responder, toolVersion: TOOL_VERSION,
-      hostInfo: { hostname: hostname(), platform: platform(), kernel: release(), iface: route.iface, source: route.source, observedAddress: session.observedAddress, ports, tests: tests.map((t) => t.name), concurrency },
+      hostInfo: { hostname: hostname(), platform: platform(), kernel: release(), iface: route.iface, source: route.source, observedAddress: session.observedAddress, ports, tests: tests.map((t) => t.name), concurrency, localPorts: reserved.ports },
     });
-    const reserved = await reservePorts(new Array<number>(tests.length * ports.length).fill(0), route.source.includes(':') ? 6 : 4);
-    cleanups.push(() => reserved.release());
     const firewall = await holdNftTable(`mbprobe_initiator_${process.pid}`, initiatorRules([responder], ports));
     cleanups.push(() => firewall.close());
     const source = openCapture({ iface: route.iface, filter: `tcp and src host ${responder}` });
