@@ -94,6 +94,8 @@ export class ProbeConnection {
   private peerTimestamp?: number;
   /** Time spent waiting for answers that never came (what a clean path must not cost). */
   timeoutWaitMs = 0;
+  /** Time spent watching, on purpose, for segments that only a middlebox would send (see watch). */
+  watchMs = 0;
   private readonly waiters = new Set<Waiter>();
   private readonly consumed = new Set<Observed>();
 
@@ -173,6 +175,18 @@ export class ProbeConnection {
       };
       this.waiters.add(waiter);
     });
+  }
+
+  /**
+   * Watches for `ms` for a segment that only interference would produce (an ACK the responder was told
+   * to withhold): silence is the expected outcome here, so the wait counts as watching, not as a timeout.
+   */
+  async watch(match: (o: Observed) => boolean, ms: number): Promise<Observed | undefined> {
+    const before = this.timeoutWaitMs;
+    const seen = await this.waitFor(match, ms);
+    this.watchMs += this.timeoutWaitMs - before;
+    this.timeoutWaitMs = before;
+    return seen;
   }
 
   /**

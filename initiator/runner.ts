@@ -21,6 +21,8 @@ export interface TestResult {
   testId: number;
   /** How long the test waited for answers that never came. */
   timeoutWaitMs: number;
+  /** How long the test watched on purpose for segments only a middlebox would send. */
+  watchMs: number;
 }
 
 export interface RunPlan {
@@ -124,7 +126,7 @@ async function runOne(plan: RunPlan, job: { test: TestCase; port: number; seq: n
   const finishedAt = new Date().toISOString();
   const { segments, diffs } = segmentsAndDiffs(observations);
   const id = store.insertTest({ runId: plan.runId, name: test.name, port, seq: job.seq, startedAt, finishedAt, verdict: judgement.verdict, detail, segments, diffs });
-  return { runId: plan.runId, name: test.name, port, verdict: judgement.verdict, detail, startedAt, finishedAt, testId: id, timeoutWaitMs: connection.timeoutWaitMs };
+  return { runId: plan.runId, name: test.name, port, verdict: judgement.verdict, detail, startedAt, finishedAt, testId: id, timeoutWaitMs: connection.timeoutWaitMs, watchMs: connection.watchMs };
 }
 
 /**

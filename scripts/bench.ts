@@ -42,7 +42,8 @@ async function catalogueAcrossCleanPath(): Promise<void> {
     console.log('full catalogue, 3 ports, clean lab path (wall time of the mbprobe-initiator process, start-up included)');
     for (const r of runs) {
       const waited = r.verdicts.reduce((sum, v) => sum + v.timeoutWaitMs, 0);
-      console.log(`  concurrency ${String(r.concurrency).padEnd(2)} ${r.verdicts.length} tests  ${(r.ms / 1000).toFixed(2)} s  waiting on timeouts: ${(waited / 1000).toFixed(2)} s (${r.verdicts.filter((v) => v.timeoutWaitMs > 0).length} tests waited)`);
+      const watched = r.verdicts.reduce((sum, v) => sum + v.watchMs, 0);
+      console.log(`  concurrency ${String(r.concurrency).padEnd(2)} ${r.verdicts.length} tests  ${(r.ms / 1000).toFixed(2)} s  waiting on timeouts: ${(waited / 1000).toFixed(2)} s (${r.verdicts.filter((v) => v.timeoutWaitMs > 0).length} tests)  deliberate watch windows: ${(watched / 1000).toFixed(2)} s (${r.verdicts.filter((v) => v.watchMs > 0).map((v) => v.test).filter((t, i, a) => a.indexOf(t) === i).join(', ') || 'none'})`);
     }
     console.log(`  speed-up at the default concurrency: ${(runs[0].ms / runs[1].ms).toFixed(2)}x`);
     const key = (vs: LabVerdict[]): string => vs.map((v) => `${v.test}:${v.port}=${v.verdict}`).sort().join('\n');

@@ -21,7 +21,7 @@ export const proactiveAck: TestCase = {
     connection.sndNxt = (seq + PROBE_BYTES) >>> 0;
     const waitMs = ackWaitMs(connection);
     connection.notes.waitedMs = waitMs;
-    const ack = await connection.waitFor((o) => isRst(o) || (isAck(o) && seqOffset(o.packet.tcp!.ack, seq) > 0), waitMs);
+    const ack = await connection.watch((o) => isRst(o) || (isAck(o) && seqOffset(o.packet.tcp!.ack, seq) > 0), waitMs);
     connection.notes.ackSeen = ack !== undefined && !isRst(ack);
     // The data stays unacknowledged (by the responder): a RST releases the state on the path.
     await connection.abort();

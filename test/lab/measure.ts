@@ -22,6 +22,7 @@ export interface LabVerdict {
   verdict: string;
   detail: Record<string, unknown>;
   timeoutWaitMs: number;
+  watchMs: number;
 }
 
 export interface LabMeasurement {
@@ -82,7 +83,7 @@ export async function runInitiator(lab: Lab, db: string, options: Omit<MeasureOp
   const result = await lab.exec(lab.namespaces.initiator, argv, { allowFailure: true, timeoutMs: 300_000 });
   const verdicts = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => {
     const j = JSON.parse(l) as LabVerdict;
-    return { run: j.run, test: j.test, port: j.port, verdict: j.verdict, detail: j.detail, timeoutWaitMs: j.timeoutWaitMs };
+    return { run: j.run, test: j.test, port: j.port, verdict: j.verdict, detail: j.detail, timeoutWaitMs: j.timeoutWaitMs, watchMs: j.watchMs };
   });
   return { verdicts, stderr: result.stderr, code: result.code };
 }
