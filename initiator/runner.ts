@@ -53,13 +53,11 @@ export interface RunPlan {
 export async function runTests(plan: RunPlan, prober: Prober, client: ControlClient, store: Store): Promise<TestResult[]> {
   const jobs = plan.ports.flatMap((port) => plan.tests.map((test) => ({ test, port })));
   if (plan.localPorts.length < jobs.length) throw new Error(`need ${jobs.length} local ports, ${plan.localPorts.length} reserved`);
-  const ports = [...plan.localPorts];
   const results: TestResult[] = [];
   const queue = new PQueue({ concurrency: plan.concurrency });
   const lanes = new Map<number, Promise<void>>();
-  let seq = 0;
-  const ordered = jobs.map((job) => ({ ...job, seq: seq++, localPort: ports.shift()! }));
-  const jobPromises = ordered.map((job) => {
+  const jobPromises = jobs.map(({ test, port }, seq) => {
+    const job = { test, port, seq, localPort: plan.localPorts[seq] };
     const previous = lanes.get(job.port) ?? Promise.resolve();
     const mine = previous.then(() => queue.add(async () => {
       if (plan.signal?.aborted) return;

@@ -809,7 +809,7 @@ describe.skipIf(!isRoot)('lab (root)', () => {
 
     withLab('rewrite-options', (lab) => {
       for (const f of families) {
-        it(`${f.name}: MSS, window scale, MPTCP, TFO and kind 200 arrive modified both ways (SACK-permitted as it was), the initiator's timestamps offset`, async () => {
+        it(`${f.name}: MSS, window scale, MPTCP, TFO, SACK-permitted and kind 200 arrive modified both ways, the initiator's timestamps offset`, async () => {
           const l = lab();
           const text = (t: string) => Uint8Array.from(Buffer.from(t));
           const inverted = (t: string) => text(t).map((b) => b ^ 0xff);
@@ -841,7 +841,8 @@ describe.skipIf(!isRoot)('lab (root)', () => {
           expect(options(got[1])).toEqual([
             expect.objectContaining({ type: 'mptcp', mpCapable: { version: 1, flags: 0x81 ^ 0x20 } }),
             { type: 'tfo', cookie: text('mbpr') },
-            { type: 'sack-permitted' },
+            // SACK-permitted has no content: the rewriter gives it two bytes, a length its kind does not allow
+            expect.objectContaining({ type: 'malformed', kind: 4 }),
           ]);
           expect(options(got[2])).toEqual([{ type: 'tfo', cookie: inverted('cookie42') }]);
           expect(options(got[3])).toEqual([{ type: 'timestamps', value: 5000 + TS_SHIFT, echo: 7000 }, { type: 'unknown', kind: 200, data: inverted('dataop') }]);
