@@ -176,43 +176,32 @@ function clean(): LabProfile {
   };
 }
 
-function nat(): LabProfile {
+/** Source NAT of the initiator behind the middlebox's right address (IPv4, and NAT66 for IPv6). */
+function masquerade(name: string, description: string, flags: string): LabProfile {
   return {
-    name: 'nat',
-    description:
-      'A home router / carrier-grade NAT: source NAT (masquerade, fully random ports) of the initiator behind the middlebox right address, IPv4 and IPv6 (NAT66).',
+    name,
+    description,
     setup: (lab) => {
       const right = lab.interfaces.middleboxRight;
       return [
         nft([
           `add table inet ${NFT_TABLE}`,
           `add chain inet ${NFT_TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
-          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip saddr 198.18.${lab.id}.0/24 masquerade fully-random`,
-          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip6 saddr fd6d:6270:${lab.id}:1::/64 masquerade fully-random`,
+          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip saddr 198.18.${lab.id}.0/24 masquerade${flags}`,
+          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip6 saddr fd6d:6270:${lab.id}:1::/64 masquerade${flags}`,
         ]),
       ];
     },
   };
 }
 
-function natKeepPort(): LabProfile {
-  return {
-    name: 'nat-keep-port',
-    description:
-      'A port-preserving home router NAT (plain Linux masquerade): source NAT of the initiator behind the middlebox right address, keeping its source port whenever it is free, IPv4 and IPv6 (NAT66).',
-    setup: (lab) => {
-      const right = lab.interfaces.middleboxRight;
-      return [
-        nft([
-          `add table inet ${NFT_TABLE}`,
-          `add chain inet ${NFT_TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
-          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip saddr 198.18.${lab.id}.0/24 masquerade`,
-          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip6 saddr fd6d:6270:${lab.id}:1::/64 masquerade`,
-        ]),
-      ];
-    },
-  };
-}
+const nat = (): LabProfile => masquerade('nat',
+  'A home router / carrier-grade NAT: source NAT (masquerade, fully random ports) of the initiator behind the middlebox right address, IPv4 and IPv6 (NAT66).',
+  ' fully-random');
+
+const natKeepPort = (): LabProfile => masquerade('nat-keep-port',
+  'A port-preserving home router NAT (plain Linux masquerade): source NAT of the initiator behind the middlebox right address, keeping its source port whenever it is free, IPv4 and IPv6 (NAT66).',
+  '');
 
 /** the source ports port-rewrite maps test connections to (outside Linux's ephemeral range, so always a change) */
 export const PORT_REWRITE_RANGE = [61000, 61999] as const;

@@ -1,11 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { recorded } from '../helpers/recordings.js';
 import { describe, expect, it } from 'vitest';
-import { fromHex } from '../../shared/wire/bytes.js';
 import type { EncodeOptions } from '../../shared/wire/encode-options.js';
 import { asPacket, encodePacket, type IpHeader, type Packet } from '../../shared/wire/packet.js';
 import { TcpFlag, type TcpHeader } from '../../shared/wire/tcp.js';
 import { fastOpen, mptcpCapable, mptcpDss, nop, OptionKind, rawOption, timestamps, windowScale, type TcpOption } from '../../shared/wire/tcp-options.js';
-import { observationsFromSegments } from '../../initiator/observations.js';
 import { observe, type Observed } from '../../initiator/probe.js';
 import type { TestCase, TestObservations } from '../../initiator/test-case.js';
 import { dataMptcp } from '../../initiator/tests/data-mptcp.js';
@@ -29,21 +27,10 @@ import { windowRewrite } from '../../initiator/tests/window-rewrite.js';
  * so "no interference" is a real segment arriving as sent), then applies one middlebox change to what
  * arrived. Every rewritten segment is re-encoded with fixed lengths and checksums, as a box would emit it.
  */
-interface Recorded {
-  profile: string;
-  name: string;
-  port: number;
-  verdict: string;
-  segments: Array<{ side: 'initiator' | 'responder'; dir: 'sent' | 'received'; atUs: number; hex: string }>;
-}
-
-const recorded = JSON.parse(readFileSync(new URL('../fixtures/observations.json', import.meta.url), 'utf8')) as Recorded[];
 
 /** A fresh copy of a recording's observations, named after the test that will judge them. */
 function load(profile: string, name: string, as: TestCase): TestObservations {
-  const r = recorded.find((x) => x.profile === profile && x.name === name);
-  if (!r) throw new Error(`no recording ${profile} / ${name}`);
-  return { ...observationsFromSegments(r, r.segments.map((s) => ({ ...s, bytes: fromHex(s.hex) }))), name: as.name };
+  return { ...recorded(profile, name), name: as.name };
 }
 
 type TcpPacket = Packet & { ip: IpHeader; tcp: TcpHeader };

@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { recorded } from '../helpers/recordings.js';
 import { describe, expect, it } from 'vitest';
-import { fromHex } from '../../shared/wire/bytes.js';
 import { asPacket, encodePacket, type Packet } from '../../shared/wire/packet.js';
 import { TcpFlag, type TcpHeader } from '../../shared/wire/tcp.js';
 import { nop, OptionKind, sack, timestamps, type TcpOption } from '../../shared/wire/tcp-options.js';
-import { observationsFromSegments } from '../../initiator/observations.js';
 import { observe, type Observed } from '../../initiator/probe.js';
 import type { TestCase, TestObservations } from '../../initiator/test-case.js';
 import { ackHole } from '../../initiator/tests/ack-hole.js';
@@ -23,19 +21,7 @@ import { split } from '../../initiator/tests/split.js';
  * (decode, change, encode with lengths and checksums fixed), as each kind of middlebox would leave
  * them. Sequence numbers are given relative to the ISNs (1 = first data byte).
  */
-interface Recorded {
-  profile: string;
-  name: string;
-  port: number;
-  verdict: string;
-  segments: Array<{ side: 'initiator' | 'responder'; dir: 'sent' | 'received'; atUs: number; hex: string }>;
-}
-
-const recorded = JSON.parse(readFileSync(new URL('../fixtures/observations.json', import.meta.url), 'utf8')) as Recorded[];
-const load = (profile: string, name: string): TestObservations => {
-  const r = recorded.find((x) => x.profile === profile && x.name === name)!;
-  return observationsFromSegments(r, r.segments.map((s) => ({ ...s, bytes: fromHex(s.hex) })));
-};
+const load = recorded;
 
 const flagsOf = (o: Observed): number => o.packet.tcp?.flags ?? 0;
 const u32 = (n: number): number => n >>> 0;

@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { observationsOf, recorded, recordings } from '../helpers/recordings.js';
 import { describe, expect, it } from 'vitest';
-import { fromHex } from '../../shared/wire/bytes.js';
 import { encodePacket, asPacket } from '../../shared/wire/packet.js';
 import { TcpFlag } from '../../shared/wire/tcp.js';
-import { observationsFromSegments } from '../../initiator/observations.js';
 import { observe, type Observed } from '../../initiator/probe.js';
 import type { TestObservations } from '../../initiator/test-case.js';
 import { CATALOGUE } from '../../initiator/tests/index.js';
@@ -12,18 +10,9 @@ import { CATALOGUE } from '../../initiator/tests/index.js';
  * Judges replayed on observations recorded across the lab (scripts/record-observations.ts): every
  * segment both ends saw, as it was on the wire, and the verdict given when it was measured.
  */
-interface Recorded {
-  profile: string;
-  name: string;
-  port: number;
-  verdict: string;
-  segments: Array<{ side: 'initiator' | 'responder'; dir: 'sent' | 'received'; atUs: number; hex: string }>;
-}
-
-const recorded = JSON.parse(readFileSync(new URL('../fixtures/observations.json', import.meta.url), 'utf8')) as Recorded[];
 const testCase = (name: string) => CATALOGUE.find((t) => t.name === name)!;
-const load = (r: Recorded): TestObservations => observationsFromSegments(r, r.segments.map((s) => ({ ...s, bytes: fromHex(s.hex) })));
-const find = (profile: string, name: string): TestObservations => load(recorded.find((r) => r.profile === profile && r.name === name)!);
+const load = observationsOf;
+const find = recorded;
 const judge = (obs: TestObservations) => testCase(obs.name).judge(obs);
 const flags = (o: Observed): number => o.packet.tcp?.flags ?? 0;
 const isSyn = (o: Observed): boolean => (flags(o) & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN;
@@ -31,12 +20,12 @@ const isSynAck = (o: Observed): boolean => (flags(o) & (TcpFlag.SYN | TcpFlag.AC
 
 describe('judges on recorded lab observations', () => {
   it('has a recording of every test on every profile', () => {
-    const profiles = [...new Set(recorded.map((r) => r.profile))];
+    const profiles = [...new Set(recordings.map((r) => r.profile))];
     expect(profiles.length).toBeGreaterThanOrEqual(7);
-    for (const p of profiles) expect(recorded.filter((r) => r.profile === p).map((r) => r.name).sort()).toEqual(CATALOGUE.map((t) => t.name).sort());
+    for (const p of profiles) expect(recordings.filter((r) => r.profile === p).map((r) => r.name).sort()).toEqual(CATALOGUE.map((t) => t.name).sort());
   });
 
-  it.each(recorded.map((r) => [r.profile, r.name, r.verdict, r] as const))('%s / %s gives %s again', (_p, _n, verdict, r) => {
+  it.each(recordings.map((r) => [r.profile, r.name, r.verdict, r] as const))('%s / %s gives %s again', (_p, _n, verdict, r) => {
     expect(judge(load(r)).verdict).toBe(verdict);
   });
 });
