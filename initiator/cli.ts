@@ -32,6 +32,7 @@ interface RunOptions {
   timeout: string;
   attempts: string;
   testFile?: string[];
+  tag?: string[];
   payload: 'auto' | 'raw';
 }
 
@@ -57,6 +58,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--db <path>', 'SQLite database to add the run to', DEFAULT_DB_PATH)
     .option('--concurrency <n>', 'tests run at once (tests on the same port never overlap)', '3')
     .option('--label <text>', 'a name for this path/run, used by mbprobe-results to group runs')
+    .option('--tag <key=value...>', 'attributes of this path for grouping results, e.g. --tag country=de --tag network=mobile')
     .option('--json', 'print one JSON line per finished test instead of the progress display')
     .option('--test-file <path...>', 'also run the test case in this module (see README: writing a test case)')
     .addOption(new Option('--payload <shape>', 'payloads on ports 80/443: shaped like an HTTP request / TLS ClientHello (auto), or a plain pattern (raw)').choices(['auto', 'raw']).default('auto'))
@@ -88,6 +90,7 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
   const controlPort = parsePositiveInt(opts.controlPort, '--control-port');
   const concurrency = parsePositiveInt(opts.concurrency, '--concurrency');
   const timing = { timeoutMs: parsePositiveInt(opts.timeout, '--timeout'), attempts: parsePositiveInt(opts.attempts, '--attempts') };
+  const tags = parseTags(opts.tag ?? []);
   const extra: TestCase[] = [];
   for (const file of opts.testFile ?? []) extra.push(await loadTestFile(file, [...CATALOGUE, ...extra].map((t) => t.name)));
   // With --test-file, only those tests run unless --tests names catalogue tests too.
@@ -119,7 +122,7 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
     const session = await client.openSession({ label: opts.label, initiatorAddress: route.source, toolVersion: TOOL_VERSION });
     cleanups.push(() => client.closeSession(session.sessionId).catch(() => undefined));
     store.insertRun({
-      id: runId, startedAt: new Date().toISOString(), label: opts.label ?? null, responder: opts.responder, toolVersion: TOOL_VERSION,
+      id: runId, startedAt: new Date().toISOString(), label: opts.label ?? null, responder: opts.responder, toolVersion: TOOL_VERSION, tags,
       hostInfo: { hostname: hostname(), platform: platform(), kernel: release(), iface: route.iface, source: route.source, observedAddress: session.observedAddress, ports, tests: tests.map((t) => t.name), concurrency, localPorts: reserved.ports },
     });
     const firewall = await holdNftTable(`mbprobe_initiator_${process.pid}`, initiatorRules([responder], ports));
@@ -149,6 +152,17 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
     for (const cleanup of cleanups.reverse()) await cleanup();
     store.close();
   }
+}
+
+/** "--tag country=de --tag network=mobile" -> { country: 'de', network: 'mobile' }. */
+export function parseTags(specs: readonly string[]): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const spec of specs) {
+    const match = /^([A-Za-z][A-Za-z0-9_-]{0,31})=(.{1,200})$/.exec(spec);
+    if (!match) throw new UsageError('BAD_TAG', `--tag ${spec}: write it as key=value (key: letters, digits, - and _), e.g. --tag country=de`);
+    tags[match[1]] = match[2];
+  }
+  return tags;
 }
 
 /** Tests down, ports across, verdicts in the cells; non-clean verdicts marked with '*'. */

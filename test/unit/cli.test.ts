@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { main as initiator, selectTests } from '../../initiator/cli.js';
+import { main as initiator, parseTags, selectTests } from '../../initiator/cli.js';
 import { main as responder } from '../../responder/cli.js';
 import { main as results } from '../../results/cli.js';
 import { CATALOGUE } from '../../initiator/tests/index.js';
@@ -41,6 +41,7 @@ describe('command lines', () => {
     [['run', '--responder', '198.19.0.2', '--tests', 'syn-baseline,no-such-test'], /unknown test "no-such-test"/],
     [['run', '--responder', '198.19.0.2', '--concurrency', '0'], /--concurrency: "0" is not a positive whole number/],
     [['frobnicate'], /unknown command 'frobnicate'/],
+    [['run', '--responder', '198.19.0.2', '--tag', 'country'], /--tag country: write it as key=value/],
   ])('initiator %j is a usage error (exit 2) that says what is wrong', async (argv, message) => {
     const c = capture();
     expect(await initiator(argv, c.io)).toBe(2);
@@ -57,6 +58,10 @@ describe('command lines', () => {
     const c = capture();
     expect(await results(['inspect', '/nonexistent.pcapng'], c.io)).toBe(2);
     expect(c.err()).toMatch(/cannot read \/nonexistent.pcapng: ENOENT/);
+  });
+
+  it('parses --tag key=value pairs', () => {
+    expect(parseTags(['country=de', 'network=mobile lte'])).toEqual({ country: 'de', network: 'mobile lte' });
   });
 
   it('selects tests by name, in catalogue order', () => {
