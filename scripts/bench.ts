@@ -5,6 +5,7 @@
  *     default: wall time, and time spent waiting on timeouts (a clean path should spend none);
  *     the two runs must give identical verdicts.
  *  2. The responder's packet loop (decode, attribute, answer, record) on one core: segments/s.
+ *  3. mbprobe-results table over a generated database of 100,000 runs.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,8 @@ import { TcpFlag } from '../shared/wire/tcp.js';
 import { rawOption } from '../shared/wire/tcp-options.js';
 import { defaultSynOptions } from '../initiator/probe-scripts.js';
 import { ResponderService } from '../responder/service.js';
+import { generateResultsDatabase } from '../results/synthetic.js';
+import { computeTable, renderTable } from '../results/table.js';
 import { createLab, removeStaleLabs } from '../test/lab/lab.js';
 import { runInitiator, startResponder, type LabVerdict } from '../test/lab/measure.js';
 
@@ -86,5 +89,23 @@ async function responderThroughput(): Promise<void> {
   store.close();
 }
 
+/** 3. `mbprobe-results table` over 100,000 runs (5 tests x 3 ports each): goal under two seconds. */
+async function tableOverManyRuns(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'mbprobe-bench-table-'));
+  const path = join(dir, 'results.sqlite');
+  try {
+    generateResultsDatabase(path, 100_000);
+    const started = process.hrtime.bigint();
+    const store = Store.open(path, { readonly: true });
+    const text = renderTable(computeTable(store, {}), 'latex');
+    store.close();
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    console.log(`results table over 100,000 runs (5 tests x 3 ports, ~33k paths), LaTeX: ${seconds.toFixed(2)} s (goal < 2 s; ${text.split('\n').length} lines)`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 await responderThroughput();
+await tableOverManyRuns();
 await catalogueAcrossCleanPath();

@@ -1,0 +1,223 @@
+import type { Command } from 'commander';
+import { diffSegments } from '../shared/diff.js';
+import { parsePortList, UsageError, type CliIo } from '../shared/cli.js';
+import { DEFAULT_DB_PATH, Store, StoreError, type DiffRow, type RunRow, type SegmentRow, type TestRow } from '../shared/store.js';
+import { formatPacket } from '../shared/wire/format.js';
+import { decodePacket } from '../shared/wire/packet.js';
+
+// ---------------------------------------------------------------------------
+// Lookups shared by `diffs` and `export`
+// ---------------------------------------------------------------------------
+
+/** The run whose id is `idOrPrefix`, or the one run whose id starts with it; UsageError listing the runs otherwise. */
+export function resolveRun(store: Store, idOrPrefix: string | undefined): RunRow {
+  const prefix = idOrPrefix ?? '';
+  const exact = idOrPrefix === undefined ? undefined : store.run(idOrPrefix);
+  if (exact) return exact;
+  const runs = store.runs();
+  if (runs.length === 0) throw new UsageError('NO_RUNS', `${store.path} holds no runs yet: run mbprobe-initiator first, or point --db at another database`);
+  const candidates = runs.filter((r) => r.id.startsWith(prefix));
+  if (candidates.length === 1) return candidates[0];
+  if (idOrPrefix === undefined) {
+    throw new UsageError('RUN_REQUIRED', `${store.path} holds ${runs.length} runs; choose one with --run ID (a unique prefix is enough):\n${listRuns(runs)}`);
+  }
+  if (candidates.length === 0) {
+    throw new UsageError('RUN_NOT_FOUND', `no run ${JSON.stringify(idOrPrefix)} in ${store.path}; the runs are:\n${listRuns(runs)}`);
+  }
+  throw new UsageError('RUN_AMBIGUOUS', `--run ${idOrPrefix} matches ${candidates.length} runs in ${store.path}; give more of the id:\n${listRuns(candidates)}`);
+}
+
+function listRuns(runs: readonly RunRow[]): string {
+  return runs.map((r) => `  ${r.id}  ${r.startedAt}${r.label ? `  ${r.label}` : ''}`).join('\n');
+}
+
+/**
+ * The tests of a run named `name` (every port, or only `port`), in the order they ran; without a name,
+ * every test of the run (on `port` if given). UsageError listing what exists when nothing matches.
+ */
+export function selectTests(store: Store, run: RunRow, name?: string, port?: number): TestRow[] {
+  const all = store.tests(run.id);
+  const named = name === undefined ? all : all.filter((t) => t.name === name);
+  const selected = port === undefined ? named : named.filter((t) => t.port === port);
+  if (selected.length > 0 || (name === undefined && port === undefined)) return selected;
+  if (all.length === 0) throw new UsageError('TEST_NOT_FOUND', `run ${run.id} holds no tests`);
+  if (named.length === 0) {
+    throw new UsageError('TEST_NOT_FOUND', `run ${run.id} has no test ${JSON.stringify(name)}; its tests are:\n${listTests(all)}`);
+  }
+  const what = name === undefined ? 'no test' : `no test ${name}`;
+  throw new UsageError('TEST_NOT_FOUND', `run ${run.id} has ${what} on port ${port}; ${name === undefined ? 'its tests are' : `${name} ran on`}:\n${listTests(named)}`);
+}
+
+function listTests(tests: readonly TestRow[]): string {
+  const ports = new Map<string, number[]>();
+  for (const t of tests) ports.set(t.name, [...(ports.get(t.name) ?? []), t.port]);
+  return [...ports].map(([name, list]) => `  ${name} (${new Set(list).size > 1 ? "ports" : "port"} ${[...new Set(list)].join(", ")})`).join('\n');
+}
+
+/** `layer.field: sent -> received [class, change]`; an absent value (option added or removed) is `(none)`. */
+export function formatDiffRow(row: Pick<DiffRow, 'layer' | 'field' | 'sent' | 'received' | 'class' | 'change'>): string {
+  const value = (v: string | null): string => (v === null ? '(none)' : v);
+  return `${row.layer}.${row.field}: ${value(row.sent)} -> ${value(row.received)} [${row.class}${row.change ? `, ${row.change}` : ''}]`;
+}
+
+/** Interference first, then ISN-offset rows, then expected ones; stored order within a class. */
+export function orderDiffRows<T extends Pick<DiffRow, 'class'>>(rows: readonly T[]): T[] {
+  const rank = { interference: 0, 'isn-offset': 1, expected: 2 } as const;
+  return rows.map((row, i) => ({ row, i })).sort((a, b) => rank[a.row.class] - rank[b.row.class] || a.i - b.i).map((x) => x.row);
+}
+
+/** One segment as a tcpdump-like line, with the codes of any decode issues appended. */
+export function segmentLine(bytes: Uint8Array): string {
+  const packet = decodePacket(bytes);
+  const issues = packet.issues.map((i) => i.code);
+  return issues.length > 0 ? `${formatPacket(packet)} !${[...new Set(issues)].join(',')}` : formatPacket(packet);
+}
+
+/** Compact rendering of a test's `detail`: one `key: value` line per top-level key. */
+function detailLines(detail: unknown, maxLength = 200): string[] {
+  const clip = (text: string): string => (text.length > maxLength ? `${text.slice(0, maxLength - 1)}…` : text);
+  const render = (v: unknown): string => clip(typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v)));
+  if (detail === null || detail === undefined) return [];
+  if (typeof detail !== 'object' || Array.isArray(detail)) return [`detail: ${render(detail)}`];
+  return Object.entries(detail as Record<string, unknown>).map(([key, value]) => `${key}: ${render(value)}`);
+}
+
+// ---------------------------------------------------------------------------
+// diffs
+// ---------------------------------------------------------------------------
+
+export interface DiffsOptions {
+  /** Only the test on this port (default: the test on every port it ran on). */
+  port?: number;
+  /** Hide `expected` rows (TTL, IP ID, valid checksums); interference and isn-offset rows stay. */
+  interferenceOnly?: boolean;
+}
+
+type Side = SegmentRow['side'];
+const OTHER: Record<Side, Side> = { initiator: 'responder', responder: 'initiator' };
+
+/**
+ * The segments of one test on both sides, aligned, with every diff row: each segment one side sent,
+ * followed by what the other side received of it (the segments its diff rows point to, or a byte-identical
+ * one when no row points anywhere), then the rows of that pair. Times are milliseconds since the test's first
+ * segment on either side (each side's from its own host's clock). `runId` may be a unique
+ * prefix; with several ports and no `options.port`, every port's test is rendered, one after another.
+ * Throws UsageError for an unknown run or test.
+ */
+export function renderDiffs(store: Store, runId: string | undefined, test: string, options: DiffsOptions = {}): string {
+  const run = resolveRun(store, runId);
+  return selectTests(store, run, test, options.port).map((t) => renderTest(store, run, t, options).join('\n')).join('\n\n');
+}
+
+function renderTest(store: Store, run: RunRow, test: TestRow, options: DiffsOptions): string[] {
+  const segments = store.segments(test.id);
+  const allRows = store.diffs(test.id);
+  const rows = options.interferenceOnly ? allRows.filter((r) => r.class !== 'expected') : allRows;
+  const lines = [`run ${run.id}${run.label ? ` (${run.label})` : ''}, test ${test.name} on port ${test.port}: ${test.verdict}`];
+  lines.push(...detailLines(test.detail).map((l) => `  ${l}`));
+
+  const count = (side: Side, dir: SegmentRow['dir']): number => segments.filter((s) => s.side === side && s.dir === dir).length;
+  const byClass = (cls: DiffRow['class']): number => allRows.filter((r) => r.class === cls).length;
+  const classes = (['interference', 'isn-offset', 'expected'] as const).filter((c) => byClass(c) > 0).map((c) => `${byClass(c)} ${c}`);
+  const hidden = allRows.length - rows.length;
+  lines.push(
+    `segments: initiator ${count('initiator', 'sent')} sent, ${count('initiator', 'received')} received; ` +
+    `responder ${count('responder', 'sent')} sent, ${count('responder', 'received')} received; ` +
+    `${allRows.length} diff rows${classes.length ? ` (${classes.join(', ')})` : ''}${hidden ? `, ${hidden} expected hidden` : ''}`,
+  );
+  if (segments.length > 0) lines.push("times: ms since the test's first segment (each side's times are from its own host's clock)");
+
+  const firstUs = segments.reduce((min, s) => Math.min(min, s.atUs), Infinity);
+  const time = (s: SegmentRow): string => `${((s.atUs - firstUs) / 1000).toFixed(3).padStart(9)} ms`;
+  const label = (s: SegmentRow): string => `${s.side} ${s.dir}`.padEnd(18);
+  const segmentText = (s: SegmentRow): string => `${time(s)}  ${label(s)}  ${segmentLine(s.bytes)}`;
+  const rowIndent = ' '.repeat(15);
+
+  // Which received segments a stored row ties to each sent segment (all rows, so hiding expected ones never unpairs).
+  const pairs = new Map<number, Map<number, DiffRow[]>>();
+  for (const row of allRows) {
+    const bySent = pairs.get(row.sentSegment) ?? new Map<number, DiffRow[]>();
+    pairs.set(row.sentSegment, bySent);
+    bySent.set(row.receivedSegment, [...(bySent.get(row.receivedSegment) ?? []), row]);
+  }
+  const shownRows = new Set(rows.map((r) => r.id));
+  const referenced = new Set(allRows.map((r) => r.receivedSegment));
+  const order = new Map(segments.map((s, i) => [s.id, i]));
+
+  for (const from of ['initiator', 'responder'] as const) {
+    const to = OTHER[from];
+    lines.push('', `${from} -> ${to}`);
+    const sent = segments.filter((s) => s.side === from && s.dir === 'sent');
+    const received = segments.filter((s) => s.side === to && s.dir === 'received');
+    const claimed = new Set<number>();
+    if (sent.length === 0) lines.push(`  (the ${from} sent nothing)`);
+    for (const s of sent) {
+      lines.push(segmentText(s));
+      const matched = [...(pairs.get(s.id) ?? new Map<number, DiffRow[]>())].sort((a, b) => (order.get(a[0]) ?? 0) - (order.get(b[0]) ?? 0));
+      if (matched.length === 0) {
+        // A pair whose every field is equal has no rows; the only way to see it is to compare bytes.
+        const same = received.find((r) => !referenced.has(r.id) && !claimed.has(r.id) && diffSegments(s.bytes, r.bytes).length === 0);
+        if (same) {
+          claimed.add(same.id);
+          lines.push(`${segmentText(same)}  (unchanged)`);
+        } else {
+          lines.push(`${rowIndent}(not received by the ${to})`);
+        }
+        continue;
+      }
+      for (const [receivedId, pairRows] of matched) {
+        const r = segments[order.get(receivedId) ?? -1];
+        lines.push(r ? segmentText(r) : `${rowIndent}(segment ${receivedId}, not in this test)`);
+        for (const row of orderDiffRows(pairRows.filter((x) => shownRows.has(x.id)))) lines.push(`${rowIndent}${formatDiffRow(row)}`);
+      }
+    }
+    const unmatched = received.filter((r) => !referenced.has(r.id) && !claimed.has(r.id));
+    if (unmatched.length > 0) {
+      lines.push(`  received by the ${to} but not matched to anything the ${from} sent (injected by the path, or unmatched):`);
+      for (const r of unmatched) lines.push(segmentText(r));
+    }
+  }
+  return lines;
+}
+
+// ---------------------------------------------------------------------------
+// CLI
+// ---------------------------------------------------------------------------
+
+/** Opens a database read-only; a missing file or one that is not an mbprobe database is a usage error naming it. */
+export function openForReading(path: string): Store {
+  try {
+    return Store.open(path, { readonly: true });
+  } catch (error) {
+    if (error instanceof StoreError && error.code === 'DATABASE_NOT_FOUND') {
+      throw new UsageError('DATABASE_NOT_FOUND', `no mbprobe database at ${path}: give the initiator's database with --db FILE`);
+    }
+    if (error instanceof StoreError) throw new UsageError(error.code, error.message);
+    throw error;
+  }
+}
+
+export function parsePort(text: string, option = '--port'): number {
+  const ports = parsePortList(text, option);
+  if (ports.length !== 1) throw new UsageError('BAD_PORT', `${option}: give one port, e.g. ${option} 34343`);
+  return ports[0];
+}
+
+export function registerDiffsCommand(program: Command, io: CliIo): Command {
+  return program.command('diffs')
+    .description('show one test\'s segments on both sides, aligned, each followed by what the other side received of it and every field-level diff row: how to check a surprising verdict')
+    .option('--db <path>', 'the initiator\'s SQLite database', DEFAULT_DB_PATH)
+    .option('--run <id>', 'run id, or a unique prefix of one (may be omitted when the database holds one run)')
+    .requiredOption('--test <name>', 'test name, e.g. syn-mss')
+    .option('--port <port>', 'only the test on this responder port (default: every port the test ran on)')
+    .option('--interference-only', 'hide rows of class expected (TTL, IP ID, valid checksums)')
+    .action((opts: { db: string; run?: string; test: string; port?: string; interferenceOnly?: boolean }) => {
+      const port = opts.port === undefined ? undefined : parsePort(opts.port);
+      const store = openForReading(opts.db);
+      try {
+        io.stdout(`${renderDiffs(store, opts.run, opts.test, { port, interferenceOnly: opts.interferenceOnly ?? false })}\n`);
+      } finally {
+        store.close();
+      }
+    });
+}

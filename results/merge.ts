@@ -1,0 +1,451 @@
+import { existsSync, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type { Command } from 'commander';
+import { TOOL_VERSION, UsageError, type CliIo } from '../shared/cli.js';
+import { Store, StoreError } from '../shared/store.js';
+import { MbprobeError } from '../shared/wire/errors.js';
+
+/**
+ * `mbprobe-results merge OUT IN...`: copies every run of every input database into OUT, each run in
+ * one transaction. A run whose id is already in OUT is skipped when its content is identical and
+ * refused (a conflict) when it is not; an input that is not an mbprobe database of this schema
+ * version, or is OUT itself, is refused as a whole. Inputs are only ever opened read-only.
+ *
+ * Why rows are copied through JavaScript rather than with ATTACH + INSERT ... SELECT: this build of
+ * better-sqlite3 has URI filenames disabled (SQLITE_USE_URI=0), so an attached file cannot be
+ * opened with mode=ro, and a read-write attachment of a WAL database may checkpoint into the
+ * volunteer's file when it is detached. Two connections (input read-only, OUT read-write) with
+ * prepared statements copy thousands of segments in milliseconds, and keep the input untouched.
+ */
+
+/** A run copied into OUT, with what came with it. */
+export interface MergedRun {
+  runId: string;
+  label: string | null;
+  /** False when the run has no finished_at (interrupted, or still running when the file was copied). */
+  finished: boolean;
+  tests: number;
+  segments: number;
+  diffs: number;
+}
+
+export interface Refusal {
+  /** RUN_CONFLICT, BAD_DIFF_REFERENCE, BAD_RUN_DATA for runs; StoreError codes or SAME_AS_OUTPUT, INPUT_UNREADABLE for files. */
+  code: string;
+  reason: string;
+}
+
+export interface RefusedRun extends Refusal {
+  runId: string;
+}
+
+export interface InputReport {
+  path: string;
+  /** Set when the whole file was refused; then nothing of it was read. */
+  refused: Refusal | null;
+  merged: MergedRun[];
+  /** Runs already in OUT with identical content. */
+  duplicates: string[];
+  refusedRuns: RefusedRun[];
+}
+
+export interface MergeReport {
+  out: string;
+  /** OUT did not exist before this merge. */
+  created: boolean;
+  inputs: InputReport[];
+  totals: {
+    runsMerged: number;
+    duplicatesSkipped: number;
+    runsRefused: number;
+    filesRefused: number;
+    tests: number;
+    segments: number;
+    diffs: number;
+  };
+  /**
+   * Set when the merge stopped early on an error that is not the input's fault (OUT's disk full,
+   * I/O error, lock timeout). Every run listed as merged is committed; the inputs after `input`
+   * were not looked at (`notProcessed`) and are not in `inputs`.
+   */
+  aborted: (Refusal & { input: string; runId: string | null; notProcessed: string[] }) | null;
+  /** Everything was merged or skipped as identical: nothing refused, not aborted. */
+  complete: boolean;
+}
+
+export interface MergeOptions {
+  /** meta.created_by when OUT is created. */
+  createdBy?: string;
+}
+
+type Row = unknown[];
+
+/** Ordered so that copying by id keeps the relative order of tests, segments and diffs. */
+const SQL = {
+  runIds: 'SELECT id FROM runs ORDER BY started_at, id',
+  run: 'SELECT id, started_at, finished_at, label, responder, tool_version, host_info, tags FROM runs WHERE id = ?',
+  tests: 'SELECT id, seq, name, port, started_at, finished_at, verdict, detail FROM tests WHERE run_id = ? ORDER BY id',
+  segments: 'SELECT id, side, dir, at_us, bytes FROM segments WHERE test_id = ? ORDER BY id',
+  diffs: 'SELECT id, sent_segment, received_segment, layer, field, sent, received, class, change FROM diffs WHERE test_id = ? ORDER BY id',
+  insertRun: `INSERT INTO runs (id, started_at, finished_at, label, responder, tool_version, host_info, tags)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  insertTest: `INSERT INTO tests (run_id, seq, name, port, started_at, finished_at, verdict, detail)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  insertSegment: 'INSERT INTO segments (test_id, side, dir, at_us, bytes) VALUES (?, ?, ?, ?, ?)',
+  insertDiff: `INSERT INTO diffs (test_id, sent_segment, received_segment, layer, field, sent, received, class, change)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+} as const;
+
+const RUN_COLUMNS = ['id', 'started_at', 'finished_at', 'label', 'responder', 'tool_version', 'host_info', 'tags'] as const;
+const TEST_COLUMNS = ['seq', 'name', 'port', 'started_at', 'finished_at', 'verdict', 'detail'] as const;
+const SEGMENT_COLUMNS = ['side', 'dir', 'at_us', 'bytes'] as const;
+
+/** Raw rows as arrays with integers as BigInt: values are copied exactly, whatever their size. */
+function reader(db: Database.Database, sql: string): Database.Statement<unknown[], Row> {
+  return db.prepare<unknown[], Row>(sql).raw(true).safeIntegers(true);
+}
+
+function prepareSource(db: Database.Database) {
+  return {
+    runIds: reader(db, SQL.runIds),
+    run: reader(db, SQL.run),
+    tests: reader(db, SQL.tests),
+    segments: reader(db, SQL.segments),
+    diffs: reader(db, SQL.diffs),
+  };
+}
+type SourceStatements = ReturnType<typeof prepareSource>;
+
+function prepareTarget(db: Database.Database) {
+  return {
+    ...prepareSource(db),
+    insertRun: db.prepare(SQL.insertRun).safeIntegers(true),
+    insertTest: db.prepare(SQL.insertTest).safeIntegers(true),
+    insertSegment: db.prepare(SQL.insertSegment).safeIntegers(true),
+    insertDiff: db.prepare(SQL.insertDiff).safeIntegers(true),
+  };
+}
+type TargetStatements = ReturnType<typeof prepareTarget>;
+
+/** Merges every run of `inPaths` into `outPath` (created if missing). Throws only when OUT itself cannot be opened. */
+export function mergeDatabases(outPath: string, inPaths: readonly string[], options: MergeOptions = {}): MergeReport {
+  if (inPaths.length === 0) throw new UsageError('NO_INPUTS', 'give at least one database to merge into ' + outPath);
+  if (outPath === ':memory:') throw new UsageError('BAD_OUTPUT', 'OUT must be a file: a merge into :memory: would be lost');
+
+  const created = !existsSync(outPath);
+  const out = Store.open(outPath, { createdBy: options.createdBy ?? `mbprobe-results ${TOOL_VERSION} merge` });
+  const report: MergeReport = {
+    out: outPath,
+    created,
+    inputs: [],
+    totals: { runsMerged: 0, duplicatesSkipped: 0, runsRefused: 0, filesRefused: 0, tests: 0, segments: 0, diffs: 0 },
+    aborted: null,
+    complete: false,
+  };
+  try {
+    const target = prepareTarget(out.db);
+    const outIdentity = fileIdentity(outPath);
+    for (const [i, inPath] of inPaths.entries()) {
+      const input: InputReport = { path: inPath, refused: null, merged: [], duplicates: [], refusedRuns: [] };
+      const aborted = mergeInput(out, target, outIdentity, input);
+      report.inputs.push(input);
+      if (aborted) {
+        report.aborted = { input: inPath, ...aborted, notProcessed: inPaths.slice(i + 1) };
+        break;
+      }
+    }
+  } finally {
+    out.close();
+  }
+
+  const t = report.totals;
+  for (const input of report.inputs) {
+    if (input.refused) t.filesRefused++;
+    t.runsMerged += input.merged.length;
+    t.duplicatesSkipped += input.duplicates.length;
+    t.runsRefused += input.refusedRuns.length;
+    for (const run of input.merged) {
+      t.tests += run.tests;
+      t.segments += run.segments;
+      t.diffs += run.diffs;
+    }
+  }
+  report.complete = report.aborted === null && t.filesRefused === 0 && t.runsRefused === 0;
+  return report;
+}
+
+function fileIdentity(path: string): string | undefined {
+  try {
+    const s = statSync(path);
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Fills `input`; returns the reason when the whole merge has to stop. */
+function mergeInput(out: Store, target: TargetStatements, outIdentity: string | undefined, input: InputReport): (Refusal & { runId: string | null }) | undefined {
+  const identity = fileIdentity(input.path);
+  if (identity !== undefined && identity === outIdentity) {
+    input.refused = {
+      code: 'SAME_AS_OUTPUT',
+      reason: `${input.path} is the output database ${out.path} itself; give the inputs and the output as different files.`,
+    };
+    return undefined;
+  }
+
+  let source: Store;
+  try {
+    source = Store.open(input.path, { readonly: true });
+  } catch (err) {
+    // Whatever stops an input from opening is that input's problem, never a reason to stop the merge.
+    input.refused = err instanceof StoreError
+      ? { code: err.code, reason: err.message }
+      : { code: sqliteCode(err) ?? 'OPEN_FAILED', reason: `cannot open ${input.path}: ${(err as Error).message ?? String(err)}` };
+    return undefined;
+  }
+
+  try {
+    const statements = prepareSource(source.db);
+    let runIds: string[];
+    try {
+      runIds = statements.runIds.all().map((r) => String(r[0]));
+    } catch (err) {
+      input.refused = { code: 'INPUT_UNREADABLE', reason: `cannot read the runs of ${input.path}: ${(err as Error).message}` };
+      return undefined;
+    }
+    for (const runId of runIds) {
+      try {
+        const outcome = mergeRun(out, target, source, statements, runId);
+        if (outcome.kind === 'merged') input.merged.push(outcome.run);
+        else input.duplicates.push(runId);
+      } catch (err) {
+        if (err instanceof StoreError) {
+          input.refusedRuns.push({ runId, code: err.code, reason: err.message });
+        } else if (isInputDataError(err)) {
+          input.refusedRuns.push({
+            runId, code: 'BAD_RUN_DATA',
+            reason: `run ${runId} of ${input.path} could not be copied (${(err as Error).message}); nothing of it was written to ${out.path}.`,
+          });
+        } else {
+          return {
+            runId,
+            code: err instanceof MbprobeError ? err.code : sqliteCode(err) ?? 'MERGE_FAILED',
+            reason: `merging run ${runId} of ${input.path} failed: ${(err as Error).message ?? String(err)}. ` +
+              `That run was rolled back; every run reported as merged is committed in ${out.path}, so the same merge can simply be run again.`,
+          };
+        }
+      }
+    }
+  } finally {
+    source.close();
+  }
+  return undefined;
+}
+
+const sqliteCode = (err: unknown): string | undefined => (err instanceof Database.SqliteError ? err.code : undefined);
+
+/** Errors caused by what is in the input (bad rows, a damaged file), as opposed to OUT or the machine failing. */
+function isInputDataError(err: unknown): boolean {
+  const code = sqliteCode(err);
+  return code !== undefined && /^SQLITE_(CONSTRAINT|CORRUPT|NOTADB|MISMATCH|TOOBIG|RANGE|FORMAT)/.test(code);
+}
+
+type RunOutcome = { kind: 'merged'; run: MergedRun } | { kind: 'duplicate' };
+
+/**
+ * One run, in one IMMEDIATE transaction on OUT (so two merges into the same OUT cannot both copy
+ * it) and one read transaction on the input (so the run is read as one consistent snapshot even
+ * while the initiator is still writing to that file).
+ */
+function mergeRun(out: Store, target: TargetStatements, source: Store, statements: SourceStatements, runId: string): RunOutcome {
+  return source.db.transaction(() => out.db.transaction((): RunOutcome => {
+    const existing = target.run.get(runId);
+    if (existing !== undefined) {
+      const differences = compareRuns(loadRun(target, runId)!, loadRun(statements, runId)!, source.path, out.path);
+      if (differences.length === 0) return { kind: 'duplicate' };
+      const shown = differences.slice(0, 3).join('; ') + (differences.length > 3 ? `; and ${differences.length - 3} more` : '');
+      throw new StoreError('RUN_CONFLICT',
+        `run ${runId} is already in ${out.path} with different content (${shown}). ` +
+        `Not merged: ${out.path} keeps its copy. Compare the two, then merge the one you trust into a fresh database.`);
+    }
+    return { kind: 'merged', run: copyRun(target, statements, runId, source.path) };
+  }).immediate())();
+}
+
+function copyRun(target: TargetStatements, statements: SourceStatements, runId: string, sourcePath: string): MergedRun {
+  const run = statements.run.get(runId)!;
+  target.insertRun.run(...run);
+  const merged: MergedRun = {
+    runId,
+    label: run[3] === null ? null : String(run[3]),
+    finished: run[2] !== null,
+    tests: 0,
+    segments: 0,
+    diffs: 0,
+  };
+  // tests are read with all(): better-sqlite3 allows no other statement on a connection while one iterates.
+  for (const [testId, ...columns] of statements.tests.all(runId)) {
+    const newTestId = target.insertTest.run(runId, ...columns).lastInsertRowid;
+    merged.tests++;
+    const segmentIds = new Map<bigint, number | bigint>();
+    for (const [segmentId, ...segment] of statements.segments.iterate(testId)) {
+      segmentIds.set(segmentId as bigint, target.insertSegment.run(newTestId, ...segment).lastInsertRowid);
+      merged.segments++;
+    }
+    for (const [diffId, sent, received, ...diff] of statements.diffs.iterate(testId)) {
+      const newSent = segmentIds.get(sent as bigint);
+      const newReceived = segmentIds.get(received as bigint);
+      if (newSent === undefined || newReceived === undefined) {
+        throw new StoreError('BAD_DIFF_REFERENCE',
+          `run ${runId} of ${sourcePath}: diff ${diffId} of test ${describeTest(columns)} refers to segment ${newSent === undefined ? sent : received}, ` +
+          `which is not one of that test's segments; the run was not merged (the input is damaged or was edited by hand).`);
+      }
+      target.insertDiff.run(newTestId, newSent, newReceived, ...diff);
+      merged.diffs++;
+    }
+  }
+  return merged;
+}
+
+interface TestContent {
+  /** seq, name, port, started_at, finished_at, verdict, detail */
+  columns: Row;
+  /** side, dir, at_us, bytes, in id order */
+  segments: Row[];
+  /** Segment references as indexes into `segments` (-1: not a segment of this test), then the other columns. */
+  diffs: Row[];
+}
+
+interface RunContent {
+  run: Row;
+  tests: TestContent[];
+}
+
+function loadRun(statements: SourceStatements, runId: string): RunContent | undefined {
+  const run = statements.run.get(runId);
+  if (run === undefined) return undefined;
+  const tests = statements.tests.all(runId).map(([testId, ...columns]): TestContent => {
+    const segmentRows = statements.segments.all(testId);
+    const index = new Map(segmentRows.map((s, i) => [s[0] as bigint, i]));
+    return {
+      columns,
+      segments: segmentRows.map((s) => s.slice(1)),
+      diffs: statements.diffs.all(testId).map(([, sent, received, ...rest]) =>
+        [index.get(sent as bigint) ?? -1, index.get(received as bigint) ?? -1, ...rest]),
+    };
+  });
+  return { run, tests };
+}
+
+const describeTest = (columns: Row): string => `${String(columns[1])} port ${String(columns[2])} (seq ${String(columns[0])})`;
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.compare(a, b) === 0;
+  return a === b;
+}
+
+const sameRow = (a: Row, b: Row): boolean => a.length === b.length && a.every((v, i) => sameValue(v, b[i]));
+const show = (v: unknown): string => (v === null ? 'null' : typeof v === 'string' ? `'${v}'` : String(v));
+
+/** Every way the two copies of a run differ, most telling first; empty when they are identical. */
+function compareRuns(kept: RunContent, incoming: RunContent, sourcePath: string, outPath: string): string[] {
+  const differences: string[] = [];
+  if (kept.tests.length !== incoming.tests.length) {
+    const unfinished = kept.run[2] === null && incoming.run[2] !== null ? `; the copy in ${outPath} was taken before the run finished` : '';
+    differences.push(`${outPath} has ${kept.tests.length} tests, ${sourcePath} has ${incoming.tests.length}${unfinished}`);
+  }
+  const paired = Math.min(kept.tests.length, incoming.tests.length);
+  const verdicts: string[] = [];
+  const others: string[] = [];
+  for (let i = 0; i < paired; i++) {
+    const a = kept.tests[i];
+    const b = incoming.tests[i];
+    const name = describeTest(a.columns);
+    if (!sameRow(a.columns.slice(0, 3), b.columns.slice(0, 3))) {
+      others.push(`test #${i + 1} is ${name} in ${outPath}, ${describeTest(b.columns)} in ${sourcePath}`);
+      continue;
+    }
+    TEST_COLUMNS.forEach((column, c) => {
+      if (c < 3 || sameValue(a.columns[c], b.columns[c])) return;
+      const line = `${name}: ${column} ${show(a.columns[c])} in ${outPath}, ${show(b.columns[c])} in ${sourcePath}`;
+      (column === 'verdict' ? verdicts : others).push(line);
+    });
+    if (a.segments.length !== b.segments.length) {
+      others.push(`${name}: ${a.segments.length} segments in ${outPath}, ${b.segments.length} in ${sourcePath}`);
+    } else {
+      const k = a.segments.findIndex((s, j) => !sameRow(s, b.segments[j]));
+      if (k >= 0) {
+        const column = SEGMENT_COLUMNS.find((_, c) => !sameValue(a.segments[k][c], b.segments[k][c]));
+        others.push(`${name}: segment ${k + 1} differs (${column})`);
+      }
+    }
+    if (a.diffs.length !== b.diffs.length) {
+      others.push(`${name}: ${a.diffs.length} diffs in ${outPath}, ${b.diffs.length} in ${sourcePath}`);
+    } else if (a.diffs.some((d, j) => !sameRow(d, b.diffs[j]))) {
+      others.push(`${name}: diffs differ`);
+    }
+  }
+  differences.push(...verdicts, ...others);
+  RUN_COLUMNS.forEach((column, c) => {
+    if (!sameValue(kept.run[c], incoming.run[c])) {
+      differences.push(`run ${column} ${show(kept.run[c])} in ${outPath}, ${show(incoming.run[c])} in ${sourcePath}`);
+    }
+  });
+  return differences;
+}
+
+const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
+/** The human-readable report: one block per input, then the totals. */
+export function formatMergeReport(report: MergeReport): string {
+  const lines = [`Merging into ${report.out}${report.created ? ' (created)' : ''}:`];
+  for (const input of report.inputs) {
+    if (input.refused) {
+      lines.push(`  ${input.path}: REFUSED [${input.refused.code}] ${input.refused.reason}`);
+      continue;
+    }
+    const parts = [`${plural(input.merged.length, 'run')} merged`, `${plural(input.duplicates.length, 'duplicate')} skipped`];
+    if (input.refusedRuns.length > 0) parts.push(`${plural(input.refusedRuns.length, 'run')} REFUSED`);
+    lines.push(`  ${input.path}: ${parts.join(', ')}`);
+    for (const run of input.merged) {
+      lines.push(`    + ${run.runId}${run.label === null ? '' : ` (${run.label})`}: ${plural(run.tests, 'test')}, ` +
+        `${plural(run.segments, 'segment')}, ${plural(run.diffs, 'diff')}${run.finished ? '' : ', unfinished'}`);
+    }
+    for (const runId of input.duplicates) lines.push(`    = ${runId}: already in ${report.out}, identical`);
+    for (const run of input.refusedRuns) lines.push(`    ! ${run.runId}: REFUSED [${run.code}] ${run.reason}`);
+  }
+  const t = report.totals;
+  lines.push(`Total: ${plural(t.runsMerged, 'run')} merged (${plural(t.tests, 'test')}, ${plural(t.segments, 'segment')}, ${plural(t.diffs, 'diff')}), ` +
+    `${plural(t.duplicatesSkipped, 'duplicate')} skipped, ${plural(t.runsRefused, 'run')} and ${plural(t.filesRefused, 'file')} refused.`);
+  if (report.aborted) {
+    const { input, runId, code, reason, notProcessed } = report.aborted;
+    lines.push(`STOPPED at ${input}${runId === null ? '' : `, run ${runId}`}: [${code}] ${reason}`);
+    if (notProcessed.length > 0) lines.push(`  not looked at: ${notProcessed.join(', ')}`);
+  }
+  if (!report.complete) lines.push('Not everything was merged: see REFUSED above.');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Adds `merge OUT IN...` to mbprobe-results. Exit 0: all merged; 1: something refused or the merge stopped; 2: usage. */
+export function registerMergeCommand(program: Command, io: CliIo): void {
+  program.command('merge')
+    .description('merge mbprobe databases (volunteers\' files, responders\' databases) into one: each run is copied once, ' +
+      'in one transaction; a run already there is skipped, or refused when its content differs; files that are not ' +
+      'mbprobe databases of this schema version are refused. Exit 0 if everything merged, 1 if anything was refused.')
+    .argument('<out>', 'the database to merge into; created (with its directory) if missing')
+    .argument('<inputs...>', 'databases to merge from; only read')
+    .option('--json', 'print the report as JSON')
+    .action((outPath: string, inPaths: string[], opts: { json?: boolean }) => {
+      const report = mergeDatabases(outPath, inPaths);
+      io.stdout(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatMergeReport(report));
+      if (report.aborted) {
+        throw new MbprobeError('MERGE_STOPPED', `merge into ${outPath} stopped: ${report.aborted.reason}`);
+      }
+      if (!report.complete) {
+        const t = report.totals;
+        throw new MbprobeError('MERGE_INCOMPLETE',
+          `${plural(t.filesRefused, 'input file')} and ${plural(t.runsRefused, 'run')} refused (see the report); everything else is in ${outPath}`);
+      }
+    });
+}

@@ -1,0 +1,60 @@
+/**
+ * A synthetic results database of `runs` initiator runs spread over paths (half labeled, half known by
+ * address, with tags), every catalogue test on every port (a few missing), verdicts mostly the first:
+ * what the results benchmarks (npm run bench) and the table tests run on. Deterministic per seed.
+ */
+import { allVerdicts } from '../initiator/test-case.js';
+import { CATALOGUE } from '../initiator/tests/index.js';
+import { Store } from '../shared/store.js';
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface GenerateOptions {
+  /** Distinct paths the runs are spread over (half labeled, half by address). */
+  paths?: number;
+  tests?: number;
+  ports?: number[];
+  seed?: number;
+}
+
+/** A database of `runs` initiator runs, each with every test on every port (a few missing); returns nothing, writes `path`. */
+export function generateResultsDatabase(path: string, runs: number, options: GenerateOptions = {}): void {
+  const { paths = Math.max(1, Math.floor(runs / 3)), tests = 5, ports = [34343, 80, 443], seed = 1 } = options;
+  const random = mulberry32(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+  const catalogue = CATALOGUE.slice(0, tests);
+  const store = Store.open(path);
+  const insertRun = store.db.prepare('INSERT INTO runs (id, started_at, label, responder, tool_version, host_info, tags) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const insertTest = store.db.prepare('INSERT INTO tests (run_id, seq, name, port, started_at, finished_at, verdict) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const start = Date.parse('2024-01-01T00:00:00Z');
+  store.transaction(() => {
+    for (let i = 0; i < runs; i++) {
+      const p = Math.floor(random() * paths);
+      const id = `run-${i}`;
+      const startedAt = new Date(start + Math.floor(random() * 86_400_000 * 200)).toISOString();
+      const label = p % 2 === 0 ? `path-${p}` : null;
+      const source = `10.${(p >> 16) & 255}.${(p >> 8) & 255}.${p & 255}`;
+      const hostInfo = label ? { source: '192.168.1.2', observedAddress: '203.0.113.9' } : { source, observedAddress: p % 4 === 1 ? source : `198.51.${(p >> 8) & 255}.${p & 255}` };
+      const tags = random() < 0.1 ? {} : { net: pick(['fixed', 'mobile', 'wifi']), country: pick(['DE', 'FR', 'US', 'JP']) };
+      insertRun.run(id, startedAt, label, 'responder.example.org', 'gen', JSON.stringify(hostInfo), JSON.stringify(tags));
+      let seq = 0;
+      for (const test of catalogue) {
+        for (const port of ports) {
+          if (random() < 0.05) continue;
+          const verdict = random() < 0.7 ? test.verdicts[0] : pick(allVerdicts(test));
+          insertTest.run(id, seq++, test.name, port, startedAt, startedAt, verdict);
+        }
+      }
+    }
+  });
+  store.close();
+}

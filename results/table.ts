@@ -1,0 +1,196 @@
+/**
+ * `mbprobe-results table`: the paper table. One row per behaviour (a test and one of its verdicts),
+ * one column per responder port; each cell is "n / N (p%)" of paths: n paths whose result for the
+ * test on that port is this verdict, of the N paths with a conclusive result for it there.
+ *
+ * What a path is and which of its results counts (its latest conclusive one) is in results/compare.ts.
+ * Inconclusive results are not in N: the test's `inconclusive` row gives the number of paths whose
+ * only results for it were inconclusive. Rows follow the catalogue, then each test's verdict order
+ * (`allVerdicts`); only verdicts some path gave are shown.
+ *
+ * `--group-by label|tag:KEY` gives one block of port columns per value of the run attribute, side by
+ * side in the same table (N is then per group and port); runs without the attribute form the group
+ * `(none)`, last. A path measured under several values counts in each of their groups.
+ *
+ * The counting reads one row per run (its results aggregated by SQL, see visitLatestResults), never
+ * one row per test.
+ */
+import { Command, Option } from 'commander';
+import type { CliIo } from '../shared/cli.js';
+import type { Store } from '../shared/store.js';
+import {
+  codePointCompare, compareTests, compareVerdicts, computeCompare, formatGroupBy, FORMATS, INCONCLUSIVE,
+  openResults, parseGroupBy, parseResultLine, renderCompare, renderGrid, visitLatestResults, type Format, type Grid, type GroupBy,
+} from './compare.js';
+
+export interface TableOptions {
+  groupBy?: GroupBy;
+}
+
+export interface TableCell {
+  /** Paths with this verdict (in an inconclusive row: paths with only inconclusive results). */
+  n: number;
+  /** Paths with a conclusive result for the test on this column's port (in an inconclusive row: paths that ran it at all). */
+  N: number;
+  /** 100 n / N, one decimal; null when N is 0. */
+  percent: number | null;
+}
+
+export interface TableRow {
+  test: string;
+  verdict: string;
+  inconclusive: boolean;
+  /** One per column. */
+  cells: TableCell[];
+}
+
+export interface TableColumn {
+  /** The group's value; null without --group-by, and for runs without the attribute. */
+  group: string | null;
+  port: number;
+}
+
+export interface TableData {
+  /** 'label', 'tag:KEY', or null. */
+  groupBy: string | null;
+  /** Distinct paths with at least one result. */
+  paths: number;
+  /** The column blocks in order, with their number of paths. */
+  groups: Array<{ value: string | null; paths: number }>;
+  columns: TableColumn[];
+  rows: TableRow[];
+  notes: string[];
+}
+
+export const NO_GROUP = '(none)';
+
+export function computeTable(store: Store, options: TableOptions = {}): TableData {
+  // group -> the lines of a path (shared between paths with the same results) -> paths
+  const pathsByLines = new Map<string | null, Map<readonly string[], number>>();
+  const allPaths = new Set<string>();
+  visitLatestResults(store, options.groupBy, (group, path, lines) => {
+    let byLines = pathsByLines.get(group);
+    if (!byLines) pathsByLines.set(group, (byLines = new Map()));
+    byLines.set(lines, (byLines.get(lines) ?? 0) + 1);
+    allPaths.add(path);
+  });
+  const groupPaths = new Map<string | null, number>();
+  const counts: Array<{ grp: string | null; n: number; name: string; port: number; verdict: string }> = [];
+  for (const [grp, byLines] of pathsByLines) {
+    const lineCounts = new Map<string, number>();
+    let paths = 0;
+    for (const [lines, n] of byLines) {
+      paths += n;
+      for (const line of lines) lineCounts.set(line, (lineCounts.get(line) ?? 0) + n);
+    }
+    groupPaths.set(grp, paths);
+    for (const [line, n] of lineCounts) counts.push({ grp, n, ...parseResultLine(line) });
+  }
+  const totalPaths = allPaths.size;
+
+  const groups = [...groupPaths]
+    .map(([value, paths]) => ({ value, paths }))
+    .sort((a, b) => (a.value === null ? 1 : 0) - (b.value === null ? 1 : 0) || codePointCompare(a.value ?? '', b.value ?? ''));
+  const ports = [...new Set(counts.map((c) => c.port))].sort((a, b) => a - b);
+  const columns = groups.flatMap((g) => ports.map((port) => ({ group: g.value, port })));
+  const columnIndex = new Map(columns.map((c, i) => [`${c.group ?? ''}\u0000${c.group === null}\u0000${c.port}`, i]));
+  const indexOf = (grp: string | null, port: number): number => columnIndex.get(`${grp ?? ''}\u0000${grp === null}\u0000${port}`)!;
+
+  // test -> verdict -> n per column
+  const byTest = new Map<string, Map<string, number[]>>();
+  for (const c of counts) {
+    let verdicts = byTest.get(c.name);
+    if (!verdicts) byTest.set(c.name, (verdicts = new Map()));
+    let cells = verdicts.get(c.verdict);
+    if (!cells) verdicts.set(c.verdict, (cells = columns.map(() => 0)));
+    cells[indexOf(c.grp, c.port)] += c.n;
+  }
+
+  const rows: TableRow[] = [];
+  for (const test of [...byTest.keys()].sort(compareTests)) {
+    const verdicts = byTest.get(test)!;
+    const zero = columns.map(() => 0);
+    const inconclusive = verdicts.get(INCONCLUSIVE) ?? zero;
+    const conclusive = columns.map((_, i) => [...verdicts].reduce((sum, [v, cells]) => sum + (v === INCONCLUSIVE ? 0 : cells[i]), 0));
+    const cell = (n: number, N: number): TableCell => ({ n, N, percent: N === 0 ? null : Math.round((1000 * n) / N) / 10 });
+    for (const verdict of [...verdicts.keys()].sort(compareVerdicts(test))) {
+      const ns = verdicts.get(verdict)!;
+      const isInconclusive = verdict === INCONCLUSIVE;
+      rows.push({
+        test,
+        verdict,
+        inconclusive: isInconclusive,
+        cells: ns.map((n, i) => cell(n, isInconclusive ? conclusive[i] + inconclusive[i] : conclusive[i])),
+      });
+    }
+  }
+
+  const grouped = options.groupBy ? `, in one block of columns per ${describeGroupBy(options.groupBy)} (runs without it: ${NO_GROUP})` : '';
+  const notes = [
+    `Each cell: n / N (p%) of paths. N counts the paths with a conclusive result for the test on that port; a path's result is its latest conclusive one.`,
+    `Inconclusive results (the measurement failed) are not in N: the inconclusive rows give the number of paths whose only results were inconclusive.`,
+    `A path is a run label, or for unlabeled runs the initiator's address. ${totalPaths} path${totalPaths === 1 ? '' : 's'}; columns are responder ports${grouped}.`,
+  ];
+  return { groupBy: options.groupBy ? formatGroupBy(options.groupBy) : null, paths: totalPaths, groups, columns, rows, notes };
+}
+
+function describeGroupBy(groupBy: GroupBy): string {
+  return groupBy.kind === 'label' ? 'run label' : `value of the tag ${groupBy.key}`;
+}
+
+/** "n / N (p%)" for a verdict row, "n" for an inconclusive row; null (shown '-') when the column has no result. */
+export function formatCell(cell: TableCell, inconclusive: boolean): string | null {
+  if (inconclusive) return cell.N === 0 ? null : String(cell.n);
+  return cell.percent === null ? null : `${cell.n} / ${cell.N} (${cell.percent.toFixed(1)}%)`;
+}
+
+export function tableGrid(data: TableData): Grid {
+  const ports = [...new Set(data.columns.map((c) => c.port))].map(String);
+  const blocks = data.groupBy === null
+    ? [{ title: null, columns: ports }]
+    : data.groups.map((g) => ({ title: g.value ?? NO_GROUP, columns: ports }));
+  return {
+    stub: ['Test', 'Verdict'],
+    blocks,
+    columnCaption: 'Port',
+    align: 'r',
+    rows: data.rows.map((r) => ({ stub: [r.test, r.verdict], cells: r.cells.map((c) => formatCell(c, r.inconclusive)) })),
+    notes: data.notes,
+  };
+}
+
+export function renderTable(data: TableData, format: Format): string {
+  return format === 'json' ? `${JSON.stringify(data, null, 2)}\n` : renderGrid(tableGrid(data), format);
+}
+
+/** Adds `table` and `compare` to mbprobe-results. */
+export function registerTableCommands(program: Command, io: CliIo): void {
+  const formatOption = (): Option => new Option('--format <format>', 'output format').choices(FORMATS).default('markdown');
+  program.command('table')
+    .description('the paper table: one row per behaviour (test and verdict), one column per port, each cell "n / N (p%)" of paths (a path is a run label, or the initiator\'s address)')
+    .argument('<db>', 'an mbprobe database (an initiator\'s, or several merged)')
+    .addOption(formatOption())
+    .option('--group-by <attribute>', 'one block of port columns per value of label, or of tag:KEY (a tag given with mbprobe-initiator run --tag KEY=VALUE)')
+    .action((db: string, opts: { format: Format; groupBy?: string }) => {
+      const groupBy = opts.groupBy === undefined ? undefined : parseGroupBy(opts.groupBy);
+      const store = openResults(db);
+      try {
+        io.stdout(renderTable(computeTable(store, { groupBy }), opts.format));
+      } finally {
+        store.close();
+      }
+    });
+  program.command('compare')
+    .description('the verdicts of every path side by side: one row per path, one column per test and port')
+    .argument('<db>', 'an mbprobe database (an initiator\'s, or several merged)')
+    .addOption(formatOption())
+    .option('--only-different', 'only the columns where paths disagree (inconclusive and missing results are not disagreements)')
+    .action((db: string, opts: { format: Format; onlyDifferent?: boolean }) => {
+      const store = openResults(db);
+      try {
+        io.stdout(renderCompare(computeCompare(store, { onlyDifferent: opts.onlyDifferent ?? false }), opts.format));
+      } finally {
+        store.close();
+      }
+    });
+}
