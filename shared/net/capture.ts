@@ -9,9 +9,9 @@
  * measures the send-to-callback delay between two network namespaces.
  */
 import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { MbprobeError } from '../wire/errors.js';
+import { requireNative } from './native-module.js';
 import { dltFromCapName, ipLooksTruncated, ipOffset, isSupportedLinkType } from './link.js';
 
 export interface CapturedPacket {
@@ -54,23 +54,8 @@ export function nowUs(): number {
 }
 
 type CapModule = typeof import('cap');
-let capModule: CapModule | undefined;
 
-function loadCap(): CapModule {
-  if (!capModule) {
-    try {
-      capModule = createRequire(import.meta.url)('cap') as CapModule;
-    } catch (err) {
-      throw new MbprobeError(
-        'NATIVE_MODULE_MISSING',
-        `The packet capture module "cap" could not be loaded (${(err as Error).message}). ` +
-          'Install libpcap-dev (apt-get install libpcap-dev) and run npm rebuild cap.',
-        { cause: err },
-      );
-    }
-  }
-  return capModule;
-}
+const loadCap = (): CapModule => requireNative<CapModule>('cap', 'packet capture', 'Install libpcap-dev (apt-get install libpcap-dev) and run npm rebuild cap.');
 
 /**
  * Every Cap object ever created stays referenced for the life of the process, because of two

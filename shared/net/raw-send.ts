@@ -14,9 +14,9 @@
  *
  * Both: the destination for routing is read from the packet's own header.
  */
-import { createRequire } from 'node:module';
 import { ipv4ToString, ipv6ToString } from '../wire/address.js';
 import { MbprobeError } from '../wire/errors.js';
+import { requireNative } from './native-module.js';
 
 export interface PacketSink {
   send(packet: Uint8Array): Promise<void>;
@@ -36,22 +36,8 @@ const SOL_SOCKET = 1;
 const SO_MARK = 36;
 
 type RawSocketModule = typeof import('raw-socket');
-let rawModule: RawSocketModule | undefined;
 
-function loadRawSocket(): RawSocketModule {
-  if (!rawModule) {
-    try {
-      rawModule = createRequire(import.meta.url)('raw-socket') as RawSocketModule;
-    } catch (err) {
-      throw new MbprobeError(
-        'NATIVE_MODULE_MISSING',
-        `The raw socket module "raw-socket" could not be loaded (${(err as Error).message}). Run npm rebuild raw-socket.`,
-        { cause: err },
-      );
-    }
-  }
-  return rawModule;
-}
+const loadRawSocket = (): RawSocketModule => requireNative<RawSocketModule>('raw-socket', 'raw socket', 'Run npm rebuild raw-socket.');
 
 function isPermissionError(message: string): boolean {
   return /not permitted|permission|EPERM|EACCES/i.test(message);

@@ -25,7 +25,7 @@ import { openCapture } from '../../shared/net/capture.js';
 import { openRawSender, type PacketSink } from '../../shared/net/raw-send.js';
 import { asPacket, decodePacket, encodePacket, type Packet } from '../../shared/wire/packet.js';
 import { TcpFlag, type TcpHeader } from '../../shared/wire/tcp.js';
-import { encodeOptions, mss, OptionKind, sack, timestamps, viewOption, windowScale, type TcpOption } from '../../shared/wire/tcp-options.js';
+import { encodeOptions, mss, sack, timestamps, viewOption, windowScale, type TcpOption } from '../../shared/wire/tcp-options.js';
 
 export const REWRITER_PORTS: readonly number[] = [34343, 80, 443];
 /** What the isn-shift transforms add to the shifted side's sequence numbers. */
