@@ -17,6 +17,7 @@ import { allVerdicts, type TestCase } from './test-case.js';
 import { loadTestFile } from './test-file.js';
 import { recentlyUsedPorts, reserveFreshPorts } from './local-ports.js';
 import { CATALOGUE } from './tests/index.js';
+import { latestFinishedRun, prepareSubmission, sendSubmission } from './submit.js';
 
 export const DEFAULT_PORTS = [34343, 80, 443];
 
@@ -34,6 +35,8 @@ interface RunOptions {
   testFile?: string[];
   tag?: string[];
   payload: 'auto' | 'raw';
+  submit?: boolean;
+  anonymize: boolean;
 }
 
 export function selectTests(spec: string, catalogue: readonly TestCase[] = CATALOGUE): TestCase[] {
@@ -64,15 +67,49 @@ export function buildProgram(io: CliIo): Command {
     .addOption(new Option('--payload <shape>', 'payloads on ports 80/443: shaped like an HTTP request / TLS ClientHello (auto), or a plain pattern (raw)').choices(['auto', 'raw']).default('auto'))
     .addOption(new Option('--timeout <ms>', 'wait this long for an answer before resending a probe').default('1000'))
     .addOption(new Option('--attempts <n>', 'send a probe this many times before concluding it was lost').default('3'))
+    .option('--submit', 'when the run has finished, submit it to the responder\'s collection endpoint (what is sent is printed first)')
+    .option('--no-anonymize', 'with --submit: send your addresses and hostname whole (by default addresses are truncated to IPv4 /24, IPv6 /48 and the hostname is left out)')
     .addHelpText('after', `
 Needs root (or CAP_NET_RAW + CAP_NET_ADMIN): it sends crafted segments on raw sockets, captures the
 answers, and holds an nftables table that stops this host's kernel from resetting the crafted
 connections. The table disappears when the initiator exits, however it exits.
 Every finished test is committed to --db at once; Ctrl-C stops after the tests under way.
 
+With --submit, the finished run also goes to the researchers' responder; the local database keeps
+its own copy either way.
+
 Example:
-  mbprobe-initiator run --responder 198.19.0.2 --label home-dsl --tests syn-baseline,nat`)
+  mbprobe-initiator run --responder 198.19.0.2 --label home-dsl --tests syn-baseline,nat --submit`)
     .action(async (opts: RunOptions) => run(opts, io));
+
+  program.command('submit')
+    .description('submit a finished run from your database to the responder\'s collection endpoint (e.g. when `run --submit` could not reach it)')
+    .requiredOption('--responder <host>', 'address or name of the mbprobe responder that collects runs')
+    .option('--control-port <port>', 'the responder\'s control API port', '8750')
+    .option('--db <path>', 'the database holding the run', DEFAULT_DB_PATH)
+    .option('--run <id>', 'the run to submit (default: the latest finished run)')
+    .option('--no-anonymize', 'send your addresses and hostname whole (by default addresses are truncated to IPv4 /24, IPv6 /48 and the hostname is left out)')
+    .option('--dry-run', 'print the exact JSON that would be sent, and send nothing')
+    .action(async (opts: { responder: string; controlPort: string; db: string; run?: string; anonymize: boolean; dryRun?: boolean }) => {
+      const controlPort = parsePositiveInt(opts.controlPort, '--control-port');
+      const store = Store.open(opts.db, { readonly: true });
+      try {
+        const runId = opts.run ?? latestFinishedRun(store);
+        if (runId === undefined) throw new UsageError('NO_RUN', `${opts.db} has no finished run to submit; measure one with mbprobe-initiator run`);
+        const destination = `${opts.responder}:${controlPort}`;
+        const submission = prepareSubmission(store, runId, { anonymize: opts.anonymize, destination });
+        if (opts.dryRun) {
+          io.stderr(`${submission.notice.replace('Submitting', 'Would submit')}\n`);
+          io.stdout(`${JSON.stringify(submission.upload, null, 2)}\n`);
+          return;
+        }
+        io.stderr(`${submission.notice}\n`);
+        const retry = `mbprobe-initiator submit --responder ${opts.responder} --control-port ${controlPort} --db ${opts.db} --run ${runId}${opts.anonymize ? '' : ' --no-anonymize'}`;
+        io.stderr(`${await sendSubmission(new ControlClient(opts.responder, controlPort), submission, retry)}\n`);
+      } finally {
+        store.close();
+      }
+    });
 
   program.command('list')
     .description('list every test case: its name, what it sends, and the verdicts it can give')
@@ -146,7 +183,14 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
     store.finishRun(runId, new Date().toISOString());
     if (!opts.json) io.stdout(formatVerdictTable(results, ports) + `\nrun ${runId}: ${results.length} tests stored in ${opts.db}\n`);
     if (stop.signal.aborted) {
-      throw new MbprobeError('INTERRUPTED', `interrupted: ${results.length} of ${total} tests finished and are stored in ${opts.db} (run ${runId})`);
+      const unsent = opts.submit ? '; an interrupted run is not submitted' : '';
+      throw new MbprobeError('INTERRUPTED', `interrupted: ${results.length} of ${total} tests finished and are stored in ${opts.db} (run ${runId})${unsent}`);
+    }
+    if (opts.submit) {
+      const submission = prepareSubmission(store, runId, { anonymize: opts.anonymize, destination: `${opts.responder}:${controlPort}` });
+      io.stderr(`${submission.notice}\n`);
+      const retry = `mbprobe-initiator submit --responder ${opts.responder} --control-port ${controlPort} --db ${opts.db} --run ${runId}${opts.anonymize ? '' : ' --no-anonymize'}`;
+      io.stderr(`${await sendSubmission(client, submission, retry)}\n`);
     }
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup();

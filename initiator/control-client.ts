@@ -1,6 +1,7 @@
 import {
   CONTROL_API_VERSION, type OpenSessionRequest, type OpenSessionResponse, type RegisterTestRequest, type TestSegmentsResponse,
 } from '../shared/control.js';
+import type { RunUpload } from '../shared/upload.js';
 import { MbprobeError } from '../shared/wire/errors.js';
 
 /** The initiator's side of the control protocol (see responder/control-api.ts). */
@@ -31,14 +32,19 @@ export class ControlClient {
     return this.call('DELETE', `/sessions/${sessionId}`);
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** Submits a finished run to the responder's collection endpoint. */
+  submitRun(upload: RunUpload): Promise<{ runId: string; outcome: 'stored' | 'duplicate'; tests: number; segments: number; diffs: number }> {
+    return this.call('POST', '/runs', upload, 60_000);
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
     let response: Response;
     try {
       response = await fetch(this.base + path, {
         method,
         headers: body === undefined ? undefined : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;

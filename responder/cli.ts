@@ -23,14 +23,19 @@ export function buildProgram(io: CliIo, signal?: AbortSignal): Command {
     .option('--iface <name>', 'interface to capture on (default: any)')
     .option('--db <path>', 'SQLite database recording every segment', 'responder.sqlite')
     .addOption(new Option('--rate <segments/s>', 'per-source segment rate limit').default('20000'))
+    .option('--no-collect', 'refuse volunteers\' run submissions (POST /v1/runs); by default they are stored in --db')
+    .addOption(new Option('--uploads-per-hour <n>', 'run submissions accepted per hour from one address').default('60'))
     .addHelpText('after', `
 Runs as root (or with CAP_NET_RAW and CAP_NET_ADMIN). While it runs, the kernel's own TCP stack is kept
 away from the test ports by an nftables table that disappears when the responder exits, however it exits.
+Volunteers' finished runs, submitted with \`mbprobe-initiator run --submit\`, are validated and stored in
+the same database (each run once); \`mbprobe-results table\` on it gives the paper table of every path.
 Stop it with Ctrl-C; every collected test is already in the database.`)
-    .action(async (opts: { ports: string; controlPort: string; iface?: string; db: string; rate: string }) => {
+    .action(async (opts: { ports: string; controlPort: string; iface?: string; db: string; rate: string; collect: boolean; uploadsPerHour: string }) => {
       const ports = parsePortList(opts.ports);
       const controlPort = parsePositiveInt(opts.controlPort, '--control-port');
       const rate = parsePositiveInt(opts.rate, '--rate');
+      const uploadsPerHour = parsePositiveInt(opts.uploadsPerHour, '--uploads-per-hour');
       requireNetworkPrivileges('mbprobe-responder');
       const iface = opts.iface ?? 'any';
       const store = Store.open(opts.db);
@@ -47,9 +52,10 @@ Stop it with Ctrl-C; every collected test is already in the database.`)
         cleanups.push(() => sinks[4].close(), () => sinks[6].close());
         const service = new ResponderService({ ports, source, sinks, store, runId, segmentsPerSecond: rate, log: (l) => io.stderr(`${l}\n`) });
         cleanups.push(() => service.close());
-        const api = await startControlApi({ port: controlPort, service, ports });
+        const api = await startControlApi({ port: controlPort, service, ports, collection: opts.collect ? store : undefined, uploadsPerHour });
         cleanups.push(() => api.close());
-        io.stderr(`mbprobe-responder ${TOOL_VERSION}: answering on ${iface} ports ${ports.join(', ')}; control API on port ${api.port}; recording to ${opts.db}\n`);
+        io.stderr(`mbprobe-responder ${TOOL_VERSION}: answering on ${iface} ports ${ports.join(', ')}; control API on port ${api.port}; recording to ${opts.db}` +
+          `${opts.collect ? ', collecting submitted runs there too' : ''}\n`);
         // Idle sessions are closed (their tests committed) and stray segments committed regularly,
         // so a responder killed without warning loses at most the last few seconds of strays.
         const housekeeping = setInterval(() => {

@@ -6,6 +6,9 @@ import {
   type OpenSessionResponse, type TestSegmentsResponse,
 } from '../shared/control.js';
 import { TOOL_VERSION } from '../shared/cli.js';
+import type { Store } from '../shared/store.js';
+import { MAX_UPLOAD_BYTES, parseUpload, UploadError } from '../shared/upload.js';
+import { storeUpload } from './collection.js';
 import type { ResponderService } from './service.js';
 
 /**
@@ -17,6 +20,11 @@ import type { ResponderService } from './service.js';
  *   POST   /v1/sessions/:session/tests            -> 201 (body: RegisterTestRequest)
  *   POST   /v1/sessions/:session/tests/:test/collect?settleMs=N -> TestSegmentsResponse
  *   DELETE /v1/sessions/:session                  -> 204
+ *
+ * and the collection endpoint, where volunteers submit finished runs (shared/upload.ts):
+ *
+ *   POST   /v1/runs                               -> 201 stored | 200 already stored (identical)
+ *                                                    400 invalid | 409 conflict | 413 too large | 429 too many
  */
 export interface ControlApiOptions {
   port: number;
@@ -25,6 +33,10 @@ export interface ControlApiOptions {
   ports: number[];
   /** Requests per second per client address (token bucket, burst of 4 seconds' worth). */
   requestsPerSecond?: number;
+  /** Where submitted runs are stored; without it the collection endpoint answers 404. */
+  collection?: Store;
+  /** Run submissions per hour per client address (token bucket, burst of the whole hour's worth). */
+  uploadsPerHour?: number;
 }
 
 class HttpError extends Error {
@@ -44,6 +56,19 @@ export async function startControlApi(options: ControlApiOptions): Promise<{ ser
     b.tokens = Math.min(rate * 4, b.tokens + ((now - b.at) / 1000) * rate);
     b.at = now;
     buckets.set(client, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  };
+
+  const uploadBuckets = new Map<string, { tokens: number; at: number }>();
+  const uploadRate = options.uploadsPerHour ?? 60;
+  const allowUpload = (client: string): boolean => {
+    const now = Date.now();
+    const b = uploadBuckets.get(client) ?? { tokens: uploadRate, at: now };
+    b.tokens = Math.min(uploadRate, b.tokens + ((now - b.at) / 3_600_000) * uploadRate);
+    b.at = now;
+    uploadBuckets.set(client, b);
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
@@ -97,6 +122,24 @@ export async function startControlApi(options: ControlApiOptions): Promise<{ ser
         const response: TestSegmentsResponse = { testId: test.testId, segments, attribution };
         return reply(res, 200, response);
       }
+      case 'POST runs': {
+        if (!options.collection) throw new HttpError(404, 'this responder does not collect runs');
+        if (!allowUpload(client)) throw new HttpError(429, `more than ${uploadRate} runs submitted from this address in the last hour; try again later`);
+        const raw = await readBody(req, MAX_UPLOAD_BYTES);
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(raw.toString('utf8'));
+        } catch {
+          throw new HttpError(400, 'the submitted run is not valid JSON');
+        }
+        try {
+          const stored = storeUpload(options.collection, parseUpload(parsed));
+          return reply(res, stored.outcome === 'stored' ? 201 : 200, stored);
+        } catch (error) {
+          if (error instanceof UploadError) throw new HttpError(error.code === 'RUN_CONFLICT' ? 409 : 400, error.message);
+          throw error;
+        }
+      }
       case 'DELETE sessions/:': {
         service.closeSession(findSession(parts[2]));
         res.writeHead(204).end();
@@ -131,17 +174,19 @@ export async function startControlApi(options: ControlApiOptions): Promise<{ ser
 function reply(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+  // After a 413 the rest of the body is not read: the connection cannot carry another request.
+  const close = status === 413 ? { connection: 'close' } : {};
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...close }).end(text);
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
+async function readBody(req: IncomingMessage, limit = MAX_CONTROL_BODY_BYTES): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? '0');
-  if (declared > MAX_CONTROL_BODY_BYTES) throw new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${MAX_CONTROL_BODY_BYTES}`);
+  if (declared > limit) throw new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit}`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_CONTROL_BODY_BYTES) throw new HttpError(413, `request body exceeds the limit of ${MAX_CONTROL_BODY_BYTES} bytes`);
+    if (size > limit) throw new HttpError(413, `request body exceeds the limit of ${limit} bytes`);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);

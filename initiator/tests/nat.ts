@@ -14,8 +14,11 @@ export const nat: TestCase = {
     const received = first(obs.responder!.received, isSyn)!.packet;
     const addressChanged = sent.ip!.src !== received.ip!.src;
     const portChanged = sent.tcp!.srcPort !== received.tcp!.srcPort;
-    const detail = { sent: `${sent.ip!.src}:${sent.tcp!.srcPort}`, received: `${received.ip!.src}:${received.tcp!.srcPort}` };
+    const detail = { sent: endpoint(sent.ip!.src, sent.tcp!.srcPort), received: endpoint(received.ip!.src, received.tcp!.srcPort) };
     const verdict = addressChanged && portChanged ? 'address+port' : addressChanged ? 'address' : portChanged ? 'port' : 'none';
     return { verdict, detail };
   },
 };
+
+/** "192.0.2.1:4000", "[2001:db8::1]:4000" (RFC 3986 brackets, so the port cannot be read as part of an IPv6 address). */
+const endpoint = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
