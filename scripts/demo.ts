@@ -1,15 +1,19 @@
 /**
  * The main job on its embedded default: build the lab (initiator — middlebox — responder network
  * namespaces), run the real mbprobe-responder and mbprobe-initiator across a clean path and across
- * middlebox paths, and print the verdicts side by side. Run through `scripts/demo` (as root).
+ * middlebox paths, each volunteer submitting its run to the responder (`run --submit`) into one
+ * collected database, and print the verdicts side by side and the paper table of the collected
+ * database (`mbprobe-results table`). Run through `scripts/demo` (as root).
  */
 import { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { createLab, PROFILES, removeStaleLabs } from '../test/lab/lab.js';
 import { measureAcrossLab, type LabMeasurement } from '../test/lab/measure.js';
 import { DEFAULT_PORTS } from '../initiator/cli.js';
+import { computeTable, renderTable } from '../results/table.js';
+import { Store } from '../shared/store.js';
 
 export const DEMO_PROFILES = ['clean', 'nat', 'strip-options', 'mss-clamp', 'drop-syn-data', 'synproxy', 'split-proxy'];
 
@@ -34,6 +38,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const workDir = resolve(opts.out);
   mkdirSync(workDir, { recursive: true });
+  // Every lab's responder stores the submitted runs in this one file, as one public responder would.
+  const collected = join(workDir, 'collected.sqlite');
   await removeStaleLabs();
   const started = Date.now();
   const queue = new PQueue({ concurrency: Math.max(1, Number(opts.parallel) || 1) });
@@ -43,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
     const lab = await createLab({ profile });
     try {
       process.stderr.write(`measuring ${profile} (lab ${lab.id}: ${lab.profile.description})\n`);
-      measurements.push(await measureAcrossLab(lab, { workDir, tests: opts.tests }));
+      measurements.push(await measureAcrossLab(lab, { workDir, tests: opts.tests, responderDb: collected, initiatorArgs: ['--submit'] }));
     } catch (error) {
       failed = true;
       process.stderr.write(`${profile}: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -53,8 +59,18 @@ async function main(argv: string[]): Promise<number> {
   })));
   measurements.sort((a, b) => profiles.indexOf(a.profile) - profiles.indexOf(b.profile));
   process.stdout.write(`${formatSideBySide(measurements)}\n\n`);
-  process.stdout.write(`${measurements.length} paths measured in ${((Date.now() - started) / 1000).toFixed(1)} s; '*' marks a verdict that differs from the clean path.\n`);
-  process.stdout.write(`Every segment, diff and verdict is in ${workDir}/initiator-<profile>.sqlite (and the responder's view in responder-<profile>.sqlite).\n`);
+  process.stdout.write(`${measurements.length} paths measured in ${((Date.now() - started) / 1000).toFixed(1)} s; '*' marks a verdict that differs from the clean path.\n\n`);
+  if (measurements.length > 0) {
+    const store = Store.open(collected, { readonly: true });
+    try {
+      process.stdout.write(`The paper table of the runs the volunteers submitted (mbprobe-results table ${collected}):\n\n`);
+      process.stdout.write(`${renderTable(computeTable(store), 'markdown')}\n`);
+    } finally {
+      store.close();
+    }
+  }
+  process.stdout.write(`Each volunteer's own database is ${workDir}/initiator-<profile>.sqlite; the responder's is ${collected}\n` +
+    `(its records of every segment, and the submitted runs). Next: mbprobe-results compare|diffs|report|export on it.\n`);
   return failed ? 1 : 0;
 }
 

@@ -42,6 +42,8 @@ export interface MeasureOptions {
   /** Extra arguments for `mbprobe-initiator run`. */
   initiatorArgs?: string[];
   family?: 4 | 6;
+  /** The responder's database; default: responder-<profile>.sqlite in workDir. Several responders may share one. */
+  responderDb?: string;
 }
 
 /** Starts the real responder in the lab's responder namespace; resolves once it answers. */
@@ -91,7 +93,7 @@ export async function runInitiator(lab: Lab, db: string, options: Omit<MeasureOp
 /** Responder and initiator across one lab path: every verdict of the run. */
 export async function measureAcrossLab(lab: Lab, options: MeasureOptions): Promise<LabMeasurement> {
   const started = Date.now();
-  const responderDb = join(options.workDir, `responder-${lab.profile.name}.sqlite`);
+  const responderDb = options.responderDb ?? join(options.workDir, `responder-${lab.profile.name}.sqlite`);
   const initiatorDb = join(options.workDir, `initiator-${lab.profile.name}.sqlite`);
   const responder = await startResponder(lab, responderDb);
   try {
