@@ -9,7 +9,8 @@ import { startControlApi } from '../../responder/control-api.js';
 import { ResponderService } from '../../responder/service.js';
 import { Store } from '../../shared/store.js';
 import { MAX_UPLOAD_BYTES, parseUpload, runToUpload, UploadError, type RunUpload } from '../../shared/upload.js';
-import { decodePacket } from '../../shared/wire/packet.js';
+import { decodePacket, encodePacket } from '../../shared/wire/packet.js';
+import { TcpFlag } from '../../shared/wire/tcp.js';
 import { observationsOf, recordings } from '../helpers/recordings.js';
 
 /**
@@ -127,6 +128,25 @@ describe('anonymizeUpload', () => {
     expect(decodePacket(bytes).checksums.tcp).toBe(false);
     const out = Buffer.from(anonymizeUpload(broken).upload.tests[0].segments[0].bytes, 'base64');
     expect(decodePacket(out).checksums).toEqual({ ip: true, tcp: false });
+  });
+
+  it('rewrites IPv6 headers too, past extension headers, keeping the TCP checksum valid', () => {
+    const v6 = (extensions?: Uint8Array): string => Buffer.from(encodePacket({
+      ip: { version: 6, trafficClass: 0, flowLabel: 7, hopLimit: 64, protocol: 6, src: '2001:db8:7:8::2', dst: 'fd6d:6270:1::2', ...(extensions ? { nextHeader: 60, extensions } : {}) },
+      tcp: { srcPort: 40000, dstPort: 443, seq: 1, ack: 0, flags: TcpFlag.SYN, window: 65535 },
+      payload: new Uint8Array(0),
+    })).toString('base64');
+    const crafted = structuredClone(upload);
+    crafted.run.hostInfo = { source: '2001:db8:7:8::2' };
+    // A destination-options header (next header TCP, length 0 = 8 bytes, PadN).
+    crafted.tests[0].segments = [v6(), v6(Uint8Array.of(6, 0, 1, 4, 0, 0, 0, 0))].map((bytes) => ({ side: 'initiator', dir: 'sent', atUs: 1, bytes }));
+    const out = anonymizeUpload(crafted);
+    expect(out.headerFields).toBe(2);
+    for (const s of out.upload.tests[0].segments) {
+      const p = decodePacket(Buffer.from(s.bytes, 'base64'));
+      expect(p.ip).toMatchObject({ src: '2001:db8:7::', dst: 'fd6d:6270:1::2' });
+      expect(p.checksums.tcp).toBe(true);
+    }
   });
 
   it('replaces whole addresses only, in IPv6 too', () => {
