@@ -1,5 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main as initiator } from '../../initiator/cli.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { anonymizeUpload, truncateAddress, volunteerAddresses } from '../../initiator/anonymize.js';
 import { segmentsAndDiffs } from '../../initiator/runner.js';
@@ -230,7 +234,7 @@ describe('POST /v1/runs', () => {
     responder.insertRun({ id: 'responder-log', startedAt: START, toolVersion: 't', hostInfo: { role: 'responder' } });
     const source = { onPacket() {}, close() {} };
     const service = new ResponderService({ ports: [34343], source: source as never, sinks: { 4: { send: async () => undefined, close() {} } }, store: responder, runId: 'responder-log' });
-    api = await startControlApi({ port: 0, host: '127.0.0.1', service, ports: [34343], collection: responder, uploadsPerHour: 8 });
+    api = await startControlApi({ port: 0, host: '127.0.0.1', service, ports: [34343], collection: responder, uploadsPerHour: 10 });
     base = `http://127.0.0.1:${api.port}/v1`;
   });
   afterAll(async () => {
@@ -288,6 +292,42 @@ describe('POST /v1/runs', () => {
     });
     expect(streamed).toMatchObject({ status: 413, error: expect.stringMatching(/exceeds the limit/) });
     expect(digest(responder)).toBe(stored);
+  });
+
+  it('mbprobe-initiator submit: a dry run prints exactly what would be sent; a real one stores it; a failure says how to retry', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mbprobe-submit-'));
+    try {
+      const file = join(dir, 'volunteer.sqlite');
+      const own = Store.open(file);
+      const id = recordedRun(own, 'clean');
+      own.close();
+      const io = () => {
+        const c = { out: '', err: '' };
+        return { c, io: { stdout: (t: string) => void (c.out += t), stderr: (t: string) => void (c.err += t) } };
+      };
+      const dry = io();
+      const before = digest(responder);
+      expect(await initiator(['submit', '--responder', '127.0.0.1', '--control-port', String(api.port), '--db', file, '--dry-run'], dry.io)).toBe(0);
+      expect(dry.c.err).toContain(`Would submit run ${id} to 127.0.0.1:${api.port}:`);
+      const shown = parseUpload(JSON.parse(dry.c.out));
+      expect(shown.run.hostInfo.hostname).toBeUndefined();
+      expect(digest(responder)).toBe(before);
+
+      const real = io();
+      expect(await initiator(['submit', '--responder', '127.0.0.1', '--control-port', String(api.port), '--db', file], real.io)).toBe(0);
+      expect(real.c.err).toContain(`The responder stored run ${id}`);
+      expect(runToUpload(responder, id)).toEqual(shown);
+
+      const failed = io();
+      expect(await initiator(['submit', '--responder', '127.0.0.1', '--control-port', '1', '--db', file, '--run', id], failed.io)).toBe(1);
+      expect(failed.c.err).toMatch(new RegExp(`run ${id} was not submitted: .*cannot reach.*submit it later with: mbprobe-initiator submit --responder 127.0.0.1 --control-port 1 --db ${file} --run ${id}`));
+
+      const none = io();
+      expect(await initiator(['submit', '--responder', '127.0.0.1', '--db', join(dir, 'missing.sqlite')], none.io)).not.toBe(0);
+      expect(none.c.err).toMatch(/No mbprobe database at/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('limits how many runs one address submits per hour', async () => {
