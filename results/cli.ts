@@ -5,6 +5,7 @@ import { registerDiffsCommand } from './diffs.js';
 import { registerExportCommand } from './export.js';
 import { formatInspection, inspectPcapng } from './inspect.js';
 import { registerMergeCommand } from './merge.js';
+import { registerReportCommand } from './report.js';
 import { registerTableCommands } from './table.js';
 
 export function buildProgram(io: CliIo): Command {
@@ -15,6 +16,7 @@ export function buildProgram(io: CliIo): Command {
   registerMergeCommand(program, io);
   registerDiffsCommand(program, io);
   registerExportCommand(program, io);
+  registerReportCommand(program, io);
   program.command('inspect')
     .description('decode every packet of a pcapng capture (raw IP or Ethernet) as one tcpdump-like line, with decode issues and packet comments')
     .argument('<file>', 'a pcapng file, e.g. one exported by mbprobe or captured with dumpcap')

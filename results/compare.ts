@@ -138,6 +138,21 @@ export function visitLatestResults(
   }
 }
 
+/**
+ * Every initiator run's id by path key (see describePath), newest first: the order in which
+ * visitLatestResults merges a path's runs. For finding the stored test behind a result that counts.
+ */
+export function runsByPath(store: Store): Map<string, string[]> {
+  const { sql, params } = runPathsSql(undefined);
+  const byPath = new Map<string, string[]>();
+  for (const [id, path] of store.db.prepare<string[], [string, string, string | null]>(sql).raw().all(...params)) {
+    const list = byPath.get(path);
+    if (list) list.push(id);
+    else byPath.set(path, [id]);
+  }
+  return byPath;
+}
+
 /** The lines that count of one path's runs (newest first, each its lines joined by RECORD). */
 function mergeRuns(newestFirst: readonly string[]): string[] {
   const winners = new Map<string, string>();

@@ -106,26 +106,43 @@ const OTHER: Record<Side, Side> = { initiator: 'responder', responder: 'initiato
  */
 export function renderDiffs(store: Store, runId: string | undefined, test: string, options: DiffsOptions = {}): string {
   const run = resolveRun(store, runId);
-  return selectTests(store, run, test, options.port).map((t) => renderTest(store, run, t, options).join('\n')).join('\n\n');
+  return selectTests(store, run, test, options.port).map((t) => alignTest(store, run, t, options).map((l) => l.text).join('\n')).join('\n\n');
 }
 
-function renderTest(store: Store, run: RunRow, test: TestRow, options: DiffsOptions): string[] {
+/**
+ * One line of a test's aligned rendering, with what it is, for renderers other than plain text
+ * (the HTML report): `title` (run, test, port, verdict), `detail` (one key of the test's detail),
+ * `summary` (segment and row counts), `note` (the times line, "sent nothing", "not received", the
+ * unmatched heading), `blank`, `direction` ("initiator -> responder"), `segment`, and `row` (one diff
+ * row, with its class).
+ */
+export interface AlignedLine {
+  kind: 'title' | 'detail' | 'summary' | 'note' | 'blank' | 'direction' | 'segment' | 'row';
+  text: string;
+  /** Only for `row`. */
+  diffClass?: DiffRow['class'];
+}
+
+/** The lines `diffs` prints for one test (joined with newlines they are its output for that test). */
+export function alignTest(store: Store, run: RunRow, test: TestRow, options: DiffsOptions = {}): AlignedLine[] {
   const segments = store.segments(test.id);
   const allRows = store.diffs(test.id);
   const rows = options.interferenceOnly ? allRows.filter((r) => r.class !== 'expected') : allRows;
-  const lines = [`run ${run.id}${run.label ? ` (${run.label})` : ''}, test ${test.name} on port ${test.port}: ${test.verdict}`];
-  lines.push(...detailLines(test.detail).map((l) => `  ${l}`));
+  const lines: AlignedLine[] = [];
+  const push = (kind: AlignedLine['kind'], text: string): void => void lines.push({ kind, text });
+  push('title', `run ${run.id}${run.label ? ` (${run.label})` : ''}, test ${test.name} on port ${test.port}: ${test.verdict}`);
+  for (const l of detailLines(test.detail)) push('detail', `  ${l}`);
 
   const count = (side: Side, dir: SegmentRow['dir']): number => segments.filter((s) => s.side === side && s.dir === dir).length;
   const byClass = (cls: DiffRow['class']): number => allRows.filter((r) => r.class === cls).length;
   const classes = (['interference', 'isn-offset', 'expected'] as const).filter((c) => byClass(c) > 0).map((c) => `${byClass(c)} ${c}`);
   const hidden = allRows.length - rows.length;
-  lines.push(
+  push('summary',
     `segments: initiator ${count('initiator', 'sent')} sent, ${count('initiator', 'received')} received; ` +
     `responder ${count('responder', 'sent')} sent, ${count('responder', 'received')} received; ` +
     `${allRows.length} diff rows${classes.length ? ` (${classes.join(', ')})` : ''}${hidden ? `, ${hidden} expected hidden` : ''}`,
   );
-  if (segments.length > 0) lines.push("times: ms since the test's first segment (each side's times are from its own host's clock)");
+  if (segments.length > 0) push('note', "times: ms since the test's first segment (each side's times are from its own host's clock)");
 
   const firstUs = segments.reduce((min, s) => Math.min(min, s.atUs), Infinity);
   const time = (s: SegmentRow): string => `${((s.atUs - firstUs) / 1000).toFixed(3).padStart(9)} ms`;
@@ -146,35 +163,39 @@ function renderTest(store: Store, run: RunRow, test: TestRow, options: DiffsOpti
 
   for (const from of ['initiator', 'responder'] as const) {
     const to = OTHER[from];
-    lines.push('', `${from} -> ${to}`);
+    push('blank', '');
+    push('direction', `${from} -> ${to}`);
     const sent = segments.filter((s) => s.side === from && s.dir === 'sent');
     const received = segments.filter((s) => s.side === to && s.dir === 'received');
     const claimed = new Set<number>();
-    if (sent.length === 0) lines.push(`  (the ${from} sent nothing)`);
+    if (sent.length === 0) push('note', `  (the ${from} sent nothing)`);
     for (const s of sent) {
-      lines.push(segmentText(s));
+      push('segment', segmentText(s));
       const matched = [...(pairs.get(s.id) ?? new Map<number, DiffRow[]>())].sort((a, b) => (order.get(a[0]) ?? 0) - (order.get(b[0]) ?? 0));
       if (matched.length === 0) {
         // A pair whose every field is equal has no rows; the only way to see it is to compare bytes.
         const same = received.find((r) => !referenced.has(r.id) && !claimed.has(r.id) && diffSegments(s.bytes, r.bytes).length === 0);
         if (same) {
           claimed.add(same.id);
-          lines.push(`${segmentText(same)}  (unchanged)`);
+          push('segment', `${segmentText(same)}  (unchanged)`);
         } else {
-          lines.push(`${rowIndent}(not received by the ${to})`);
+          push('note', `${rowIndent}(not received by the ${to})`);
         }
         continue;
       }
       for (const [receivedId, pairRows] of matched) {
         const r = segments[order.get(receivedId) ?? -1];
-        lines.push(r ? segmentText(r) : `${rowIndent}(segment ${receivedId}, not in this test)`);
-        for (const row of orderDiffRows(pairRows.filter((x) => shownRows.has(x.id)))) lines.push(`${rowIndent}${formatDiffRow(row)}`);
+        if (r) push('segment', segmentText(r));
+        else push('note', `${rowIndent}(segment ${receivedId}, not in this test)`);
+        for (const row of orderDiffRows(pairRows.filter((x) => shownRows.has(x.id)))) {
+          lines.push({ kind: 'row', text: `${rowIndent}${formatDiffRow(row)}`, diffClass: row.class });
+        }
       }
     }
     const unmatched = received.filter((r) => !referenced.has(r.id) && !claimed.has(r.id));
     if (unmatched.length > 0) {
-      lines.push(`  received by the ${to} but not matched to anything the ${from} sent (injected by the path, or unmatched):`);
-      for (const r of unmatched) lines.push(segmentText(r));
+      push('note', `  received by the ${to} but not matched to anything the ${from} sent (injected by the path, or unmatched):`);
+      for (const r of unmatched) push('segment', segmentText(r));
     }
   }
   return lines;

@@ -7,53 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffSegments } from '../../shared/diff.js';
 import { runProgram, UsageError } from '../../shared/cli.js';
 import { LINKTYPE_RAW, readPcapng } from '../../shared/pcapng.js';
-import { Store, type DiffRecord, type SegmentRecord } from '../../shared/store.js';
-import { asPacket, decodePacket, encodePacket, mss, toHex, type Packet, type TcpHeader } from '../../shared/wire/index.js';
+import { Store } from '../../shared/store.js';
+import { toHex } from '../../shared/wire/index.js';
 import { registerDiffsCommand, renderDiffs } from '../../results/diffs.js';
 import { exportJsonl, exportPcapng, registerExportCommand, type JsonlSegment } from '../../results/export.js';
-import { fixture } from '../helpers/fixtures.js';
+import { T0, SYN, SYN_CLAMPED, SYNACK, SYNACK_HOPPED, ACK, SYN_DATA, RST, seg, rowsOf } from '../helpers/segments.js';
 
-/**
- * A store with real Linux segments (test/fixtures/linux-segments.txt) and, for the far side, copies changed
- * through the codec the way a middlebox would (MSS clamped, TTL decremented, lengths and checksums fixed),
- * with the diff rows diffSegments gives for each pair, as the initiator's runner stores them.
- */
-const T0 = 1_700_000_000_000_000;
+/** A store of real Linux segments and their middlebox-changed copies (test/helpers/segments.ts). */
 const RUN = 'c0ffee01-5a5a-4b4b-8c8c-000000000001';
 const OTHER_RUN = 'c0ffee02-5a5a-4b4b-8c8c-000000000002';
-
-type TcpPacket = Packet & { tcp: TcpHeader & { options: NonNullable<TcpHeader['options']> } };
-
-function rewrite(bytes: Uint8Array, change: (p: TcpPacket) => void): Uint8Array {
-  const p = asPacket(decodePacket(bytes.slice())) as TcpPacket;
-  change(p);
-  return encodePacket(p, { fixLengths: true, computeChecksums: true });
-}
-
-const hop = (p: TcpPacket): void => {
-  if (p.ip.version === 4) p.ip.ttl -= 1;
-};
-
-const SYN = fixture('v4-normal-syn').bytes;
-const SYN_CLAMPED = rewrite(SYN, (p) => {
-  hop(p);
-  p.tcp.options[0] = mss(536);
-});
-const SYNACK = fixture('v4-normal-synack').bytes;
-const SYNACK_HOPPED = rewrite(SYNACK, hop);
-const ACK = fixture('v4-normal-ack-c2s').bytes;
-const SYN_DATA = fixture('v4-tfo2-syn-data-tfo-cookie').bytes;
-const RST = fixture('v4-closed-rstack-s2c').bytes;
-
-const seg = (side: SegmentRecord['side'], dir: SegmentRecord['dir'], atMs: number, bytes: Uint8Array): SegmentRecord =>
-  ({ side, dir, atUs: T0 + Math.round(atMs * 1000), bytes });
-
-/** The diff rows of segments[sent] -> segments[received], as stored. */
-function rowsOf(segments: SegmentRecord[], sent: number, received: number): DiffRecord[] {
-  return diffSegments(segments[sent].bytes, segments[received].bytes).map((r) => ({
-    sentSegment: sent, receivedSegment: received, layer: r.layer, field: r.field, sent: r.sent, received: r.received, class: r.class, change: r.change,
-  }));
-}
 
 let dir: string;
 let dbPath: string;
