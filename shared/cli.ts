@@ -13,13 +13,15 @@ export class UsageError extends MbprobeError {
   }
 }
 
+/** mbprobe's version from its package.json: two levels up from dist/shared/, one from shared/ (tests run the sources). */
 export const TOOL_VERSION: string = (() => {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
+  for (const relative of ['../../package.json', '../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'mbprobe' && pkg.version) return pkg.version;
+    } catch { /* not there: try the next */ }
   }
+  return '0.0.0';
 })();
 
 export interface CliIo {
