@@ -174,9 +174,9 @@ export async function startControlApi(options: ControlApiOptions): Promise<{ ser
 function reply(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);
-  // After a 413 the rest of the body is not read: the connection cannot carry another request.
-  const close = status === 413 ? { connection: 'close' } : {};
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...close }).end(text);
+  // A body left unread (after a 413, say) is read and discarded by node, so the client can finish
+  // sending and read this answer; closing the connection instead would fail its write (EPIPE).
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
 }
 
 async function readBody(req: IncomingMessage, limit = MAX_CONTROL_BODY_BYTES): Promise<Buffer> {
