@@ -374,7 +374,8 @@ SELECT COALESCE(SUM(role IS NULL OR role <> 'responder'), 0) AS initiator, COALE
   MAX(CASE WHEN role IS NULL OR role <> 'responder' THEN started_at END) AS last
 FROM (SELECT started_at, json_extract(host_info, '$.role') AS role FROM runs)`).get()!;
   const versions = store.db.prepare<[], { version: string; runs: number }>(
-    'SELECT tool_version AS version, COUNT(*) AS runs FROM runs GROUP BY tool_version ORDER BY runs DESC, version').all();
+    `SELECT tool_version AS version, COUNT(*) AS runs FROM runs WHERE coalesce(json_extract(host_info, '$.role'), '') <> 'responder'
+     GROUP BY tool_version ORDER BY runs DESC, version`).all();
   return { ...counts, versions };
 }
 

@@ -130,7 +130,8 @@ describe('renderReport on the fixture', () => {
     expect(html).toContain('<dd id="runs" data-runs="5">5 initiator runs, started 2024-01-01T00:00:00.000Z to 2024-02-01T00:00:00.000Z; 1 responder run (not paths)</dd>');
     expect(html).toContain('<dd id="paths" data-paths="4">4</dd>');
     expect(html).toContain('<dd>4 tests on 3 ports (80, 443, 34343)</dd>');
-    expect(html).toContain('<dd>0.1.0-test (6 runs)</dd>');
+    // The versions that measured: the 5 initiator runs (the responder's own run is not a measurement).
+    expect(html).toContain('<dd>0.1.0-test (5 runs)</dd>');
   });
 
   it('the heatmap: one row per path, exactly the expected cells with their verdict classes; every result links to its drill-down', () => {
