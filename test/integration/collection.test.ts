@@ -157,6 +157,37 @@ describe.skipIf(process.getuid?.() !== 0).sequential('runs collected through the
     }
   });
 
+  it('truncates an IPv6 volunteer to its /48 in every header of what it submits', async () => {
+    const lab = await createLab({ profile: 'clean' });
+    const db = join(workDir, 'responder-v6.sqlite');
+    const responder = await startResponder(lab, db);
+    try {
+      const measured = await runInitiator(lab, join(workDir, 'initiator-v6.sqlite'), { label: 'clean-v6', family: 6, tests: 'syn-baseline,syn-data,nat', initiatorArgs: ['--submit'] });
+      expect(measured.code, measured.stderr).toBe(0);
+      expect(measured.stderr).toContain(`${lab.addresses.initiator6} as `);
+    } finally {
+      await responder.stop();
+      await lab.destroy();
+    }
+    const store = Store.open(db, { readonly: true });
+    try {
+      const [submitted] = store.runs().filter((r) => r.hostInfo.role !== 'responder');
+      const truncated = String(submitted.hostInfo.source);
+      expect(truncated).toMatch(/::$/);
+      const addresses = new Set<string>();
+      for (const t of store.tests(submitted.id)) {
+        for (const s of store.segments(t.id)) {
+          const ip = decodePacket(s.bytes).ip!;
+          addresses.add(ip.src).add(ip.dst);
+        }
+      }
+      expect([...addresses].sort()).toEqual([truncated, lab.addresses.responder6].sort());
+      expect(JSON.stringify(store.tests(submitted.id).map((t) => t.detail))).not.toContain(lab.addresses.initiator6);
+    } finally {
+      store.close();
+    }
+  }, 60_000);
+
   it('gives the paper table that follows from the three profiles, in every format', async () => {
     const expected = expectedTableRows();
     const json = JSON.parse(await results('table', collected, '--format', 'json')) as {
