@@ -6,6 +6,9 @@
  *     the two runs must give identical verdicts.
  *  2. The responder's packet loop (decode, attribute, answer, record) on one core: segments/s.
  *  3. mbprobe-results table over a generated database of 100,000 runs.
+ *  4. A volunteer's submission of the full-catalogue run measured in 1: preparing it (anonymised),
+ *     and on the responder validating, storing, and recognising it again (the responder's event
+ *     loop is busy for that long per submission).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +22,9 @@ import { defaultSynOptions } from '../initiator/probe-scripts.js';
 import { ResponderService } from '../responder/service.js';
 import { generateResultsDatabase } from '../results/synthetic.js';
 import { computeTable, renderTable } from '../results/table.js';
+import { anonymizeUpload } from '../initiator/anonymize.js';
+import { storeUpload } from '../responder/collection.js';
+import { parseUpload, runToUpload } from '../shared/upload.js';
 import { createLab, removeStaleLabs } from '../test/lab/lab.js';
 import { runInitiator, startResponder, type LabVerdict } from '../test/lab/measure.js';
 
@@ -51,6 +57,7 @@ async function catalogueAcrossCleanPath(): Promise<void> {
     console.log(`  speed-up at the default concurrency: ${(runs[0].ms / runs[1].ms).toFixed(2)}x`);
     const key = (vs: LabVerdict[]): string => vs.map((v) => `${v.test}:${v.port}=${v.verdict}`).sort().join('\n');
     console.log(`  verdicts identical at both concurrencies: ${key(runs[0].verdicts) === key(runs[1].verdicts) ? 'yes' : 'NO'}`);
+    submissionOf(join(dir, `initiator-${DEFAULT_CONCURRENCY}.sqlite`));
   } finally {
     await responder.stop();
     await lab.destroy();
@@ -90,6 +97,33 @@ async function responderThroughput(): Promise<void> {
 }
 
 /** 3. `mbprobe-results table` over 100,000 runs (5 tests x 3 ports each): goal under two seconds. */
+/** Times each step of submitting one stored run (median of five rounds, each into a fresh database). */
+function submissionOf(initiatorDb: string): void {
+  const source = Store.open(initiatorDb, { readonly: true });
+  const runId = source.runs()[0].id;
+  const ms = (f: () => void): number => {
+    const started = process.hrtime.bigint();
+    f();
+    return Number(process.hrtime.bigint() - started) / 1e6;
+  };
+  const rounds: Array<{ prepare: number; validate: number; store: number; again: number }> = [];
+  let text = '';
+  for (let i = 0; i < 5; i++) {
+    const prepare = ms(() => void (text = JSON.stringify(anonymizeUpload(runToUpload(source, runId)).upload)));
+    const target = Store.open(':memory:');
+    let upload = parseUpload(JSON.parse(text));
+    const validate = ms(() => void (upload = parseUpload(JSON.parse(text))));
+    const store = ms(() => storeUpload(target, upload));
+    const again = ms(() => storeUpload(target, parseUpload(JSON.parse(text))));
+    target.close();
+    rounds.push({ prepare, validate, store, again });
+  }
+  source.close();
+  const median = (k: keyof (typeof rounds)[number]): string => `${rounds.map((r) => r[k]).sort((a, b) => a - b)[2].toFixed(0)} ms`;
+  console.log(`submitting that run (${(text.length / 1024).toFixed(0)} KiB of JSON), median of 5: prepare + anonymise ${median('prepare')}; ` +
+    `responder: parse + validate ${median('validate')}, store ${median('store')}, recognise a resubmission ${median('again')}`);
+}
+
 async function tableOverManyRuns(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mbprobe-bench-table-'));
   const path = join(dir, 'results.sqlite');

@@ -12,7 +12,7 @@ import { MbprobeError } from './wire/errors.js';
  */
 export const UPLOAD_FORMAT = 'mbprobe-run/1';
 
-/** A full catalogue run on three ports is about 0.7 MB of JSON (measured on a lab NAT path); this leaves room for long runs and --test-file tests. */
+/** A full catalogue run on three ports is 0.4-0.7 MB of JSON (lab clean and NAT paths); this leaves room for long runs and --test-file tests. */
 export const MAX_UPLOAD_BYTES = 16 * 1024 * 1024;
 
 export const UPLOAD_LIMITS = {
