@@ -6,12 +6,13 @@
  * database (`mbprobe-results table`). Run through `scripts/demo` (as root).
  */
 import { Command } from 'commander';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { createLab, PROFILES, removeStaleLabs } from '../test/lab/lab.js';
 import { measureAcrossLab, type LabMeasurement } from '../test/lab/measure.js';
 import { DEFAULT_PORTS } from '../initiator/cli.js';
+import { renderReport } from '../results/report.js';
 import { computeTable, renderTable } from '../results/table.js';
 import { Store } from '../shared/store.js';
 
@@ -65,12 +66,14 @@ async function main(argv: string[]): Promise<number> {
     try {
       process.stdout.write(`The paper table of the runs the volunteers submitted (mbprobe-results table ${collected}):\n\n`);
       process.stdout.write(`${renderTable(computeTable(store), 'markdown')}\n`);
+      writeFileSync(join(workDir, 'report.html'), renderReport(store));
     } finally {
       store.close();
     }
   }
   process.stdout.write(`Each volunteer's own database is ${workDir}/initiator-<profile>.sqlite; the responder's is ${collected}\n` +
-    `(its records of every segment, and the submitted runs). Next: mbprobe-results compare|diffs|report|export on it.\n`);
+    `(its records of every segment, and the submitted runs). The heatmap of the paths, with every result's segments and diffs,\n` +
+    `is in ${join(workDir, 'report.html')} (mbprobe-results report); mbprobe-results compare|diffs|export look at the same database.\n`);
   return failed ? 1 : 0;
 }
 
