@@ -33,18 +33,12 @@ export function storeUpload(store: Store, upload: RunUpload): StoredUpload {
       return { runId, outcome: 'duplicate', ...counts };
     }
     store.insertRun({ ...upload.run });
-    for (const t of upload.tests) {
+    for (const { segments, diffs, ...test } of upload.tests) {
       store.insertTest({
+        ...test,
         runId,
-        seq: t.seq,
-        name: t.name,
-        port: t.port,
-        startedAt: t.startedAt,
-        finishedAt: t.finishedAt,
-        verdict: t.verdict,
-        detail: t.detail,
-        segments: t.segments.map((s) => ({ side: s.side, dir: s.dir, atUs: s.atUs, bytes: Buffer.from(s.bytes, 'base64') })),
-        diffs: t.diffs.map((d) => ({ ...d, change: d.change ?? undefined })),
+        segments: segments.map((s) => ({ ...s, bytes: Buffer.from(s.bytes, 'base64') })),
+        diffs: diffs.map((d) => ({ ...d, change: d.change ?? undefined })),
       });
     }
     return { runId, outcome: 'stored', ...counts };
