@@ -21,7 +21,10 @@ export interface StoredUpload {
 export function storeUpload(store: Store, upload: RunUpload): StoredUpload {
   const counts = uploadCounts(upload);
   const runId = upload.run.id;
-  return store.transaction((): StoredUpload => {
+  // IMMEDIATE: take the write lock before reading, waiting (busy_timeout) for another process that
+  // writes to the same database (several responders may share one). A deferred transaction would
+  // read first and then fail at once with SQLITE_BUSY_SNAPSHOT if that process committed meanwhile.
+  return store.db.transaction((): StoredUpload => {
     if (store.run(runId) !== undefined) {
       const kept = runToUpload(store, runId);
       const incoming = normalise(upload);
@@ -42,7 +45,7 @@ export function storeUpload(store: Store, upload: RunUpload): StoredUpload {
       });
     }
     return { runId, outcome: 'stored', ...counts };
-  });
+  }).immediate();
 }
 
 /**

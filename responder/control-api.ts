@@ -137,6 +137,9 @@ export async function startControlApi(options: ControlApiOptions): Promise<{ ser
           return reply(res, stored.outcome === 'stored' ? 201 : 200, stored);
         } catch (error) {
           if (error instanceof UploadError) throw new HttpError(error.code === 'RUN_CONFLICT' ? 409 : 400, error.message);
+          if ((error as { code?: unknown }).code === 'SQLITE_BUSY') {
+            throw new HttpError(503, 'the responder\'s database stayed busy (another writer held it for 5 s); nothing was stored: submit again in a minute');
+          }
           throw error;
         }
       }

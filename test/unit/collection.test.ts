@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -212,6 +213,33 @@ describe('storeUpload', () => {
     expect(() => storeUpload(responder, changed)).toThrow(/already stored here with different content .*verdict/);
     expect(() => storeUpload(responder, anonymizeUpload(upload).upload)).toThrow(/run hostInfo differs/);
     expect(digest(responder)).toBe(before);
+  });
+
+  it('waits for another process writing to the same database instead of failing (responders sharing one file)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mbprobe-shared-'));
+    const file = join(dir, 'shared.sqlite');
+    Store.open(file).close();
+    const shared = Store.open(file);
+    try {
+      // The other process takes the write lock, tells us, holds it for 300 ms, writes a run and commits.
+      const holder = spawn(process.execPath, ['--input-type=module', '-e', `
+        import Database from 'better-sqlite3';
+        const db = new Database(${JSON.stringify(file)});
+        db.exec('BEGIN IMMEDIATE');
+        process.stdout.write('locked\\n');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+        db.prepare("INSERT INTO runs (id, started_at, tool_version) VALUES ('other', 'x', 't')").run();
+        db.exec('COMMIT');
+      `], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] });
+      const exited = new Promise<number | null>((resolve) => holder.once('exit', resolve));
+      await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+      expect(storeUpload(shared, upload)).toMatchObject({ outcome: 'stored' });
+      expect(await exited).toBe(0);
+      expect(shared.runs().map((r) => r.id).sort()).toEqual(['other', runId].sort());
+    } finally {
+      shared.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('writes nothing of a run that fails half-way', () => {
