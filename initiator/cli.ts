@@ -104,8 +104,7 @@ Example:
           return;
         }
         io.stderr(`${submission.notice}\n`);
-        const retry = `mbprobe-initiator submit --responder ${opts.responder} --control-port ${controlPort} --db ${opts.db} --run ${runId}${opts.anonymize ? '' : ' --no-anonymize'}`;
-        io.stderr(`${await sendSubmission(new ControlClient(opts.responder, controlPort), submission, retry)}\n`);
+        io.stderr(`${await sendSubmission(new ControlClient(opts.responder, controlPort), submission, retryCommand({ ...opts, controlPort, runId }))}\n`);
       } finally {
         store.close();
       }
@@ -189,13 +188,17 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
     if (opts.submit) {
       const submission = prepareSubmission(store, runId, { anonymize: opts.anonymize, destination: `${opts.responder}:${controlPort}` });
       io.stderr(`${submission.notice}\n`);
-      const retry = `mbprobe-initiator submit --responder ${opts.responder} --control-port ${controlPort} --db ${opts.db} --run ${runId}${opts.anonymize ? '' : ' --no-anonymize'}`;
-      io.stderr(`${await sendSubmission(client, submission, retry)}\n`);
+      io.stderr(`${await sendSubmission(client, submission, retryCommand({ ...opts, controlPort, runId }))}\n`);
     }
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup();
     store.close();
   }
+}
+
+/** The command that submits a stored run again, for when a submission failed. */
+function retryCommand(o: { responder: string; controlPort: number; db: string; runId: string; anonymize: boolean }): string {
+  return `mbprobe-initiator submit --responder ${o.responder} --control-port ${o.controlPort} --db ${o.db} --run ${o.runId}${o.anonymize ? '' : ' --no-anonymize'}`;
 }
 
 /** "--tag country=de --tag network=mobile" -> { country: 'de', network: 'mobile' }. */

@@ -48,31 +48,10 @@ class HttpError extends Error {
 const MAX_SETTLE_MS = 2000;
 
 export async function startControlApi(options: ControlApiOptions): Promise<{ server: Server; port: number; close(): Promise<void> }> {
-  const buckets = new Map<string, { tokens: number; at: number }>();
   const rate = options.requestsPerSecond ?? 500;
-  const allow = (client: string): boolean => {
-    const now = Date.now();
-    const b = buckets.get(client) ?? { tokens: rate * 4, at: now };
-    b.tokens = Math.min(rate * 4, b.tokens + ((now - b.at) / 1000) * rate);
-    b.at = now;
-    buckets.set(client, b);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  };
-
-  const uploadBuckets = new Map<string, { tokens: number; at: number }>();
+  const allow = perClientBucket(rate * 4, rate / 1000);
   const uploadRate = options.uploadsPerHour ?? 60;
-  const allowUpload = (client: string): boolean => {
-    const now = Date.now();
-    const b = uploadBuckets.get(client) ?? { tokens: uploadRate, at: now };
-    b.tokens = Math.min(uploadRate, b.tokens + ((now - b.at) / 3_600_000) * uploadRate);
-    b.at = now;
-    uploadBuckets.set(client, b);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  };
+  const allowUpload = perClientBucket(uploadRate, uploadRate / 3_600_000);
 
   const server = createServer((req, res) => {
     const client = normaliseAddress(req.socket.remoteAddress ?? '');
@@ -171,6 +150,21 @@ export async function startControlApi(options: ControlApiOptions): Promise<{ ser
       server.close(() => resolve());
       server.closeAllConnections();
     }),
+  };
+}
+
+/** A token bucket per client address: `burst` tokens, refilled at `perMs` tokens per millisecond; one per call. */
+function perClientBucket(burst: number, perMs: number): (client: string) => boolean {
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  return (client) => {
+    const now = Date.now();
+    const b = buckets.get(client) ?? { tokens: burst, at: now };
+    b.tokens = Math.min(burst, b.tokens + (now - b.at) * perMs);
+    b.at = now;
+    buckets.set(client, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
   };
 }
 
