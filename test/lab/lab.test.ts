@@ -266,6 +266,30 @@ const families = [
   { name: 'IPv6', family: 6 as const, rsp: (l: Lab) => l.addresses.responder6, ini: (l: Lab) => l.addresses.initiator6, mbRight: (l: Lab) => l.addresses.middleboxRight6 },
 ];
 
+/**
+ * What the ECN/DSCP profiles are tested with: ECN on at the initiator, then a TCP connection and a UDP
+ * datagram, both with DSCP EF, to the responder's echo server, captured on both ends by `take`
+ * (tcpdump's text, or packets decoded by our codec).
+ */
+async function trafficClassExchange<T>(
+  l: Lab,
+  f: (typeof families)[number],
+  take: (lab: Lab, ns: string, iface: string, filter: string) => Promise<{ stop(): Promise<T[]> }>,
+): Promise<{ sent: T[]; got: T[] }> {
+  await l.exec('initiator', ['sysctl', '-q', '-w', 'net.ipv4.tcp_ecn=1']);
+  const srv = await echoServer(l, 'responder', PORT);
+  try {
+    const filter = `${f.name === 'IPv4' ? 'ip' : 'ip6'} and (tcp or udp) and port ${PORT}`;
+    const ini = await take(l, 'initiator', l.interfaces.initiator, filter);
+    const rsp = await take(l, 'responder', l.interfaces.responder, filter);
+    const r = await py<{ reply: string }>(l, 'initiator', PY_CLIENT, [f.rsp(l), PORT, 0, 0xb8]);
+    expect(r.reply).toBe('pong:ping\n');
+    return { sent: await ini.stop(), got: await rsp.stop() };
+  } finally {
+    srv.close();
+  }
+}
+
 // ---------------------------------------------------------------------------
 
 describe.skipIf(!isRoot)('lab (root)', () => {
@@ -561,39 +585,27 @@ describe.skipIf(!isRoot)('lab (root)', () => {
       for (const f of families) {
         it(`${f.name}: DSCP, ECN field and ECE/CWR of the SYN are cleared`, async () => {
           const l = lab();
-          await l.exec('initiator', ['sysctl', '-q', '-w', 'net.ipv4.tcp_ecn=1']);
-          const srv = await echoServer(l, 'responder', PORT);
-          try {
-            const filter = `${f.name === 'IPv4' ? 'ip' : 'ip6'} and (tcp or udp) and port ${PORT}`;
-            const ini = await capture(l, 'initiator', l.interfaces.initiator, filter);
-            const rsp = await capture(l, 'responder', l.interfaces.responder, filter);
-            const r = await py<{ reply: string }>(l, 'initiator', PY_CLIENT, [f.rsp(l), PORT, 0, 0xb8]);
-            expect(r.reply).toBe('pong:ping\n');
-            const sent = await ini.stop();
-            const got = await rsp.stop();
-            const sentSyn = findSegment(sent, 'SEW')?.line;
-            const sentUdp = sent.find((x) => x.includes('UDP'));
-            if (f.name === 'IPv4') {
-              expect(sentSyn).toContain('tos 0xb8');
-              expect(sentUdp).toContain('tos 0xb9,ECT(1)');
-            } else {
-              expect(sentSyn).toContain('class 0xb8');
-              expect(sentUdp).toContain('class 0xb9');
-            }
-            const gotSyn = findSegment(got, 'S')?.line;
-            expect(gotSyn).toBeDefined();
-            expect(got.some((x) => x.includes('Flags [SEW]'))).toBe(false);
-            for (const line of got.filter((x) => x.startsWith(f.name === 'IPv4' ? 'IP ' : 'IP6 ') && x.includes(`.${PORT}:`))) {
-              if (f.name === 'IPv4') expect(line).toContain('tos 0x0,');
-              else expect(line).not.toContain('class');
-            }
-            // rewritten headers carry valid checksums (offloads are off, so tcpdump checks them)
-            expect(got.some((x) => /incorrect/.test(x))).toBe(false);
-            expect(gotSyn).toContain('(correct)');
-            expect(got.some((x) => x.includes('UDP'))).toBe(true);
-          } finally {
-            srv.close();
+          const { sent, got } = await trafficClassExchange(l, f, capture);
+          const sentSyn = findSegment(sent, 'SEW')?.line;
+          const sentUdp = sent.find((x) => x.includes('UDP'));
+          if (f.name === 'IPv4') {
+            expect(sentSyn).toContain('tos 0xb8');
+            expect(sentUdp).toContain('tos 0xb9,ECT(1)');
+          } else {
+            expect(sentSyn).toContain('class 0xb8');
+            expect(sentUdp).toContain('class 0xb9');
           }
+          const gotSyn = findSegment(got, 'S')?.line;
+          expect(gotSyn).toBeDefined();
+          expect(got.some((x) => x.includes('Flags [SEW]'))).toBe(false);
+          for (const line of got.filter((x) => x.startsWith(f.name === 'IPv4' ? 'IP ' : 'IP6 ') && x.includes(`.${PORT}:`))) {
+            if (f.name === 'IPv4') expect(line).toContain('tos 0x0,');
+            else expect(line).not.toContain('class');
+          }
+          // rewritten headers carry valid checksums (offloads are off, so tcpdump checks them)
+          expect(got.some((x) => /incorrect/.test(x))).toBe(false);
+          expect(gotSyn).toContain('(correct)');
+          expect(got.some((x) => x.includes('UDP'))).toBe(true);
         });
       }
     });
@@ -660,39 +672,27 @@ describe.skipIf(!isRoot)('lab (root)', () => {
       for (const f of families) {
         it(`${f.name}: DSCP EF arrives as CS1, ECT(0) as ECT(1), DSCP 0 stays 0, checksums stay right`, async () => {
           const l = lab();
-          await l.exec('initiator', ['sysctl', '-q', '-w', 'net.ipv4.tcp_ecn=1']);
-          const srv = await echoServer(l, 'responder', PORT);
-          try {
-            const filter = `${f.name === 'IPv4' ? 'ip' : 'ip6'} and (tcp or udp) and port ${PORT}`;
-            const ini = await wireCapture(l, 'initiator', l.interfaces.initiator, filter);
-            const rsp = await wireCapture(l, 'responder', l.interfaces.responder, filter);
-            const r = await py<{ reply: string }>(l, 'initiator', PY_CLIENT, [f.rsp(l), PORT, 0, 0xb8]);
-            expect(r.reply).toBe('pong:ping\n');
-            const sent = await ini.stop();
-            const got = await rsp.stop();
-            const tc = (p: DecodedPacket | undefined) => (p?.ip ? trafficClassOf(p.ip) : undefined);
-            const pick = (ps: DecodedPacket[], from: string) => {
-              const mine = ps.filter((p) => p.ip?.src === from);
-              return {
-                syn: mine.find((p) => p.tcp && p.tcp.flags & TcpFlag.SYN),
-                data: mine.find((p) => p.tcp && p.payload.length > 0),
-                udp: mine.find((p) => !p.tcp),
-              };
+          const { sent, got } = await trafficClassExchange(l, f, wireCapture);
+          const tc = (p: DecodedPacket | undefined) => (p?.ip ? trafficClassOf(p.ip) : undefined);
+          const pick = (ps: DecodedPacket[], from: string) => {
+            const mine = ps.filter((p) => p.ip?.src === from);
+            return {
+              syn: mine.find((p) => p.tcp && p.tcp.flags & TcpFlag.SYN),
+              data: mine.find((p) => p.tcp && p.payload.length > 0),
+              udp: mine.find((p) => !p.tcp),
             };
-            // sent: DSCP 46 (EF) everywhere; the SYN not-ECT, the data ECT(0) (ECN negotiated), the datagram ECT(1)
-            const s = pick(sent, f.ini(l));
-            expect([tc(s.syn), tc(s.data), tc(s.udp)]).toEqual([0xb8, 0xba, 0xb9]);
-            const g = pick(got, f.ini(l));
-            expect([tc(g.syn), tc(g.data), tc(g.udp)]).toEqual([0x20, 0x21, 0x21]);
-            // the responder's packets (DSCP 0): ECT(0) becomes ECT(1), DSCP stays 0
-            const back = pick(sent, f.rsp(l));
-            expect(tc(back.data)).toBe(0x01);
-            for (const p of got) {
-              if (p.ip?.version === 4) expect(p.checksums.ip).toBe(true);
-              if (p.tcp) expect(p.checksums.tcp).toBe(true);
-            }
-          } finally {
-            srv.close();
+          };
+          // sent: DSCP 46 (EF) everywhere; the SYN not-ECT, the data ECT(0) (ECN negotiated), the datagram ECT(1)
+          const s = pick(sent, f.ini(l));
+          expect([tc(s.syn), tc(s.data), tc(s.udp)]).toEqual([0xb8, 0xba, 0xb9]);
+          const g = pick(got, f.ini(l));
+          expect([tc(g.syn), tc(g.data), tc(g.udp)]).toEqual([0x20, 0x21, 0x21]);
+          // the responder's packets (DSCP 0): ECT(0) becomes ECT(1), DSCP stays 0
+          const back = pick(sent, f.rsp(l));
+          expect(tc(back.data)).toBe(0x01);
+          for (const p of got) {
+            if (p.ip?.version === 4) expect(p.checksums.ip).toBe(true);
+            if (p.tcp) expect(p.checksums.tcp).toBe(true);
           }
         });
       }
