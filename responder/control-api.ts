@@ -74,7 +74,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<{ ser
       case 'GET hello':
         return reply(res, 200, { toolVersion: TOOL_VERSION, ports: options.ports, observedAddress: client });
       case 'POST sessions': {
-        const { body, bytes } = await readJson(req, openSessionSchema);
+        const { body, bytes } = await readJson(req, bySchema(openSessionSchema));
         const session = service.registry.openSession(client, body.initiatorAddress, body.label, Date.now());
         service.creditSession(session, bytes);
         const response: OpenSessionResponse = { sessionId: session.id, observedAddress: client, ports: options.ports, toolVersion: TOOL_VERSION };
@@ -82,7 +82,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<{ ser
       }
       case 'POST sessions/:/tests': {
         const session = findSession(parts[2]);
-        const { body, bytes } = await readJson(req, registerTestSchema);
+        const { body, bytes } = await readJson(req, bySchema(registerTestSchema));
         if (!options.ports.includes(body.port)) throw new HttpError(400, `port ${body.port} is not a test port of this responder (${options.ports.join(', ')})`);
         service.creditSession(session, bytes);
         const test = service.registerTest(session, body);
@@ -104,15 +104,9 @@ export async function startControlApi(options: ControlApiOptions): Promise<{ ser
       case 'POST runs': {
         if (!options.collection) throw new HttpError(404, 'this responder does not collect runs');
         if (!allowUpload(client)) throw new HttpError(429, `more than ${uploadRate} runs submitted from this address in the last hour; try again later`);
-        const raw = await readBody(req, MAX_UPLOAD_BYTES);
-        let parsed: unknown;
         try {
-          parsed = JSON.parse(raw.toString('utf8'));
-        } catch {
-          throw new HttpError(400, 'the submitted run is not valid JSON');
-        }
-        try {
-          const stored = storeUpload(options.collection, parseUpload(parsed));
+          const { body } = await readJson(req, parseUpload, MAX_UPLOAD_BYTES);
+          const stored = storeUpload(options.collection, body);
           return reply(res, stored.outcome === 'stored' ? 201 : 200, stored);
         } catch (error) {
           if (error instanceof UploadError) throw new HttpError(error.code === 'RUN_CONFLICT' ? 409 : 400, error.message);
@@ -191,18 +185,24 @@ async function readBody(req: IncomingMessage, limit = MAX_CONTROL_BODY_BYTES): P
 
 const drain = (req: IncomingMessage): Promise<Buffer> => readBody(req);
 
-async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<{ body: T; bytes: number }> {
-  const raw = await readBody(req);
+/** Validation by a control-protocol schema: a 400 with every problem. */
+const bySchema = <T>(schema: z.ZodType<T>) => (value: unknown): T => {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new HttpError(400, `invalid request: ${describeValidationError(result.error)}`);
+  return result.data;
+};
+
+/** Reads a JSON body of at most `limit` bytes and validates it with `parse`, which throws when it is not valid. */
+async function readJson<T>(req: IncomingMessage, parse: (value: unknown) => T, limit = MAX_CONTROL_BODY_BYTES): Promise<{ body: T; bytes: number }> {
+  const raw = await readBody(req, limit);
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw.toString('utf8'));
   } catch {
     throw new HttpError(400, 'request body is not valid JSON');
   }
-  const result = schema.safeParse(parsed);
-  if (!result.success) throw new HttpError(400, `invalid request: ${describeValidationError(result.error)}`);
   // Headers count too: they are bytes the initiator sent us.
-  return { body: result.data, bytes: raw.length + 200 };
+  return { body: parse(parsed), bytes: raw.length + 200 };
 }
 
 /** "::ffff:192.0.2.1" (IPv4-mapped, from a dual-stack listener) -> "192.0.2.1". */
