@@ -1,3 +1,4 @@
+import { plural } from '../shared/cli.js';
 import type { Store } from '../shared/store.js';
 import { runToUpload, uploadCounts, type RunUpload } from '../shared/upload.js';
 import { MbprobeError } from '../shared/wire/errors.js';
@@ -43,7 +44,7 @@ export function prepareSubmission(store: Store, runId: string, options: { anonym
   }
   const notice = [
     `Submitting run ${run.id} to ${options.destination}:`,
-    `  results: ${counts.tests} tests (${names} test cases on ${ports} port${ports === 1 ? '' : 's'}) with their verdicts and evidence, ` +
+    `  results: ${counts.tests} tests (${names} test cases on ${plural(ports, 'port')}) with their verdicts and evidence, ` +
       `${counts.segments} segments as both ends sent and received them, ${counts.diffs} diff rows (${Math.ceil(JSON.stringify(upload).length / 1024)} KiB)`,
     `  about this run: ${about}`,
     `  ${addressLine}`,

@@ -15,7 +15,7 @@
  * inconclusive means the measurement failed, not that the path did something.
  */
 import { existsSync } from 'node:fs';
-import { UsageError } from '../shared/cli.js';
+import { plural, UsageError } from '../shared/cli.js';
 import { Store, StoreError } from '../shared/store.js';
 import { SHARED_VERDICTS } from '../initiator/test-case.js';
 import { CATALOGUE } from '../initiator/tests/index.js';
@@ -386,7 +386,7 @@ export function computeCompare(store: Store, options: CompareOptions = {}): Comp
     return { ...describePath(key), verdicts: ordered.map((c) => verdicts.get(columnKey(c.test, c.port)) ?? null) };
   }).map(({ name, kind, verdicts }) => ({ path: name, kind, verdicts }));
   const notes = [
-    `${paths.length} path${paths.length === 1 ? '' : 's'}: a path is a run label, or for unlabeled runs the initiator's address; each cell is the path's latest conclusive verdict for the test on that port (inconclusive only if it has nothing else; no verdict if it never ran it).`,
+    `${plural(paths.length, 'path')}: a path is a run label, or for unlabeled runs the initiator's address; each cell is the path's latest conclusive verdict for the test on that port (inconclusive only if it has nothing else; no verdict if it never ran it).`,
   ];
   if (onlyDifferent) notes.push('Only the columns where paths disagree (inconclusive and missing results are not disagreements).');
   return { onlyDifferent, columns: ordered, paths, notes };

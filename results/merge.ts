@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Command } from 'commander';
-import { TOOL_VERSION, UsageError, type CliIo } from '../shared/cli.js';
+import { plural, TOOL_VERSION, UsageError, type CliIo } from '../shared/cli.js';
 import { Store, StoreError } from '../shared/store.js';
 import { MbprobeError } from '../shared/wire/errors.js';
 
@@ -395,7 +395,6 @@ function compareRuns(kept: RunContent, incoming: RunContent, sourcePath: string,
   return differences;
 }
 
-const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 /** The human-readable report: one block per input, then the totals. */
 export function formatMergeReport(report: MergeReport): string {

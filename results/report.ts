@@ -23,7 +23,7 @@ import { writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import type { Command } from 'commander';
-import { parsePositiveInt, TOOL_VERSION, UsageError, type CliIo } from '../shared/cli.js';
+import { parsePositiveInt, plural, TOOL_VERSION, UsageError, type CliIo } from '../shared/cli.js';
 import type { RunRow, Store, TestRow } from '../shared/store.js';
 import { allVerdicts, SHARED_VERDICTS } from '../initiator/test-case.js';
 import { CATALOGUE } from '../initiator/tests/index.js';
@@ -116,7 +116,6 @@ export function escapeHtml(text: string): string {
 }
 
 const attr = (name: string, value: string | number): string => ` ${name}="${escapeHtml(String(value))}"`;
-const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 export const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 

@@ -16,7 +16,7 @@
  * one row per test.
  */
 import { Command, Option } from 'commander';
-import type { CliIo } from '../shared/cli.js';
+import { plural, type CliIo } from '../shared/cli.js';
 import type { Store } from '../shared/store.js';
 import {
   codePointCompare, compareTests, compareVerdicts, computeCompare, formatGroupBy, FORMATS, INCONCLUSIVE,
@@ -129,7 +129,7 @@ export function computeTable(store: Store, options: TableOptions = {}): TableDat
   const notes = [
     `Each cell: n / N (p%) of paths. N counts the paths with a conclusive result for the test on that port; a path's result is its latest conclusive one.`,
     `Inconclusive results (the measurement failed) are not in N: the inconclusive rows give the number of paths whose only results were inconclusive.`,
-    `A path is a run label, or for unlabeled runs the initiator's address. ${totalPaths} path${totalPaths === 1 ? '' : 's'}; columns are responder ports${grouped}.`,
+    `A path is a run label, or for unlabeled runs the initiator's address. ${plural(totalPaths, 'path')}; columns are responder ports${grouped}.`,
   ];
   return { groupBy: options.groupBy ? formatGroupBy(options.groupBy) : null, paths: totalPaths, groups, columns, rows, notes };
 }

@@ -24,6 +24,9 @@ export const TOOL_VERSION: string = (() => {
   return '0.0.0';
 })();
 
+/** "1 run", "2 runs": a count with its noun, for messages. */
+export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
