@@ -153,20 +153,40 @@ export function runsByPath(store: Store): Map<string, string[]> {
   return byPath;
 }
 
+/**
+ * Which of a path's results counts, per test and port: offered its results newest first (runs newest
+ * first, within a run the one stored last first), it keeps the first conclusive one, or the first
+ * inconclusive one while there is nothing else. The table, compare and the report's links all choose
+ * with it.
+ */
+export class LatestResults<T> {
+  private readonly winners = new Map<string, { item: T; inconclusive: boolean }>();
+
+  offer(key: string, inconclusive: boolean, item: T): void {
+    const previous = this.winners.get(key);
+    if (previous === undefined || (previous.inconclusive && !inconclusive)) this.winners.set(key, { item, inconclusive });
+  }
+
+  get(key: string): T | undefined {
+    return this.winners.get(key)?.item;
+  }
+
+  items(): T[] {
+    return [...this.winners.values()].map((w) => w.item);
+  }
+}
+
 /** The lines that count of one path's runs (newest first, each its lines joined by RECORD). */
 function mergeRuns(newestFirst: readonly string[]): string[] {
-  const winners = new Map<string, string>();
+  const latest = new LatestResults<string>();
   for (const joined of newestFirst) {
     const lines = joined.split(RECORD);
-    // Within a run, the one stored last.
     for (let i = lines.length - 1; i >= 0; i--) {
       const line = lines[i];
-      const key = line.slice(0, line.lastIndexOf(FIELD));
-      const previous = winners.get(key);
-      if (previous === undefined || (previous.endsWith(INCONCLUSIVE_SUFFIX) && !line.endsWith(INCONCLUSIVE_SUFFIX))) winners.set(key, line);
+      latest.offer(line.slice(0, line.lastIndexOf(FIELD)), line.endsWith(INCONCLUSIVE_SUFFIX), line);
     }
   }
-  return [...winners.values()];
+  return latest.items();
 }
 
 /** What a path key stands for and how to name it. */

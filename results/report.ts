@@ -28,7 +28,7 @@ import type { RunRow, Store, TestRow } from '../shared/store.js';
 import { allVerdicts, SHARED_VERDICTS } from '../initiator/test-case.js';
 import { CATALOGUE } from '../initiator/tests/index.js';
 import {
-  computeCompare, describePath, formatGroupBy, INCONCLUSIVE, openResults, parseGroupBy, runsByPath,
+  computeCompare, describePath, formatGroupBy, INCONCLUSIVE, LatestResults, openResults, parseGroupBy, runsByPath,
   type CompareData, type GroupBy, type PathKind,
 } from './compare.js';
 import { alignTest, type AlignedLine } from './diffs.js';
@@ -236,21 +236,14 @@ type TestsOfRun = Statement<[string], { id: number; name: string; port: number; 
 
 /**
  * The stored test that counts for each test and port of a path whose runs are `runIds` (newest first),
- * as visitLatestResults picks it: the latest conclusive one (within a run the one stored last), or the
- * latest inconclusive one when there is nothing else.
+ * chosen by the same LatestResults as the compare data the heatmap shows.
  */
-function latestTests(statement: TestsOfRun, runIds: readonly string[]): Map<string, CellSource> {
-  const winners = new Map<string, CellSource>();
+function latestTests(statement: TestsOfRun, runIds: readonly string[]): LatestResults<CellSource> {
+  const latest = new LatestResults<CellSource>();
   for (const runId of runIds) {
-    for (const t of statement.all(runId)) {
-      const key = columnKey(t.name, t.port);
-      const previous = winners.get(key);
-      if (previous === undefined || (previous.verdict === INCONCLUSIVE && t.verdict !== INCONCLUSIVE)) {
-        winners.set(key, { testId: t.id, runId, verdict: t.verdict });
-      }
-    }
+    for (const t of statement.all(runId)) latest.offer(columnKey(t.name, t.port), t.verdict === INCONCLUSIVE, { testId: t.id, runId, verdict: t.verdict });
   }
-  return winners;
+  return latest;
 }
 
 function heatmapRows(store: Store, compare: CompareData, maxPaths: number, maxDrilldown: number): { rows: HeatmapRow[]; results: number; embedded: number } {
