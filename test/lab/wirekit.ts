@@ -11,9 +11,16 @@ import { decodePacket, encodePacket, type DecodedPacket, type Packet } from '../
 import type { TcpHeader } from '../../shared/wire/tcp.js';
 
 export interface WireCapture {
-  /** stop tcpdump and return every captured packet, decoded */
-  stop(): Promise<DecodedPacket[]>;
+  /**
+   * stop tcpdump and return every captured packet, decoded; with `atLeast`, first wait (up to 3 s)
+   * until that many packets were captured: the first packets of a path may wait for neighbour
+   * discovery or a busy user-space middlebox longer than the fixed 100 ms allowed for in-flight ones
+   */
+  stop(options?: { atLeast?: number }): Promise<DecodedPacket[]>;
 }
+
+/** packets in tcpdump -x output so far: each starts with an unindented line */
+const packetCount = (out: string): number => out.split('\n').filter((line) => /^\S/.test(line)).length;
 
 /** tcpdump -x in `ns` on `iface`; resolves once it is capturing */
 export async function wireCapture(lab: Lab, ns: string, iface: string, filter: string): Promise<WireCapture> {
@@ -36,9 +43,12 @@ export async function wireCapture(lab: Lab, ns: string, iface: string, filter: s
     });
   });
   return {
-    async stop() {
+    async stop(options = {}) {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise<void>((r) => child.once('close', () => r()));
+        for (const until = Date.now() + 3000; packetCount(out) < (options.atLeast ?? 0) && Date.now() < until; ) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
         await new Promise((r) => setTimeout(r, 100)); // in-flight packets
         child.kill('SIGINT');
         await exited;
