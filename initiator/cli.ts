@@ -172,7 +172,7 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
     const total = tests.length * ports.length;
     const progress = !opts.json && process.stderr.isTTY;
     const results = await runTests({
-      runId, sessionId: session.sessionId, tests, ports, payload: opts.payload, local: route.source, responder, localPorts: reserved.ports, concurrency, timing, settleMs: 30, signal: stop.signal,
+      runId, sessionId: session.sessionId, tests, ports, payload: opts.payload, responderName: opts.responder, local: route.source, responder, localPorts: reserved.ports, concurrency, timing, settleMs: 30, signal: stop.signal,
       onResult: (r, done) => {
         if (opts.json) io.stdout(`${JSON.stringify({ run: r.runId, test: r.name, port: r.port, verdict: r.verdict, detail: r.detail, timeoutWaitMs: r.timeoutWaitMs, watchMs: r.watchMs })}\n`);
         else if (progress) io.stderr(`\r\x1b[K[${done}/${total}] ${r.name} :${r.port} → ${r.verdict}`);

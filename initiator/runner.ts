@@ -38,6 +38,8 @@ export interface RunPlan {
   timing: Timing;
   /** Payload shaping: per port (auto) or a plain pattern everywhere (raw). */
   payload?: 'auto' | 'raw';
+  /** The responder as the user named it (`--responder`): the Host and SNI of shaped payloads, which a forwarding proxy connects to. */
+  responderName?: string;
   /** How long the responder waits for in-flight segments before handing over a test's view. */
   settleMs: number;
   /** Aborting stops scheduling new tests; tests under way finish (a few seconds at most) and are stored. */
@@ -88,7 +90,7 @@ async function runOne(plan: RunPlan, job: { test: TestCase; port: number; seq: n
       ...(sendBytes ? { padding: '.'.repeat(sendBytes + 1024) } : {}),
     });
     try {
-      await test.run(connection, { port, payload: (n) => payloadFor(port, n, plan.payload) });
+      await test.run(connection, { port, payload: (n) => payloadFor(port, n, plan.payload, plan.responderName) });
     } catch (error) {
       notes.scriptError = error instanceof Error ? error.message : String(error);
     }
