@@ -18,8 +18,7 @@ import { loadTestFile } from './test-file.js';
 import { recentlyUsedPorts, reserveFreshPorts } from './local-ports.js';
 import { CATALOGUE } from './tests/index.js';
 import { latestFinishedRun, prepareSubmission, sendSubmission } from './submit.js';
-
-export const DEFAULT_PORTS = [34343, 80, 443];
+import { CONTROL_PORT, TEST_PORTS } from '../shared/ports.js';
 
 interface RunOptions {
   responder: string;
@@ -55,8 +54,8 @@ export function buildProgram(io: CliIo): Command {
   program.command('run')
     .description('run test cases against a responder and store segments, diffs and verdicts in SQLite')
     .requiredOption('--responder <host>', 'address or name of the mbprobe responder')
-    .option('--control-port <port>', 'the responder\'s control API port', '8750')
-    .option('--ports <list>', 'responder ports to test (comma-separated)', DEFAULT_PORTS.join(','))
+    .option('--control-port <port>', 'the responder\'s control API port', String(CONTROL_PORT))
+    .option('--ports <list>', 'responder ports to test (comma-separated)', TEST_PORTS.join(','))
     .option('--tests <list>', 'test cases to run: all, or names from `list` (default: all, or only the --test-file tests when given)')
     .option('--db <path>', 'SQLite database to add the run to', DEFAULT_DB_PATH)
     .option('--concurrency <n>', 'tests run at once (tests on the same port never overlap)', '3')
@@ -85,7 +84,7 @@ Example:
   program.command('submit')
     .description('submit a finished run from your database to the responder\'s collection endpoint (e.g. when `run --submit` could not reach it)')
     .requiredOption('--responder <host>', 'address or name of the mbprobe responder that collects runs')
-    .option('--control-port <port>', 'the responder\'s control API port', '8750')
+    .option('--control-port <port>', 'the responder\'s control API port', String(CONTROL_PORT))
     .option('--db <path>', 'the database holding the run', DEFAULT_DB_PATH)
     .option('--run <id>', 'the run to submit (default: the latest finished run)')
     .option('--no-anonymize', 'send your addresses and hostname whole (by default addresses are truncated to IPv4 /24, IPv6 /48 and the hostname is left out)')

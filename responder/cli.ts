@@ -9,9 +9,10 @@ import { openRawSender } from '../shared/net/raw-send.js';
 import { Store } from '../shared/store.js';
 import { startControlApi } from './control-api.js';
 import { ResponderService } from './service.js';
+import { CONTROL_PORT, TEST_PORTS } from '../shared/ports.js';
 
-export const DEFAULT_TEST_PORTS = [34343, 80, 443];
-export const DEFAULT_CONTROL_PORT = 8750;
+export const DEFAULT_TEST_PORTS = TEST_PORTS;
+export const DEFAULT_CONTROL_PORT = CONTROL_PORT;
 const SESSION_IDLE_MS = 10 * 60_000;
 
 export function buildProgram(io: CliIo, signal?: AbortSignal): Command {

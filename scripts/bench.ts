@@ -25,8 +25,8 @@ import { computeTable, renderTable } from '../results/table.js';
 import { anonymizeUpload } from '../initiator/anonymize.js';
 import { storeUpload } from '../responder/collection.js';
 import { parseUpload, runToUpload } from '../shared/upload.js';
-import { createLab, removeStaleLabs } from '../test/lab/lab.js';
-import { runInitiator, startResponder, type LabVerdict } from '../test/lab/measure.js';
+import { createLab, removeStaleLabs } from '../lab/index.js';
+import { runInitiator, startResponder, type LabVerdict } from '../lab/index.js';
 
 const DEFAULT_CONCURRENCY = 3;
 

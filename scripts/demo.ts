@@ -9,9 +9,9 @@ import { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import PQueue from 'p-queue';
-import { createLab, PROFILES, removeStaleLabs } from '../test/lab/lab.js';
-import { measureAcrossLab, type LabMeasurement } from '../test/lab/measure.js';
-import { DEFAULT_PORTS } from '../initiator/cli.js';
+import { createLab, PROFILES, removeStaleLabs } from '../lab/index.js';
+import { measureAcrossLab, type LabMeasurement } from '../lab/index.js';
+import { TEST_PORTS } from '../shared/ports.js';
 import { renderReport } from '../results/report.js';
 import { computeTable, renderTable } from '../results/table.js';
 import { Store } from '../shared/store.js';
@@ -88,7 +88,7 @@ export function formatSideBySide(measurements: readonly LabMeasurement[]): strin
     }
   }
   // Tests in catalogue order, ports in the order the design lists them.
-  const portOrder = (p: number): number => (DEFAULT_PORTS.includes(p) ? DEFAULT_PORTS.indexOf(p) : DEFAULT_PORTS.length + p);
+  const portOrder = (p: number): number => (TEST_PORTS.includes(p) ? TEST_PORTS.indexOf(p) : TEST_PORTS.length + p);
   ports.sort((a, b) => portOrder(a) - portOrder(b));
   const keys = tests.flatMap((t) => ports.map((p) => `${t} ${p}`));
   const clean = measurements.find((m) => m.profile === 'clean');

@@ -79,7 +79,8 @@ function isPermissionError(message: string): boolean {
   return /permission|not permitted|EPERM|EACCES/i.test(message);
 }
 
-export function openCapture(opts: CaptureOptions): LiveCapture {
+/** Opens libpcap on an interface (checked, with errors that say what to do): the handle, its buffer and link type. */
+function openHandle(opts: CaptureOptions, requireIpLink: boolean): { cap: InstanceType<CapModule['Cap']>; buffer: Buffer; linkType: number } {
   const { Cap } = loadCap();
   const snapLen = opts.snapLen ?? MAX_SNAPLEN;
   const bufferBytes = opts.bufferBytes ?? DEFAULT_BUFFER_BYTES;
@@ -128,7 +129,7 @@ export function openCapture(opts: CaptureOptions): LiveCapture {
   }
 
   const linkType = dltFromCapName(linkName);
-  if (linkType === undefined || !isSupportedLinkType(linkType)) {
+  if (linkType === undefined || (requireIpLink && !isSupportedLinkType(linkType))) {
     cap.close();
     throw new MbprobeError(
       'UNSUPPORTED_LINK_TYPE',
@@ -136,7 +137,11 @@ export function openCapture(opts: CaptureOptions): LiveCapture {
         '(supported: Ethernet incl. 802.1Q, Linux cooked v1/v2, raw IP, NULL/LOOP)',
     );
   }
+  return { cap, buffer, linkType };
+}
 
+export function openCapture(opts: CaptureOptions): LiveCapture {
+  const { cap, buffer, linkType } = openHandle(opts, true);
   const listeners: Array<(p: CapturedPacket) => void> = [];
   let closed = false;
   cap.on('packet', (nbytes: number, capTruncated: boolean) => {
@@ -154,6 +159,48 @@ export function openCapture(opts: CaptureOptions): LiveCapture {
     linkType,
     onPacket(listener) {
       listeners.push(listener);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      listeners.length = 0;
+      cap.close();
+      cap.removeAllListeners('packet');
+    },
+  };
+}
+
+/** Whole link-layer frames as they are on the wire, and a way to put frames on the wire (pcap_sendpacket). */
+export interface FrameCapture {
+  readonly iface: string;
+  readonly linkType: number;
+  onFrame(listener: (frame: Uint8Array, atUs: number) => void): void;
+  /** Puts one whole frame (link header included) on the interface's wire. */
+  inject(frame: Uint8Array): void;
+  close(): void;
+}
+
+/** A capture of whole frames (nothing stripped) that can also inject frames: what a user-space bridge needs. */
+export function openFrameCapture(opts: CaptureOptions): FrameCapture {
+  const { cap, buffer, linkType } = openHandle(opts, false);
+  const listeners: Array<(frame: Uint8Array, atUs: number) => void> = [];
+  let closed = false;
+  cap.on('packet', (nbytes: number) => {
+    const atUs = nowUs();
+    if (closed) return;
+    const frame = new Uint8Array(buffer.subarray(0, nbytes)); // a copy: cap reuses `buffer`
+    for (const listener of listeners) listener(frame, atUs);
+  });
+  return {
+    iface: opts.iface,
+    linkType,
+    onFrame(listener) {
+      listeners.push(listener);
+    },
+    inject(frame) {
+      if (closed) return;
+      const b = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+      cap.send(b, b.length);
     },
     close() {
       if (closed) return;

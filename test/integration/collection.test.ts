@@ -8,8 +8,8 @@ import { CATALOGUE } from '../../initiator/tests/index.js';
 import { allVerdicts } from '../../initiator/test-case.js';
 import { Store } from '../../shared/store.js';
 import { decodePacket } from '../../shared/wire/packet.js';
-import { createLab, removeStaleLabs } from '../lab/lab.js';
-import { projectRoot, runInitiator, startResponder } from '../lab/measure.js';
+import { createLab, removeStaleLabs } from '../../lab/index.js';
+import { projectRoot, runInitiator, startResponder } from '../../lab/index.js';
 import { expectedTable } from './expectations.js';
 
 /**

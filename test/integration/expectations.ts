@@ -1,4 +1,4 @@
-import type { LabVerdict } from '../lab/measure.js';
+import type { LabVerdict } from '../../lab/index.js';
 
 /**
  * The verdicts each lab profile must produce, test by test (the same on every port): what the

@@ -7,8 +7,8 @@ import { encodePacket, type Packet } from '../../shared/wire/packet.js';
 import { TcpFlag } from '../../shared/wire/tcp.js';
 import { mss, rawOption } from '../../shared/wire/tcp-options.js';
 import { toHex } from '../../shared/wire/bytes.js';
-import { createLab, removeStaleLabs, type Lab } from '../lab/lab.js';
-import { projectRoot, runInitiator, startResponder } from '../lab/measure.js';
+import { createLab, removeStaleLabs, type Lab } from '../../lab/index.js';
+import { projectRoot, runInitiator, startResponder } from '../../lab/index.js';
 
 const nftTables = async (lab: Lab, ns: string): Promise<string> => (await lab.exec(ns, ['nft', 'list', 'tables'])).stdout;
 

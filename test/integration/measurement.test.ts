@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOGUE } from '../../initiator/tests/index.js';
-import { createLab, PROFILES, removeStaleLabs } from '../lab/lab.js';
-import { measureAcrossLab, projectRoot } from '../lab/measure.js';
+import { createLab, PROFILES, removeStaleLabs } from '../../lab/index.js';
+import { measureAcrossLab, projectRoot } from '../../lab/index.js';
 import { CLEAN, EXPECTED, expectedTable, PORTS, table } from './expectations.js';
 
 const DEFAULT_CONCURRENCY = 3;

@@ -23,9 +23,9 @@ import {
   PROFILES,
   removeStaleLabs,
   type Lab,
-} from './lab.js';
+} from '../../lab/index.js';
 import { capture, echoServer, findSegment, tcpClient } from './testkit.js';
-import { ISN_SHIFT, FIXED_WINDOW, TS_SHIFT } from './rewriter.js';
+import { ISN_SHIFT, FIXED_WINDOW, TS_SHIFT } from '../../lab/daemons/rewriter.js';
 import { segment, sendPackets, ttlOf, wireCapture } from './wirekit.js';
 import { trafficClassOf, type DecodedPacket } from '../../shared/wire/packet.js';
 import { TcpFlag } from '../../shared/wire/tcp.js';

@@ -4,7 +4,7 @@
  * namespaces (via lab.spawn / lab.exec) and is killed by lab.destroy().
  */
 import type { ChildProcess } from 'node:child_process';
-import { LabError, type Lab } from './lab.js';
+import { LabError, type Lab } from '../../lab/index.js';
 
 const node = process.execPath;
 

@@ -4,8 +4,8 @@
  * from a namespace through dist/test/lab/send-raw.js (needs `npm run build`).
  */
 import { join } from 'node:path';
-import type { Lab } from './lab.js';
-import { projectRoot } from './measure.js';
+import type { Lab } from '../../lab/index.js';
+import { projectRoot } from '../../lab/index.js';
 import { fromHex, toHex } from '../../shared/wire/bytes.js';
 import { decodePacket, encodePacket, type DecodedPacket, type Packet } from '../../shared/wire/packet.js';
 import type { TcpHeader } from '../../shared/wire/tcp.js';

@@ -1,15 +1,17 @@
 /**
  * Command line for the mbprobe lab (run through scripts/lab):
  *
- *   lab up PROFILE [--id N] [--json]   create a persistent lab and leave it up
+ *   lab up PROFILE [--id N] [--wan SPEC] [--json]
+ *                                      create a persistent lab and leave it up (--wan: a WAN
+ *                                      emulator on the initiator's link, e.g. delay=50ms,loss=10%,jitter=30ms)
  *   lab down [ID|all]                  remove lab ID; `all`: every lab (also ones
  *                                      in use by other processes); no argument:
  *                                      labs started with `up` and stale labs
  *   lab list [--json]                  profiles with descriptions, labs present
  */
-import { createLab, destroyLabById, LabError, listLabs, PROFILES, removeStaleLabs, type Lab } from './lab.js';
+import { createLab, destroyLabById, formatWanSpec, LabError, listLabs, PROFILES, removeStaleLabs, type Lab } from './index.js';
 
-const USAGE = `usage: scripts/lab up PROFILE [--id N] [--json]
+const USAGE = `usage: scripts/lab up PROFILE [--id N] [--wan delay=50ms,loss=10%,jitter=30ms] [--json]
        scripts/lab down [ID|all]
        scripts/lab list [--json]
 profiles: ${Object.keys(PROFILES).join(', ')}`;
@@ -24,6 +26,8 @@ function describeLab(lab: Lab): string {
     `  middlebox  netns ${ns.middlebox.padEnd(10)} ${i.middleboxLeft.padEnd(8)} ${a.middleboxLeft.padEnd(15)} ${a.middleboxLeft6}`,
     `                   ${''.padEnd(10)} ${i.middleboxRight.padEnd(8)} ${a.middleboxRight.padEnd(15)} ${a.middleboxRight6}`,
     `  responder  netns ${ns.responder.padEnd(10)} ${i.responder.padEnd(8)} ${a.responder.padEnd(15)} ${a.responder6}`,
+    `             names   ${lab.responderNames[4]} ${lab.responderNames[6]} (resolve in the initiator's namespace only)`,
+    ...(ns.wan && lab.wan ? [`  wan        netns ${ns.wan.padEnd(10)} bridge ${i.wanLeft} - ${i.wanRight} between initiator and middlebox: ${formatWanSpec(lab.wan)}`] : []),
     `  e.g.  ip netns exec ${ns.initiator} bash      ip netns exec ${ns.middlebox} nft list ruleset`,
     `  remove with: scripts/lab down ${lab.id}`,
   ].join('\n');
@@ -36,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'up': {
       const profile = args[0];
-      if (!profile) {
+      if (!profile || profile.startsWith('--')) {
         process.stderr.write(`${USAGE}\n`);
         return 2;
       }
@@ -45,10 +49,12 @@ async function main(argv: string[]): Promise<number> {
       if (idAt >= 0) id = Number(args[idAt + 1]);
       const opts: Parameters<typeof createLab>[0] = { profile, keep: true };
       if (id !== undefined) opts.id = id;
+      const wanAt = args.indexOf('--wan');
+      if (wanAt >= 0) opts.wan = args[wanAt + 1] ?? '';
       const lab = await createLab(opts);
       if (json) {
         process.stdout.write(
-          `${JSON.stringify({ id: lab.id, profile: lab.profile.name, namespaces: lab.namespaces, interfaces: lab.interfaces, addresses: lab.addresses }, null, 2)}\n`,
+          `${JSON.stringify({ id: lab.id, profile: lab.profile.name, namespaces: lab.namespaces, interfaces: lab.interfaces, addresses: lab.addresses, responderNames: lab.responderNames, ...(lab.wan ? { wan: formatWanSpec(lab.wan) } : {}) }, null, 2)}\n`,
         );
       } else process.stdout.write(`${describeLab(lab)}\n`);
       return 0;

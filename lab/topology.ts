@@ -19,11 +19,12 @@
  * stale lock).
  */
 import { spawn as spawnChild, execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { promises as fsp, readFileSync, readdirSync, readlinkSync, statSync, unlinkSync, existsSync, openSync, closeSync } from 'node:fs';
+import { promises as fsp, readFileSync, readdirSync, readlinkSync, rmSync, statSync, unlinkSync, existsSync, openSync, closeSync, mkdirSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { relayArgv, RELAY_SOURCE } from './relay.js';
+import { join } from 'node:path';
+import { daemonScript, LabError, NFT_TABLE, type LabProfile } from './profile.js';
+import { PROFILES } from './profiles/index.js';
+import { formatWanSpec, parseWanSpec, type WanSpec } from './wan.js';
 
 // ---------------------------------------------------------------------------
 // Public types
@@ -55,10 +56,20 @@ export interface Lab {
   /** 0..63, chosen free automatically unless given */
   id: number;
   profile: LabProfile;
-  namespaces: { initiator: string; middlebox: string; responder: string };
-  /** interface names inside their namespaces */
-  interfaces: { initiator: string; middleboxLeft: string; middleboxRight: string; responder: string };
+  /** `wan`: the WAN emulator's bridge between the initiator and the middlebox, when the lab has one */
+  namespaces: { initiator: string; middlebox: string; responder: string; wan?: string };
+  /** interface names inside their namespaces (wanLeft/wanRight: the bridge's two ends, in the wan namespace) */
+  interfaces: { initiator: string; middleboxLeft: string; middleboxRight: string; responder: string; wanLeft: string; wanRight: string };
   addresses: LabAddresses;
+  /**
+   * Names of the responder that resolve only in the initiator's namespace (its /etc/hosts, bind-mounted
+   * by `ip netns exec`): what a volunteer types as --responder. The middlebox cannot resolve them.
+   */
+  responderNames: { 4: string; 6: string };
+  /** The WAN emulator's settings when the initiator's access link has one (createLab's `wan`). */
+  wan?: WanSpec;
+  /** A directory of this lab's own (configuration files of middlebox software, logs), removed with the lab. */
+  runDir: string;
   /** true for labs created with `keep` (scripts/lab up): they outlive their creator */
   persistent: boolean;
   /**
@@ -76,60 +87,38 @@ export interface Lab {
   destroy(): Promise<void>;
 }
 
-export interface LabProfile {
-  name: string;
-  description: string;
-  /** commands run inside the middlebox namespace after the path is up */
-  setup(lab: Lab): string[][];
-  /** long-running programs on the middlebox (e.g. a relay), started after setup */
-  daemons?(lab: Lab): string[][];
-  /** TCP ports the daemons listen on in the middlebox; createLab waits until each is listening for the given families */
-  listens?(lab: Lab): Array<{ port: number; family: 4 | 6 }>;
-  /** a line every daemon prints on stdout once it works (e.g. its captures are open); createLab waits for it */
-  readyLine?: string;
-}
-
-export class LabError extends Error {
-  code: string;
-  stderr?: string;
-  argv?: string[];
-  exitCode?: number;
-  constructor(code: string, message: string, extra: { stderr?: string; argv?: string[]; exitCode?: number } = {}) {
-    super(message);
-    this.name = 'LabError';
-    this.code = code;
-    if (extra.stderr !== undefined) this.stderr = extra.stderr;
-    if (extra.argv !== undefined) this.argv = extra.argv;
-    if (extra.exitCode !== undefined) this.exitCode = extra.exitCode;
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Constants and naming
 
-/** TCP ports the profiles treat as "under test" */
-export const LAB_PORTS: readonly number[] = [34343, 80, 443];
+const OFFLOADS = ['tso', 'gso', 'gro', 'lro', 'tx', 'rx', 'sg'];
+
 export const MAX_LAB_ID = 63;
 export const LAB_RUN_DIR = '/run/mbprobe-lab';
 const LOCK_PATH = `${LAB_RUN_DIR}/.lock`;
 const NETNS_DIR = '/run/netns';
-const NS_NAME_RE = /^mbp(\d{1,2})-(ini|mb|rsp)$/;
-/** relay port on the middlebox for LAB_PORTS[i] in the split-proxy profile */
-export const RELAY_PORT_BASE = 41000;
-/** nftables table / iptables chain name used by every profile */
-export const NFT_TABLE = 'mbprobe';
-export const IPT_CHAIN = 'MBPROBE';
+const NS_NAME_RE = /^mbp(\d{1,2})-(ini|mb|rsp|wan)$/;
 
 export const LAB_INTERFACES = Object.freeze({
   initiator: 'ini0',
   middleboxLeft: 'mb-left',
   middleboxRight: 'mb-right',
   responder: 'rsp0',
+  wanLeft: 'wan-l',
+  wanRight: 'wan-r',
 });
 
-export function labNamespaces(id: number): Lab['namespaces'] {
-  return { initiator: `mbp${id}-ini`, middlebox: `mbp${id}-mb`, responder: `mbp${id}-rsp` };
+export function labNamespaces(id: number, withWan = false): Lab['namespaces'] {
+  return { initiator: `mbp${id}-ini`, middlebox: `mbp${id}-mb`, responder: `mbp${id}-rsp`, ...(withWan ? { wan: `mbp${id}-wan` } : {}) };
 }
+
+/** The responder's names for lab `id` (RFC 6761 .test: no real resolver answers them). */
+export function labResponderNames(id: number): Lab['responderNames'] {
+  return { 4: `responder4.lab${id}.mbprobe.test`, 6: `responder6.lab${id}.mbprobe.test` };
+}
+
+/** Per-namespace /etc overrides: `ip netns exec NS` bind-mounts /etc/netns/NS/* over /etc. */
+const NETNS_ETC = '/etc/netns';
+const runDirOf = (id: number): string => `${LAB_RUN_DIR}/${id}`;
 
 export function labAddresses(id: number): LabAddresses {
   // the id is written with decimal digits in the third IPv6 group as well
@@ -145,433 +134,6 @@ export function labAddresses(id: number): LabAddresses {
     responder6: `fd6d:6270:${id}:2::2`,
   };
 }
-
-// ---------------------------------------------------------------------------
-// Profiles
-
-const OFFLOADS = ['tso', 'gso', 'gro', 'lro', 'tx', 'rx', 'sg'];
-const portList = (): string => LAB_PORTS.join(',');
-
-/** `nft` invocation applying a newline separated script (one argv element) */
-function nft(lines: string[]): string[] {
-  return ['nft', lines.join('\n')];
-}
-
-/** iptables+ip6tables commands creating chain MBPROBE in `table`, jumped to from `hook` */
-function iptChain(table: string, hook: string, rules: string[][], jumpMatch: string[] = []): string[][] {
-  const out: string[][] = [];
-  for (const bin of ['iptables', 'ip6tables']) {
-    out.push([bin, '-w', '-t', table, '-N', IPT_CHAIN]);
-    for (const r of rules) out.push([bin, '-w', '-t', table, '-A', IPT_CHAIN, ...r]);
-    out.push([bin, '-w', '-t', table, '-A', hook, ...jumpMatch, '-j', IPT_CHAIN]);
-  }
-  return out;
-}
-
-function clean(): LabProfile {
-  return {
-    name: 'clean',
-    description: 'A plain IP router: forwards both directions and changes nothing (the control path).',
-    setup: () => [],
-  };
-}
-
-/** Source NAT of the initiator behind the middlebox's right address (IPv4, and NAT66 for IPv6). */
-function masquerade(name: string, description: string, flags: string): LabProfile {
-  return {
-    name,
-    description,
-    setup: (lab) => {
-      const right = lab.interfaces.middleboxRight;
-      return [
-        nft([
-          `add table inet ${NFT_TABLE}`,
-          `add chain inet ${NFT_TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
-          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip saddr 198.18.${lab.id}.0/24 masquerade${flags}`,
-          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip6 saddr fd6d:6270:${lab.id}:1::/64 masquerade${flags}`,
-        ]),
-      ];
-    },
-  };
-}
-
-const nat = (): LabProfile => masquerade('nat',
-  'A home router / carrier-grade NAT: source NAT (masquerade, fully random ports) of the initiator behind the middlebox right address, IPv4 and IPv6 (NAT66).',
-  ' fully-random');
-
-const natKeepPort = (): LabProfile => masquerade('nat-keep-port',
-  'A port-preserving home router NAT (plain Linux masquerade): source NAT of the initiator behind the middlebox right address, keeping its source port whenever it is free, IPv4 and IPv6 (NAT66).',
-  '');
-
-/** the source ports port-rewrite maps test connections to (outside Linux's ephemeral range, so always a change) */
-export const PORT_REWRITE_RANGE = [61000, 61999] as const;
-
-function portRewrite(): LabProfile {
-  return {
-    name: 'port-rewrite',
-    description: `A routing firewall that randomises source ports but not addresses (port-only translation on a routed path): the initiator's source port of connections to the test ports becomes one of ${PORT_REWRITE_RANGE.join('-')}, its address stays.`,
-    setup: (lab) => {
-      const right = lab.interfaces.middleboxRight;
-      const [lo, hi] = PORT_REWRITE_RANGE;
-      return [
-        nft([
-          `add table inet ${NFT_TABLE}`,
-          `add chain inet ${NFT_TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
-          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip saddr ${lab.addresses.initiator} tcp dport { ${portList()} } snat ip to ${lab.addresses.initiator}:${lo}-${hi}`,
-          `add rule inet ${NFT_TABLE} postrouting oifname "${right}" ip6 saddr ${lab.addresses.initiator6} tcp dport { ${portList()} } snat ip6 to [${lab.addresses.initiator6}]:${lo}-${hi}`,
-        ]),
-      ];
-    },
-  };
-}
-
-function stripOptions(): LabProfile {
-  return {
-    name: 'strip-options',
-    description:
-      'A firewall/IPS that scrubs TCP options it does not know: replaces option kinds 200 (unassigned), 30 (MPTCP) and 34 (TFO) with NOPs in both directions.',
-    setup: () => iptChain('mangle', 'FORWARD', [['-p', 'tcp', '-j', 'TCPOPTSTRIP', '--strip-options', '200,30,34']]),
-  };
-}
-
-function stripTimestampsSack(): LabProfile {
-  return {
-    name: 'strip-timestamps-sack',
-    description:
-      'An old load balancer / "TCP normaliser" that removes timestamps (8) and SACK-permitted (4) options from every segment in both directions.',
-    setup: () =>
-      iptChain('mangle', 'FORWARD', [['-p', 'tcp', '-j', 'TCPOPTSTRIP', '--strip-options', 'timestamp,sack-permitted']]),
-  };
-}
-
-function mssClamp(): LabProfile {
-  return {
-    name: 'mss-clamp',
-    description: 'A PPPoE/VPN access router clamping the MSS of SYNs in both directions to 536 (never raising it).',
-    setup: () =>
-      iptChain('mangle', 'FORWARD', [['-p', 'tcp', '--tcp-flags', 'SYN,RST', 'SYN', '-j', 'TCPMSS', '--set-mss', '536']]),
-  };
-}
-
-function dropSynData(): LabProfile {
-  return {
-    name: 'drop-syn-data',
-    description:
-      'A firewall that silently drops SYNs carrying payload (breaks TCP Fast Open data-in-SYN; the client falls back to a plain SYN).',
-    setup: () => [
-      nft([
-        `add table inet ${NFT_TABLE}`,
-        `add counter inet ${NFT_TABLE} syn_data`,
-        `add chain inet ${NFT_TABLE} forward { type filter hook forward priority filter; policy accept; }`,
-        // "Is there a payload byte?": @ih is the data after the TCP header (nft computes its offset from
-        // the data offset); loading one byte of it fails, so the rule does not match, when there is none.
-        // (A length test such as `ip length > 80` misses short SYN data: a Linux TFO SYN with an
-        // 8-byte cookie has a 52-byte TCP header, so up to 8 bytes of data stay within 80.)
-        `add rule inet ${NFT_TABLE} forward tcp flags & (syn | ack) == syn @ih,0,8 & 0x0 == 0x0 counter name "syn_data" drop`,
-      ]),
-    ],
-  };
-}
-
-function synproxy(): LabProfile {
-  return {
-    name: 'synproxy',
-    description:
-      'A DDoS-protecting firewall (SYNPROXY): answers the SYN itself with a cookie SYN-ACK, connects to the server only after the handshake and then translates sequence numbers.',
-    setup: (lab) => {
-      const left = lab.interfaces.middleboxLeft;
-      const ports = portList();
-      return [
-        ['sysctl', '-q', '-w', 'net.netfilter.nf_conntrack_tcp_loose=0'],
-        ...iptChain(
-          'raw',
-          'PREROUTING',
-          [['-p', 'tcp', '-m', 'multiport', '--dports', ports, '--syn', '-j', 'CT', '--notrack']],
-          ['-i', left],
-        ),
-        ...iptChain('filter', 'FORWARD', [
-          ['-i', left, '-p', 'tcp', '-m', 'multiport', '--dports', ports,
-            '-m', 'conntrack', '--ctstate', 'INVALID,UNTRACKED',
-            '-j', 'SYNPROXY', '--sack-perm', '--timestamp', '--wscale', '7', '--mss', '1460'],
-          ['-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'],
-        ]),
-      ];
-    },
-  };
-}
-
-function splitProxy(): LabProfile {
-  return relayProfile(
-    'split-proxy',
-    'A transparent split-connection proxy (WAN optimiser / mobile "TCP accelerator"): intercepts connections to ports 34343/80/443 and relays them over its own connection to the responder.',
-  );
-}
-
-/** SYNs of the relay's own connections (both directions on the right side) clamped to this MSS */
-export const RESEGMENT_MSS = 536;
-
-function resegmentingProxy(): LabProfile {
-  return relayProfile(
-    'resegmenting-proxy',
-    `A performance-enhancing proxy (satellite/mobile PEP) that relays connections to ports 34343/80/443 over its own connection with MSS ${RESEGMENT_MSS} and Nagle on, so full-sized segments reach the responder in pieces and small back-to-back ones coalesced.`,
-    { mss: RESEGMENT_MSS, nagle: true },
-  );
-}
-
-/**
- * The relay (test/lab/relay.ts) behind a redirect of the test ports.  `mss`: the SYN and SYN-ACK
- * of the relay's connection to the responder are clamped to it (TCPMSS in OUTPUT and INPUT of
- * the right interface), so the relay sends and receives small segments; `nagle`: the relay's
- * upstream socket keeps Nagle's algorithm on, so small writes coalesce.
- */
-function relayProfile(name: string, description: string, opts: { mss?: number; nagle?: boolean } = {}): LabProfile {
-  const routes = (lab: Lab) =>
-    LAB_PORTS.map((port, i) => ({
-      listenPort: RELAY_PORT_BASE + i,
-      targetPort: port,
-      host4: lab.addresses.responder,
-      host6: lab.addresses.responder6,
-    }));
-  const clamp = (lab: Lab): string[][] =>
-    opts.mss === undefined
-      ? []
-      : ['iptables', 'ip6tables'].flatMap((bin) => [
-          [bin, '-w', '-t', 'mangle', '-N', IPT_CHAIN],
-          [bin, '-w', '-t', 'mangle', '-A', IPT_CHAIN, '-p', 'tcp', '--tcp-flags', 'SYN,RST', 'SYN', '-j', 'TCPMSS', '--set-mss', String(opts.mss)],
-          [bin, '-w', '-t', 'mangle', '-A', 'OUTPUT', '-o', lab.interfaces.middleboxRight, '-j', IPT_CHAIN],
-          [bin, '-w', '-t', 'mangle', '-A', 'INPUT', '-i', lab.interfaces.middleboxRight, '-j', IPT_CHAIN],
-        ]);
-  const withNagle = (argv: string[]): string[] => {
-    if (!opts.nagle) return argv;
-    const on = RELAY_SOURCE.replace('upstream.setNoDelay(true);', 'upstream.setNoDelay(false);');
-    if (on === RELAY_SOURCE) throw new LabError('EPROFILE', `${name}: cannot turn Nagle on in the relay source`);
-    return argv.map((a) => (a === RELAY_SOURCE ? on : a));
-  };
-  return {
-    name,
-    description,
-    setup: (lab) => [
-      ...clamp(lab),
-      nft([
-        `add table inet ${NFT_TABLE}`,
-        `add chain inet ${NFT_TABLE} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
-        ...routes(lab).map(
-          (r) =>
-            `add rule inet ${NFT_TABLE} prerouting iifname "${lab.interfaces.middleboxLeft}" tcp dport ${r.targetPort} redirect to :${r.listenPort}`,
-        ),
-      ]),
-    ],
-    daemons: (lab) => [withNagle(relayArgv({ routes: routes(lab), exitOnStdinEnd: !lab.persistent }))],
-    listens: (lab) =>
-      routes(lab).flatMap((r) => [
-        { port: r.listenPort, family: 4 as const },
-        { port: r.listenPort, family: 6 as const },
-      ]),
-  };
-}
-
-function ecnDscpBleach(): LabProfile {
-  return {
-    name: 'ecn-dscp-bleach',
-    description:
-      'An access/edge router that re-marks all traffic to best effort: clears DSCP and the ECN field of every forwarded packet and the ECE/CWR flags of SYNs (no ECN negotiation).',
-    setup: () => {
-      const t = `inet ${NFT_TABLE}`;
-      const syn = 'tcp flags & (fin | syn | rst | ack) == syn tcp flags & (ecn | cwr) != 0';
-      const synAck = 'tcp flags & (fin | syn | rst | ack) == (syn | ack) tcp flags & (ecn | cwr) != 0';
-      return [
-        nft([
-          `add table ${t}`,
-          `add chain ${t} forward { type filter hook forward priority mangle; policy accept; }`,
-          `add rule ${t} forward ip dscp != cs0 ip dscp set cs0`,
-          `add rule ${t} forward ip ecn != not-ect ip ecn set not-ect`,
-          `add rule ${t} forward ip6 dscp != cs0 ip6 dscp set cs0`,
-          `add rule ${t} forward ip6 ecn != not-ect ip6 ecn set not-ect`,
-          // IPv6 has no ECN xt target; rewriting the whole flag byte lets nft fix the TCP checksum
-          // (a raw @th bit write would not).  Handshake segments never carry URG/PSH, so nothing else is lost.
-          `add rule ${t} forward meta nfproto ipv6 ${syn} tcp flags set syn`,
-          `add rule ${t} forward meta nfproto ipv6 ${synAck} tcp flags set syn | ack`,
-        ]),
-        ['iptables', '-w', '-t', 'mangle', '-N', IPT_CHAIN],
-        ['iptables', '-w', '-t', 'mangle', '-A', IPT_CHAIN, '-p', 'tcp', '--tcp-flags', 'SYN', 'SYN', '-j', 'ECN', '--ecn-tcp-remove'],
-        ['iptables', '-w', '-t', 'mangle', '-A', 'FORWARD', '-j', IPT_CHAIN],
-      ];
-    },
-  };
-}
-
-function statefulFirewall(): LabProfile {
-  return {
-    name: 'stateful-firewall',
-    description:
-      'An enterprise stateful firewall: forwards established/related traffic and new connections that start with a proper SYN, drops conntrack-invalid segments (out of window, ACKs of unseen data) and everything else.',
-    setup: () => {
-      const t = `inet ${NFT_TABLE}`;
-      return [
-        ['sysctl', '-q', '-w', 'net.netfilter.nf_conntrack_tcp_loose=0'],
-        nft([
-          `add table ${t}`,
-          `add counter ${t} invalid`,
-          `add counter ${t} blocked`,
-          `add chain ${t} forward { type filter hook forward priority filter; policy drop; }`,
-          `add rule ${t} forward ct state invalid counter name "invalid" drop`,
-          `add rule ${t} forward ct state established,related accept`,
-          `add rule ${t} forward ct state new tcp flags & (fin | syn | rst | ack) == syn accept`,
-          `add rule ${t} forward ct state new icmp type echo-request accept`,
-          `add rule ${t} forward ct state new icmpv6 type echo-request accept`,
-          `add rule ${t} forward counter name "blocked" drop`,
-        ]),
-      ];
-    },
-  };
-}
-
-function stripSynOptions(): LabProfile {
-  return {
-    name: 'strip-syn-options',
-    description:
-      'A misconfigured firewall/IPS that removes the MSS (2) and window-scale (3) options from SYNs in both directions, so both ends fall back to the default MSS and unscaled windows.',
-    setup: () =>
-      iptChain('mangle', 'FORWARD', [['-p', 'tcp', '--tcp-flags', 'SYN', 'SYN', '-j', 'TCPOPTSTRIP', '--strip-options', 'mss,wscale']]),
-  };
-}
-
-function dscpEcnRemark(): LabProfile {
-  return {
-    name: 'dscp-ecn-remark',
-    description:
-      'A provider-edge router that does not trust customer markings and mangles ECN: re-marks every non-zero DSCP to CS1 (lower effort) and turns ECT(0) into ECT(1).',
-    setup: () => {
-      const t = `inet ${NFT_TABLE}`;
-      // nft keeps the IPv4 header checksum right when it rewrites dscp/ecn (and TCP does not cover the TOS byte)
-      return [
-        nft([
-          `add table ${t}`,
-          `add chain ${t} forward { type filter hook forward priority mangle; policy accept; }`,
-          `add rule ${t} forward ip dscp != { cs0, cs1 } ip dscp set cs1`,
-          `add rule ${t} forward ip ecn ect0 ip ecn set ect1`,
-          `add rule ${t} forward ip6 dscp != { cs0, cs1 } ip6 dscp set cs1`,
-          `add rule ${t} forward ip6 ecn ect0 ip6 ecn set ect1`,
-        ]),
-      ];
-    },
-  };
-}
-
-/** the compiled rewriter, dist/test/lab/rewriter.js of the project (whether this module runs from test/lab or from dist) */
-function rewriterScript(): string {
-  let root = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(root, 'package.json')) && dirname(root) !== root) root = dirname(root);
-  const script = join(root, 'dist', 'test', 'lab', 'rewriter.js');
-  if (!existsSync(script)) throw new LabError('EBUILD', `the lab rewriter is not built (${script} is missing): run npm run build`);
-  return script;
-}
-
-/**
- * A profile run by test/lab/rewriter.ts: the forward chain drops the test traffic (TCP to the test
- * ports from the left, from them on the right; counter "diverted") and the rewriter, which
- * captured it before netfilter, sends rewritten copies.
- */
-function rewriterProfile(name: string, transforms: string[], description: string): LabProfile {
-  return {
-    name,
-    description,
-    setup: (lab) => {
-      const t = `inet ${NFT_TABLE}`;
-      const ports = `{ ${LAB_PORTS.join(', ')} }`;
-      return [
-        nft([
-          `add table ${t}`,
-          `add counter ${t} diverted`,
-          `add chain ${t} forward { type filter hook forward priority filter; policy accept; }`,
-          // exactly what the rewriter's pcap filter (`tcp and dst port ...`) sees: no IPv6 extension headers
-          ...['ip protocol', 'ip6 nexthdr'].flatMap((proto) => [
-            `add rule ${t} forward iifname "${lab.interfaces.middleboxLeft}" ${proto} tcp tcp dport ${ports} counter name "diverted" drop`,
-            `add rule ${t} forward iifname "${lab.interfaces.middleboxRight}" ${proto} tcp tcp sport ${ports} counter name "diverted" drop`,
-          ]),
-        ]),
-      ];
-    },
-    daemons: (lab) => [
-      [
-        process.execPath,
-        rewriterScript(),
-        '--left',
-        lab.interfaces.middleboxLeft,
-        '--right',
-        lab.interfaces.middleboxRight,
-        '--transform',
-        transforms.join(','),
-        ...(lab.persistent ? [] : ['--exit-on-stdin-end']),
-      ],
-    ],
-    readyLine: 'ready',
-  };
-}
-
-const rewriterProfiles = (): LabProfile[] => [
-  rewriterProfile(
-    'rewrite-isn-forward',
-    ['isn-shift-forward'],
-    "A firewall randomising the sequence numbers of the hosts on its inside, here the initiator (Cisco ASA's default TCP sequence-number randomisation): shifts the initiator's sequence numbers by 0x01000000 and the responder's acks back.",
-  ),
-  rewriterProfile(
-    'rewrite-isn-reverse',
-    ['isn-shift-reverse'],
-    "A firewall in front of the server randomising its sequence numbers with the classic bug (older Cisco PIX/ASA): shifts the responder's sequence numbers by 0x01000000 and the initiator's acks back, but not the initiator's SACK blocks.",
-  ),
-  rewriterProfile(
-    'rewrite-isn-reverse-sack',
-    ['isn-shift-reverse-sack'],
-    "A firewall in front of the server randomising its sequence numbers done right (like OpenBSD pf's modulate state): shifts the responder's sequence numbers by 0x01000000 and translates the initiator's acks and SACK blocks back.",
-  ),
-  rewriterProfile(
-    'rewrite-options',
-    ['option-modify'],
-    "A middlebox that rewrites TCP options in flight both ways (MSS 1460 to 1400, window scale one less, an MPTCP flag flipped, a TFO cookie request turned into a cookie, unknown option bytes inverted) and offsets the initiator's timestamps like an uptime-hiding load balancer.",
-  ),
-  rewriterProfile(
-    'rewrite-window',
-    ['window-rewrite'],
-    'A traffic shaper doing TCP rate control by window rewriting (PacketShaper-style): writes a fixed window of 8192 into every segment in both directions.',
-  ),
-  rewriterProfile(
-    'rewrite-clear-urg',
-    ['clear-urg-reserved'],
-    'A firewall TCP normaliser (like Cisco ASA tcp-map urgent-flag clear / reserved-bits clear) that clears URG and the urgent pointer, the reserved bits and AE in both directions.',
-  ),
-  rewriterProfile(
-    'normalizer',
-    ['ack-correct', 'old-data'],
-    "An inline IPS's TCP normaliser (Snort/Suricata style): lowers an ACK of data the responder never sent to what it sent and makes inconsistent retransmissions carry the first transmission's bytes.",
-  ),
-  rewriterProfile(
-    'resizing-normalizer',
-    ['resize-retransmission'],
-    'A stream-reassembling IPS that keeps the segment boundaries it saw first: a retransmission longer than the original segment is forwarded cut to the original length (with the new bytes).',
-  ),
-];
-
-export const PROFILES: Record<string, LabProfile> = Object.fromEntries(
-  [
-    clean(),
-    nat(),
-    natKeepPort(),
-    portRewrite(),
-    stripOptions(),
-    stripTimestampsSack(),
-    mssClamp(),
-    dropSynData(),
-    synproxy(),
-    splitProxy(),
-    ecnDscpBleach(),
-    statefulFirewall(),
-    stripSynOptions(),
-    dscpEcnRemark(),
-    resegmentingProxy(),
-    ...rewriterProfiles(),
-  ].map((p) => [p.name, p]),
-);
 
 // ---------------------------------------------------------------------------
 // Small process helpers
@@ -772,6 +334,7 @@ const netnsDelBatch = (names: string[]) => names.map((n) => `netns del ${n}\n`).
 
 /** kill whatever runs in the namespaces, then delete them */
 async function teardownNamespaces(names: string[]): Promise<void> {
+  for (const n of names) rmQuiet(`${NETNS_ETC}/${n}`);
   const present = names.filter((n) => existsSync(`${NETNS_DIR}/${n}`));
   if (present.length === 0) return;
   killPids(namespacePids(present));
@@ -779,6 +342,7 @@ async function teardownNamespaces(names: string[]): Promise<void> {
 }
 
 function teardownNamespacesSync(names: string[]): void {
+  for (const n of names) rmQuiet(`${NETNS_ETC}/${n}`);
   const present = names.filter((n) => existsSync(`${NETNS_DIR}/${n}`));
   if (present.length === 0) return;
   killPids(namespacePids(present));
@@ -786,6 +350,14 @@ function teardownNamespacesSync(names: string[]): void {
     execFileSync('ip', ['-force', '-batch', '-'], { input: netnsDelBatch(present), stdio: ['pipe', 'ignore', 'ignore'] });
   } catch {
     /* best effort at exit */
+  }
+}
+
+function rmQuiet(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch {
+    /* not there */
   }
 }
 
@@ -846,6 +418,7 @@ async function reapStaleLocked(): Promise<string[]> {
     removed.push(...names);
     unlinkQuiet(pidPath(id));
     unlinkQuiet(logPath(id));
+    rmQuiet(runDirOf(id));
   }
   return removed;
 }
@@ -896,10 +469,11 @@ export async function destroyLabById(id: number): Promise<string[]> {
   requireRoot();
   checkId(id);
   return withLock(async () => {
-    const names = Object.values(labNamespaces(id)).filter((n) => existsSync(`${NETNS_DIR}/${n}`));
+    const names = labNamespaceNames().get(id) ?? [];
     await teardownNamespaces(names);
     unlinkQuiet(pidPath(id));
     unlinkQuiet(logPath(id));
+    rmQuiet(runDirOf(id));
     return names;
   });
 }
@@ -936,17 +510,23 @@ class LabImpl implements Lab {
   readonly interfaces: Lab['interfaces'];
   readonly addresses: LabAddresses;
   readonly persistent: boolean;
+  readonly responderNames: Lab['responderNames'];
+  readonly wan?: WanSpec;
+  readonly runDir: string;
   private readonly children = new Set<ChildProcess>();
   private destroying: Promise<void> | undefined;
   private destroyed = false;
 
-  constructor(id: number, profile: LabProfile, persistent: boolean) {
+  constructor(id: number, profile: LabProfile, persistent: boolean, wan: WanSpec | undefined) {
     this.id = id;
     this.profile = profile;
     this.persistent = persistent;
-    this.namespaces = labNamespaces(id);
+    this.namespaces = labNamespaces(id, wan !== undefined);
     this.interfaces = { ...LAB_INTERFACES };
     this.addresses = labAddresses(id);
+    this.responderNames = labResponderNames(id);
+    if (wan) this.wan = wan;
+    this.runDir = runDirOf(id);
     liveLabs.add(this);
   }
 
@@ -1006,6 +586,7 @@ class LabImpl implements Lab {
     }
     await teardownNamespaces(Object.values(this.namespaces));
     this.releasePidFile();
+    rmQuiet(this.runDir);
     this.destroyed = true;
     liveLabs.delete(this);
   }
@@ -1022,6 +603,7 @@ class LabImpl implements Lab {
     }
     teardownNamespacesSync(Object.values(this.namespaces));
     this.releasePidFile();
+    rmQuiet(this.runDir);
     this.destroyed = true;
     liveLabs.delete(this);
   }
@@ -1041,17 +623,35 @@ class LabImpl implements Lab {
     const ifs = this.interfaces;
     const a = this.addresses;
     // 1. namespaces and veth pairs, created directly inside the namespaces
+    // With a WAN emulator, the initiator's link runs through its bridge: ini0 - wan-l [wan] wan-r - mb-left.
+    const initiatorLink = ns.wan
+      ? [
+          `link add name ${ifs.wanLeft} netns ${ns.wan} type veth peer name ${ifs.initiator} netns ${ns.initiator}`,
+          `link add name ${ifs.wanRight} netns ${ns.wan} type veth peer name ${ifs.middleboxLeft} netns ${ns.middlebox}`,
+        ]
+      : [`link add name ${ifs.middleboxLeft} netns ${ns.middlebox} type veth peer name ${ifs.initiator} netns ${ns.initiator}`];
     await run(['ip', '-batch', '-'], {
       input: [
         `netns add ${ns.initiator}`,
         `netns add ${ns.middlebox}`,
         `netns add ${ns.responder}`,
-        `link add name ${ifs.middleboxLeft} netns ${ns.middlebox} type veth peer name ${ifs.initiator} netns ${ns.initiator}`,
+        ...(ns.wan ? [`netns add ${ns.wan}`] : []),
+        ...initiatorLink,
         `link add name ${ifs.middleboxRight} netns ${ns.middlebox} type veth peer name ${ifs.responder} netns ${ns.responder}`,
         '',
       ].join('\n'),
       timeoutMs: 20_000,
     });
+    // The initiator resolves the responder's lab names; the middlebox resolves nothing (its resolver is
+    // a closed local port, so software on it fails at once instead of asking the host's resolver).
+    mkdirSync(this.runDir, { recursive: true });
+    mkdirSync(`${NETNS_ETC}/${ns.initiator}`, { recursive: true });
+    writeFileSync(`${NETNS_ETC}/${ns.initiator}/hosts`,
+      `127.0.0.1 localhost\n::1 localhost\n${a.responder} ${this.responderNames[4]}\n${a.responder6} ${this.responderNames[6]}\n`);
+    mkdirSync(`${NETNS_ETC}/${ns.middlebox}`, { recursive: true });
+    writeFileSync(`${NETNS_ETC}/${ns.middlebox}/hosts`, '127.0.0.1 localhost\n::1 localhost\n');
+    writeFileSync(`${NETNS_ETC}/${ns.middlebox}/resolv.conf`, 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+    for (const [name, content] of Object.entries(this.profile.files?.(this) ?? {})) writeFileSync(join(this.runDir, name), content);
     // 2. per namespace, one shell: sysctls, offloads, addresses, routes
     const sys = (path: string, value: string) => `echo ${value} > /proc/sys/${path}`;
     const noDad = (devs: string[]) => [
@@ -1094,10 +694,19 @@ class LabImpl implements Lab {
       ]),
     ].join('\n');
     const inNs = (name: string, script: string) => run(['ip', 'netns', 'exec', name, 'sh', '-c', script], { timeoutMs: 20_000 });
+    // The bridge's ends carry no address and stay silent (no IPv6 of their own): only what it forwards crosses.
+    const wan = [
+      'set -e',
+      ...[ifs.wanLeft, ifs.wanRight].map((d) => sys(`net/ipv6/conf/${d}/disable_ipv6`, '1')),
+      offload(ifs.wanLeft),
+      offload(ifs.wanRight),
+      ipBatch(['link set lo up', ...[ifs.wanLeft, ifs.wanRight].flatMap((d) => [`link set ${d} promisc on`, `link set ${d} up`])]),
+    ].join('\n');
     await Promise.all([
       inNs(ns.initiator, host(ifs.initiator, a.initiator, a.initiator6, a.middleboxLeft, a.middleboxLeft6)),
       inNs(ns.middlebox, mb),
       inNs(ns.responder, host(ifs.responder, a.responder, a.responder6, a.middleboxRight, a.middleboxRight6)),
+      ...(ns.wan ? [inNs(ns.wan, wan)] : []),
     ]);
     // 3. the profile's netfilter configuration, in one shell
     const setup = this.profile.setup(this);
@@ -1110,16 +719,19 @@ class LabImpl implements Lab {
         .join('\n');
       await inNs(ns.middlebox, script);
     }
-    // 4. daemons
-    await this.startDaemons();
+    // 4. daemons: the WAN emulator's bridge, then the profile's own
+    if (ns.wan && this.wan) {
+      const bridge = [process.execPath, daemonScript('wan'), '--left', ifs.wanLeft, '--right', ifs.wanRight, '--spec', formatWanSpec(this.wan),
+        ...(this.persistent ? [] : ['--exit-on-stdin-end'])];
+      await this.startDaemons(ns.wan, [bridge], 'ready', []);
+    }
+    await this.startDaemons(ns.middlebox, this.profile.daemons?.(this) ?? [], this.profile.readyLine, this.profile.listens?.(this) ?? []);
   }
 
-  private async startDaemons(): Promise<void> {
-    const daemons = this.profile.daemons?.(this) ?? [];
+  private async startDaemons(namespace: string, daemons: string[][], readyLine: string | undefined, wanted: Array<{ port: number; family: 4 | 6 }>): Promise<void> {
     if (daemons.length === 0) return;
     const stderr: string[] = [];
     const procs: ChildProcess[] = [];
-    const readyLine = this.profile.readyLine;
     /** per daemon: has it printed readyLine (non-persistent labs read stdout, persistent ones the log) */
     const ready: boolean[] = daemons.map(() => readyLine === undefined);
     let logFd: number | undefined;
@@ -1131,8 +743,8 @@ class LabImpl implements Lab {
     try {
       for (const [i, argv] of daemons.entries()) {
         const child = this.persistent
-          ? this.spawn(this.namespaces.middlebox, argv, { stdio: ['ignore', logFd!, logFd!], detached: true })
-          : this.spawn(this.namespaces.middlebox, argv, { stdio: ['pipe', readyLine ? 'pipe' : 'ignore', 'pipe'] });
+          ? this.spawn(namespace, argv, { stdio: ['ignore', logFd!, logFd!], detached: true })
+          : this.spawn(namespace, argv, { stdio: ['pipe', readyLine ? 'pipe' : 'ignore', 'pipe'] });
         child.stderr?.on('data', (d: Buffer) => {
           stderr.push(d.toString());
           if (stderr.length > 50) stderr.shift();
@@ -1149,7 +761,6 @@ class LabImpl implements Lab {
     } finally {
       if (logFd !== undefined) closeSync(logFd);
     }
-    const wanted = this.profile.listens?.(this) ?? [];
     const deadline = Date.now() + 10_000;
     for (;;) {
       const dead = procs.find((c) => c.exitCode !== null || c.signalCode !== null);
@@ -1164,7 +775,7 @@ class LabImpl implements Lab {
         const count = log.split('\n').filter((l) => l === readyLine).length;
         ready.fill(true, 0, count);
       }
-      const listening = wanted.length === 0 ? new Set<string>() : await listeningPorts(this.namespaces.middlebox);
+      const listening = wanted.length === 0 ? new Set<string>() : await listeningPorts(namespace);
       if (ready.every(Boolean) && wanted.every((w) => listening.has(`${w.family}:${w.port}`))) return;
       if (Date.now() > deadline) {
         throw new LabError('EDAEMON', `profile ${this.profile.name}: daemons not ready / listening after 10 s ${stderr.join('').trim()}`, {
@@ -1207,6 +818,11 @@ export interface CreateLabOptions {
    * destroy(), destroyLabById() or `scripts/lab down`.
    */
   keep?: boolean;
+  /**
+   * A WAN emulator on the initiator's access link (`delay=50ms,loss=10%,jitter=30ms`, see lab/wan.ts),
+   * under whatever the profile does: a user-space bridge in its own namespace, not a hop.
+   */
+  wan?: string | WanSpec;
 }
 
 export function resolveProfile(profile: string | LabProfile): LabProfile {
@@ -1221,6 +837,12 @@ export async function createLab(opts: CreateLabOptions): Promise<Lab> {
   const profile = resolveProfile(opts.profile);
   if (opts.id !== undefined) checkId(opts.id);
   const persistent = opts.keep ?? false;
+  const wan = typeof opts.wan === 'string' ? parseWanSpec(opts.wan) : opts.wan;
+  for (const program of profile.needs ?? []) {
+    if (!commandExists(program)) {
+      throw new LabError('EMISSING', `profile ${profile.name} needs ${program}${profile.packages?.length ? ` (Debian: apt-get install ${profile.packages.join(' ')}; scripts/setup installs it)` : ''}`);
+    }
+  }
   const id = await withLock(async () => {
     await reapStaleLocked();
     let chosen: number | undefined;
@@ -1248,7 +870,7 @@ export async function createLab(opts: CreateLabOptions): Promise<Lab> {
     return chosen;
   });
   installExitHook();
-  const lab = new LabImpl(id, profile, persistent);
+  const lab = new LabImpl(id, profile, persistent, wan);
   try {
     await lab.build();
   } catch (e) {
@@ -1256,6 +878,12 @@ export async function createLab(opts: CreateLabOptions): Promise<Lab> {
     throw e;
   }
   return lab;
+}
+
+/** Is `program` on the PATH (or an existing absolute path)? */
+export function commandExists(program: string): boolean {
+  if (program.includes('/')) return existsSync(program);
+  return [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/bin', '/sbin', '/bin'].some((dir) => dir && existsSync(join(dir, program)));
 }
 
 /** packets/bytes of a named nft counter in the middlebox's `inet mbprobe` table */

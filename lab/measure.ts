@@ -1,19 +1,7 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import type { Lab } from './lab.js';
-
-/** The project root, whether this file runs from test/lab (vitest) or dist/test/lab (compiled). */
-export function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the mbprobe project root (package.json)');
-    dir = parent;
-  }
-  return dir;
-}
+import { projectRoot } from './profile.js';
+import type { Lab } from './topology.js';
 
 export interface LabVerdict {
   run: string;

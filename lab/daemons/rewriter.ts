@@ -2,7 +2,7 @@
  * A user-space rewriting middlebox, for the lab profiles whose behaviour Linux netfilter cannot
  * produce (sequence-number shifting, option rewriting, normalising).  Run on the middlebox:
  *
- *   node dist/test/lab/rewriter.js --left mb-left --right mb-right --transform isn-shift-forward[,...]
+ *   node dist/lab/daemons/rewriter.js --left mb-left --right mb-right --transform isn-shift-forward[,...]
  *                                  [--exit-on-stdin-end]
  *
  * It captures (libpcap, which sees a packet before netfilter) the test traffic arriving on the
@@ -22,12 +22,13 @@
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { openCapture } from '../../shared/net/capture.js';
+import { TEST_PORTS } from '../../shared/ports.js';
 import { openRawSender, type PacketSink } from '../../shared/net/raw-send.js';
 import { asPacket, decodePacket, encodePacket, type Packet } from '../../shared/wire/packet.js';
 import { TcpFlag, type TcpHeader } from '../../shared/wire/tcp.js';
 import { encodeOptions, mss, sack, timestamps, viewOption, windowScale, type TcpOption } from '../../shared/wire/tcp-options.js';
 
-export const REWRITER_PORTS: readonly number[] = [34343, 80, 443];
+export const REWRITER_PORTS: readonly number[] = TEST_PORTS;
 /** What the isn-shift transforms add to the shifted side's sequence numbers. */
 export const ISN_SHIFT = 0x01000000;
 /** What option-modify adds to the initiator's timestamp values (and takes off their echo on the way back). */
