@@ -16,7 +16,7 @@ import { runTests, type TestResult } from './runner.js';
 import { allVerdicts, type TestCase } from './test-case.js';
 import { loadTestFile } from './test-file.js';
 import { recentlyUsedPorts, reserveFreshPorts } from './local-ports.js';
-import { CATALOGUE } from './tests/index.js';
+import { CATALOGUE } from './catalogue/index.js';
 import { latestFinishedRun, prepareSubmission, sendSubmission } from './submit.js';
 import { CONTROL_PORT, TEST_PORTS } from '../shared/ports.js';
 

@@ -1,32 +1,16 @@
 /**
  * Judging helpers: pure functions of what the two ends observed, shared by the judges of the test
- * catalogue (initiator/tests/) and, through initiator/api.ts, by test files written outside mbprobe.
+ * catalogue (initiator/catalogue/) and, through initiator/api.ts, by test files written outside mbprobe.
  * Nothing here sends a segment or reads a clock; script helpers live in probe-scripts.ts.
  */
 import { diffSegments, type DiffRow } from '../shared/diff.js';
-import { TcpFlag } from '../shared/wire/tcp.js';
 import { findOption, formatOption, OptionKind, optionName, viewOption, type OptionView } from '../shared/wire/tcp-options.js';
-import type { Observed } from './probe.js';
+import { flagsOf, hasData, isDataAck, isRst, isSyn, isSynAck, type Observed } from './observed.js';
 import type { Judgement, TestObservations } from './test-case.js';
 
-// ---- Flags: what kind of segment it is. ----
+// ---- Flags: what kind of segment it is (initiator/observed.ts, here for the judges' one import). ----
 
-/** The segment's TCP flags (0 for a packet without a TCP header). */
-export const flagsOf = (o: Observed): number => o.packet.tcp?.flags ?? 0;
-export const isSyn = (o: Observed): boolean => (flagsOf(o) & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN;
-export const isSynAck = (o: Observed): boolean => (flagsOf(o) & (TcpFlag.SYN | TcpFlag.ACK)) === (TcpFlag.SYN | TcpFlag.ACK);
-export const isRst = (o: Observed): boolean => (flagsOf(o) & TcpFlag.RST) !== 0;
-export const hasData = (o: Observed): boolean => o.packet.payload.length > 0 && (flagsOf(o) & TcpFlag.SYN) === 0;
-
-/** An ACK that is not part of a handshake and not a reset: ACK set, SYN and RST clear, with or without data (a FIN-ACK is one). */
-export const isAck = (o: Observed): boolean => o.packet.tcp !== undefined && (flagsOf(o) & TcpFlag.ACK) !== 0 && (flagsOf(o) & (TcpFlag.SYN | TcpFlag.RST)) === 0;
-
-/** The responder's answer to a data segment: an ACK without data (a FIN-ACK also acknowledges the data), never a SYN-ACK or RST. */
-export const isDataAck = (o: Observed): boolean => isAck(o) && o.packet.payload.length === 0;
-
-/** An ACK and nothing else: of ACK, SYN, FIN and RST only ACK set, and no data (unlike isDataAck, a FIN-ACK is not one). */
-export const isPureAck = (o: Observed): boolean =>
-  o.packet.tcp !== undefined && (flagsOf(o) & (TcpFlag.ACK | TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST)) === TcpFlag.ACK && o.packet.payload.length === 0;
+export { acks, flagsOf, hasData, isAck, isDataAck, isFin, isPureAck, isRst, isSyn, isSynAck } from './observed.js';
 
 // ---- Sequence numbers. ----
 

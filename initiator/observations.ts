@@ -1,6 +1,6 @@
 import type { SegmentRecord } from '../shared/store.js';
 import { TcpFlag } from '../shared/wire/tcp.js';
-import { observe, type Observed } from './probe.js';
+import { observe, type Observed } from './observed.js';
 import type { TestObservations } from './test-case.js';
 
 /**

@@ -1,11 +1,12 @@
 /**
  * Script helpers: what test scripts send and how long they wait, shared by the test catalogue
- * (initiator/tests/) and, through initiator/api.ts, by test files written outside mbprobe. Judging
+ * (initiator/catalogue/) and, through initiator/api.ts, by test files written outside mbprobe. Judging
  * helpers (pure functions of what was observed) live in judge-helpers.ts.
  */
 import { findOption, mss, nop, OptionKind, sackPermitted, timestamps, windowScale, type TcpOption } from '../shared/wire/tcp-options.js';
 import { isRst, timestampsOf } from './judge-helpers.js';
-import type { Observed, ProbeConnection, SegmentSpec } from './probe.js';
+import type { Observed } from './observed.js';
+import type { ProbeConnection, SegmentSpec } from './probe.js';
 import type { RunContext } from './test-case.js';
 
 /** The options Linux puts in a SYN, in Linux's order: what an ordinary connection offers. */

@@ -1,18 +1,10 @@
 import { randomInt } from 'node:crypto';
 import { nowUs, type CapturedPacket, type PacketSource } from '../shared/net/capture.js';
 import type { PacketSink } from '../shared/net/raw-send.js';
-import { decodePacket, encodePacket, type DecodedPacket, type IpHeader } from '../shared/wire/packet.js';
+import { encodePacket, type IpHeader } from '../shared/wire/packet.js';
+import { acks, isRst, isSynAck, observe, type Observed } from './observed.js';
 import { TcpFlag, type TcpHeader } from '../shared/wire/tcp.js';
 import { findOption, nop, OptionKind, timestamps, viewOption, type TcpOption } from '../shared/wire/tcp-options.js';
-
-/** One segment as observed by one side, with the exact bytes. */
-export interface Observed {
-  atUs: number;
-  bytes: Uint8Array;
-  packet: DecodedPacket;
-}
-
-export const observe = (bytes: Uint8Array, atUs: number): Observed => ({ atUs, bytes, packet: decodePacket(bytes) });
 
 /** What a test script says about a segment; unset fields follow the connection's state. */
 export interface SegmentSpec {
@@ -259,11 +251,3 @@ export class ProbeConnection {
     return synOptions?.some((o) => o.kind === OptionKind.TIMESTAMPS) && this.peerTimestamp !== undefined ? [nop(), nop(), this.timestampOption()] : undefined;
   }
 }
-
-export const isSynAck = (o: Observed): boolean => ((o.packet.tcp?.flags ?? 0) & (TcpFlag.SYN | TcpFlag.ACK)) === (TcpFlag.SYN | TcpFlag.ACK);
-export const isRst = (o: Observed): boolean => ((o.packet.tcp?.flags ?? 0) & TcpFlag.RST) !== 0;
-/** Does this segment acknowledge everything before `end`? (serial-number arithmetic) */
-export const acks = (o: Observed, end: number): boolean => {
-  const tcp = o.packet.tcp;
-  return tcp !== undefined && (tcp.flags & TcpFlag.ACK) !== 0 && ((tcp.ack - end) | 0) >= 0;
-};

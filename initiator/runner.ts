@@ -7,7 +7,8 @@ import { fromHex } from '../shared/wire/bytes.js';
 import type { ControlClient } from './control-client.js';
 import { isSyn, isSynAck } from './judge-helpers.js';
 import { payloadFor } from './payloads.js';
-import { observe, type Observed, type Prober, type Timing } from './probe.js';
+import { observe, type Observed } from './observed.js';
+import type { Prober, Timing } from './probe.js';
 import { allVerdicts, type Judgement, type TestCase, type TestObservations } from './test-case.js';
 
 export interface TestResult {

@@ -1,5 +1,6 @@
 import type { ResponderPlan } from '../shared/control.js';
-import type { Observed, ProbeConnection } from './probe.js';
+import type { Observed } from './observed.js';
+import type { ProbeConnection } from './probe.js';
 
 /** Verdicts every test can give besides its own (design contract). */
 export const SHARED_VERDICTS = ['dropped', 'reply-dropped', 'reset', 'inconclusive'] as const;
@@ -34,7 +35,7 @@ export interface RunContext {
 
 /**
  * A test case: what it sends (its script), what the responder is asked to do (its plan), and a pure
- * judge from what both ends observed to a verdict. One module per test case in initiator/tests/.
+ * judge from what both ends observed to a verdict. One module per test case in initiator/catalogue/.
  */
 export interface TestCase {
   name: string;

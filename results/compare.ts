@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { plural, UsageError } from '../shared/cli.js';
 import { Store, StoreError } from '../shared/store.js';
 import { SHARED_VERDICTS } from '../initiator/test-case.js';
-import { CATALOGUE } from '../initiator/tests/index.js';
+import { CATALOGUE } from '../initiator/catalogue/index.js';
 
 export const FORMATS = ['markdown', 'latex', 'csv', 'json'] as const;
 export type Format = (typeof FORMATS)[number];

@@ -26,7 +26,7 @@ import type { Command } from 'commander';
 import { parsePositiveInt, plural, TOOL_VERSION, UsageError, type CliIo } from '../shared/cli.js';
 import type { RunRow, Store, TestRow } from '../shared/store.js';
 import { allVerdicts, SHARED_VERDICTS } from '../initiator/test-case.js';
-import { CATALOGUE } from '../initiator/tests/index.js';
+import { CATALOGUE } from '../initiator/catalogue/index.js';
 import {
   computeCompare, describePath, formatGroupBy, INCONCLUSIVE, LatestResults, openResults, parseGroupBy, runsByPath,
   type CompareData, type GroupBy, type PathKind,

@@ -4,7 +4,7 @@
  * what the results benchmarks (npm run bench) and the table tests run on. Deterministic per seed.
  */
 import { allVerdicts } from '../initiator/test-case.js';
-import { CATALOGUE } from '../initiator/tests/index.js';
+import { CATALOGUE } from '../initiator/catalogue/index.js';
 import { Store } from '../shared/store.js';
 
 function mulberry32(seed: number): () => number {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CATALOGUE } from '../../initiator/tests/index.js';
+import { CATALOGUE } from '../../initiator/catalogue/index.js';
 import { allVerdicts } from '../../initiator/test-case.js';
 import { Store } from '../../shared/store.js';
 import { decodePacket } from '../../shared/wire/packet.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CATALOGUE } from '../../initiator/tests/index.js';
+import { CATALOGUE } from '../../initiator/catalogue/index.js';
 import { createLab, PROFILES, removeStaleLabs } from '../../lab/index.js';
 import { measureAcrossLab, projectRoot } from '../../lab/index.js';
 import { CLEAN, EXPECTED, expectedTable, PORTS, table } from './expectations.js';

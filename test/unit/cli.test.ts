@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { main as initiator, parseTags, selectTests } from '../../initiator/cli.js';
 import { main as responder } from '../../responder/cli.js';
 import { main as results } from '../../results/cli.js';
-import { CATALOGUE } from '../../initiator/tests/index.js';
+import { CATALOGUE } from '../../initiator/catalogue/index.js';
 
 function capture(): { io: { stdout: (t: string) => void; stderr: (t: string) => void }; out: () => string; err: () => string } {
   let out = '';

@@ -4,21 +4,21 @@ import type { EncodeOptions } from '../../shared/wire/encode-options.js';
 import { asPacket, encodePacket, type IpHeader, type Packet } from '../../shared/wire/packet.js';
 import { TcpFlag, type TcpHeader } from '../../shared/wire/tcp.js';
 import { fastOpen, mptcpCapable, mptcpDss, nop, OptionKind, rawOption, timestamps, windowScale, type TcpOption } from '../../shared/wire/tcp-options.js';
-import { observe, type Observed } from '../../initiator/probe.js';
+import { observe, type Observed } from '../../initiator/observed.js';
 import type { TestCase, TestObservations } from '../../initiator/test-case.js';
-import { dataMptcp } from '../../initiator/tests/data-mptcp.js';
-import { dataTimestamp } from '../../initiator/tests/data-timestamp.js';
-import { ipDscp } from '../../initiator/tests/ip-dscp.js';
-import { ipEcn } from '../../initiator/tests/ip-ecn.js';
-import { reservedBits } from '../../initiator/tests/reserved-bits.js';
-import { synEcn } from '../../initiator/tests/syn-ecn.js';
-import { synMptcp } from '../../initiator/tests/syn-mptcp.js';
-import { synSackperm } from '../../initiator/tests/syn-sackperm.js';
-import { synTfo } from '../../initiator/tests/syn-tfo.js';
-import { synTimestamp } from '../../initiator/tests/syn-timestamp.js';
-import { synWscale } from '../../initiator/tests/syn-wscale.js';
-import { urgentPointer } from '../../initiator/tests/urgent-pointer.js';
-import { windowRewrite } from '../../initiator/tests/window-rewrite.js';
+import { dataMptcp } from '../../initiator/catalogue/data-mptcp.js';
+import { dataTimestamp } from '../../initiator/catalogue/data-timestamp.js';
+import { ipDscp } from '../../initiator/catalogue/ip-dscp.js';
+import { ipEcn } from '../../initiator/catalogue/ip-ecn.js';
+import { reservedBits } from '../../initiator/catalogue/reserved-bits.js';
+import { synEcn } from '../../initiator/catalogue/syn-ecn.js';
+import { synMptcp } from '../../initiator/catalogue/syn-mptcp.js';
+import { synSackperm } from '../../initiator/catalogue/syn-sackperm.js';
+import { synTfo } from '../../initiator/catalogue/syn-tfo.js';
+import { synTimestamp } from '../../initiator/catalogue/syn-timestamp.js';
+import { synWscale } from '../../initiator/catalogue/syn-wscale.js';
+import { urgentPointer } from '../../initiator/catalogue/urgent-pointer.js';
+import { windowRewrite } from '../../initiator/catalogue/window-rewrite.js';
 
 /**
  * The judges of the option, flag and IP-header tests, on observations built from real recorded bytes:

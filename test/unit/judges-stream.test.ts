@@ -3,15 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { asPacket, encodePacket, type Packet } from '../../shared/wire/packet.js';
 import { TcpFlag, type TcpHeader } from '../../shared/wire/tcp.js';
 import { nop, OptionKind, sack, timestamps, type TcpOption } from '../../shared/wire/tcp-options.js';
-import { observe, type Observed } from '../../initiator/probe.js';
+import { observe, type Observed } from '../../initiator/observed.js';
 import type { TestCase, TestObservations } from '../../initiator/test-case.js';
-import { ackHole } from '../../initiator/tests/ack-hole.js';
-import { coalesce } from '../../initiator/tests/coalesce.js';
-import { proactiveAck } from '../../initiator/tests/proactive-ack.js';
-import { retransmitInconsistent } from '../../initiator/tests/retransmit-inconsistent.js';
-import { sackBlocks } from '../../initiator/tests/sack-blocks.js';
-import { seqHole } from '../../initiator/tests/seq-hole.js';
-import { split } from '../../initiator/tests/split.js';
+import { ackHole } from '../../initiator/catalogue/ack-hole.js';
+import { coalesce } from '../../initiator/catalogue/coalesce.js';
+import { proactiveAck } from '../../initiator/catalogue/proactive-ack.js';
+import { retransmitInconsistent } from '../../initiator/catalogue/retransmit-inconsistent.js';
+import { sackBlocks } from '../../initiator/catalogue/sack-blocks.js';
+import { seqHole } from '../../initiator/catalogue/seq-hole.js';
+import { split } from '../../initiator/catalogue/split.js';
 
 /**
  * The stream judges on observations built from segments recorded across the lab

@@ -2,9 +2,9 @@ import { observationsOf, recorded, recordings } from '../helpers/recordings.js';
 import { describe, expect, it } from 'vitest';
 import { encodePacket, asPacket } from '../../shared/wire/packet.js';
 import { TcpFlag } from '../../shared/wire/tcp.js';
-import { observe, type Observed } from '../../initiator/probe.js';
+import { observe, type Observed } from '../../initiator/observed.js';
 import type { TestObservations } from '../../initiator/test-case.js';
-import { CATALOGUE } from '../../initiator/tests/index.js';
+import { CATALOGUE } from '../../initiator/catalogue/index.js';
 
 /**
  * Judges replayed on observations recorded across the lab (scripts/record-observations.ts): every

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allVerdicts, SHARED_VERDICTS } from '../../initiator/test-case.js';
-import { CATALOGUE } from '../../initiator/tests/index.js';
+import { CATALOGUE } from '../../initiator/catalogue/index.js';
 import { main } from '../../results/cli.js';
 import { computeCompare } from '../../results/compare.js';
 import {

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runProgram } from '../../shared/cli.js';
 import { Store, type RunRecord } from '../../shared/store.js';
 import { allVerdicts } from '../../initiator/test-case.js';
-import { CATALOGUE } from '../../initiator/tests/index.js';
+import { CATALOGUE } from '../../initiator/catalogue/index.js';
 import { computeCompare, latexEscape, renderCompare } from '../../results/compare.js';
 import { computeTable, registerTableCommands, renderTable, type TableData } from '../../results/table.js';
 

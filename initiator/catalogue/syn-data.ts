@@ -1,7 +1,7 @@
 import { TcpFlag } from '../../shared/wire/tcp.js';
 import { defaultSynOptions } from '../probe-scripts.js';
 import { isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
-import type { Observed } from '../probe.js';
+import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
 
 const SYN_DATA_BYTES = 64;

@@ -1,7 +1,7 @@
 import { TcpFlag } from '../../shared/wire/tcp.js';
 import { defaultSynOptions } from '../probe-scripts.js';
 import { first, flagsOf, isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
-import type { Observed } from '../probe.js';
+import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
 
 /** An ECN-setup SYN carries ECE and CWR (RFC 3168 6.1.1); the ECN-setup SYN-ACK answers with ECE alone. */

@@ -4,7 +4,7 @@ import { formatFlags } from '../../shared/wire/tcp.js';
 import { encodeOptions, formatOption, type TcpOption } from '../../shared/wire/tcp-options.js';
 import { handshake, timestampsIfOffered } from '../probe-scripts.js';
 import { flagsOf, hasData, indexesByArrival, initiatorIsns, isDataAck, mssOf, seqOffset, sharedVerdict } from '../judge-helpers.js';
-import type { Observed } from '../probe.js';
+import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
 
 /** The largest segment (payload + options) a 1500-byte MTU carries: what the SYN announces for IPv4, less for IPv6. */

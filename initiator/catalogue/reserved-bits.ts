@@ -1,7 +1,7 @@
 import { TcpFlag } from '../../shared/wire/tcp.js';
 import { connectSendAndClose } from '../probe-scripts.js';
 import { judgeDataProbes } from '../judge-helpers.js';
-import type { Observed } from '../probe.js';
+import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
 
 const DATA_BYTES = 100;

@@ -1,7 +1,7 @@
 import { dscpOf, ecnOf } from '../../shared/wire/packet.js';
 import { defaultSynOptions } from '../probe-scripts.js';
 import { first, isRst, isSyn, isSynAck, judgeDataProbes, sharedVerdict } from '../judge-helpers.js';
-import type { Observed } from '../probe.js';
+import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
 
 const DATA_BYTES = 100;

@@ -1,6 +1,6 @@
 import { connectAndClose } from '../probe-scripts.js';
 import { first, isSyn, isSynAck, sharedVerdict, timestampValue } from '../judge-helpers.js';
-import type { Observed } from '../probe.js';
+import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
 
 /**

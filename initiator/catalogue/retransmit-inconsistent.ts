@@ -2,7 +2,8 @@ import { bytesEqual } from '../../shared/wire/bytes.js';
 import { TcpFlag } from '../../shared/wire/tcp.js';
 import { settledHandshake, timestampsIfWellFormed } from '../probe-scripts.js';
 import { byArrival, hasData, initiatorIsns, isSynAck, seqOffset, sharedVerdict, timestampValue } from '../judge-helpers.js';
-import type { Observed, ProbeConnection } from '../probe.js';
+import type { Observed } from '../observed.js';
+import type { ProbeConnection } from '../probe.js';
 import type { Judgement, TestCase } from '../test-case.js';
 
 const ORIGINAL_BYTES = 100;

@@ -1,7 +1,7 @@
 import { TcpFlag } from '../../shared/wire/tcp.js';
 import { ackWaitMs, settledHandshake, timestampsIfOffered } from '../probe-scripts.js';
 import { ackOffset, byArrival, hasData, initiatorIsns, isAck, isDataAck, isRst, overlaps, sackBlocksOf, seqOffset, seqRange, sharedVerdict } from '../judge-helpers.js';
-import { acks } from '../probe.js';
+import { acks } from '../observed.js';
 import type { TestCase } from '../test-case.js';
 
 const HOLE_BYTES = 100;

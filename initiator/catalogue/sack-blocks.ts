@@ -2,7 +2,7 @@ import { TcpFlag } from '../../shared/wire/tcp.js';
 import { findOption, nop, OptionKind, optionName, sack } from '../../shared/wire/tcp-options.js';
 import { handshake, timestampsIfOffered } from '../probe-scripts.js';
 import { ackOffset, byArrival, first, hasData, isPureAck, isSyn, isSynAck, responderIsns, sackBlocksOf, seqOffset, sharedVerdict } from '../judge-helpers.js';
-import type { Observed } from '../probe.js';
+import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
 
 /** What the responder sends after the handshake: two segments (the engine cuts its data into 1200-byte segments). */

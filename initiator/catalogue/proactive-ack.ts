@@ -2,7 +2,7 @@ import { TcpFlag } from '../../shared/wire/tcp.js';
 import { optionName } from '../../shared/wire/tcp-options.js';
 import { ackWaitMs, settledHandshake, timestampsIfWellFormed } from '../probe-scripts.js';
 import { ackOffset, first, hasData, initiatorIsns, isAck, isRst, isSynAck, seqOffset, sharedVerdict, timestampValue } from '../judge-helpers.js';
-import type { Observed } from '../probe.js';
+import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
 
 const PROBE_BYTES = 100;

@@ -1,7 +1,7 @@
 import { TcpFlag } from '../../shared/wire/tcp.js';
 import { ackWaitMs, settledHandshake, timestampsIfOffered } from '../probe-scripts.js';
 import { byArrival, hasData, initiatorIsns, isDataAck, isRst, overlaps, seqRange, sharedVerdict, type SeqRange } from '../judge-helpers.js';
-import { acks } from '../probe.js';
+import { acks } from '../observed.js';
 import type { Judgement, TestCase } from '../test-case.js';
 
 const SEGMENTS = 4;

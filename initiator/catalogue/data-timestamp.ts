@@ -1,7 +1,7 @@
 import { OptionKind } from '../../shared/wire/tcp-options.js';
 import { handshake, timestampOptions } from '../probe-scripts.js';
 import { forwardPairs, hasData, isRst, isSynAck, judgeDataProbes, judgeOption, timestampsOf } from '../judge-helpers.js';
-import type { Observed } from '../probe.js';
+import type { Observed } from '../observed.js';
 import type { Judgement, TestCase } from '../test-case.js';
 
 const DATA_SEGMENTS = 2;

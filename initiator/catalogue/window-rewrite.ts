@@ -1,6 +1,6 @@
 import { connectSendAndClose } from '../probe-scripts.js';
 import { first, forwardPairs, hasData, initiatorIsns, isDataAck, isSyn, isSynAck, relativeTo, seqOffset, sharedVerdict, windowScaleOf } from '../judge-helpers.js';
-import type { Observed } from '../probe.js';
+import type { Observed } from '../observed.js';
 import type { TestCase, TestObservations } from '../test-case.js';
 
 const DATA_BYTES = 100;
