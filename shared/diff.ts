@@ -1,3 +1,4 @@
+import { diffHttpHeads, parseRequestHead } from './http.js';
 import { bytesEqual, toHex } from './wire/bytes.js';
 import { decodePacket, dscpOf, ecnOf, type DecodedPacket, type IpHeader } from './wire/packet.js';
 import { formatFlags, TcpFlag, type TcpHeader } from './wire/tcp.js';
@@ -26,7 +27,9 @@ export interface DiffRow {
   /**
    * What kind of change, where the field alone doesn't say: options `added`, `removed`,
    * `replaced-by-nop`, `modified`, `reordered`, `translated` / `not-translated` (SACK blocks and an
-   * ISN rewrite); payload `truncated`, `extended`, `resized`, `modified`; checksums `invalid`,
+   * ISN rewrite); payload `truncated`, `extended`, `resized`, `modified`, and for HTTP request heads
+   * (`http.request-line`, `http.header.<name>`, `http.header-order`, `http.line`) `added`, `removed`,
+   * `modified`, `reordered`; checksums `invalid`,
    * `corrected`; ECN `bleached`, `ce-marked`, `modified`; DSCP `bleached`, `remarked`; flags
    * `cleared X` / `set Y`; seq/ack `offset +N`; filler `padding`.
    */
@@ -352,6 +355,26 @@ function diffPayload(sent: Uint8Array, received: Uint8Array, rows: DiffRow[]): v
     const preview = (b: Uint8Array): string => `@${first}: ${toHex(b.subarray(first, end))}${last + 1 > end ? '…' : ''}`;
     rows.push(row('payload', 'bytes', preview(sent), preview(received), 'interference', 'modified'));
   }
+  diffHttpRequest(sent, received, rows);
+}
+
+/** Long enough for any real header line; a 1400-byte X-Pad would drown the row. */
+const HTTP_LINE_PREVIEW = 200;
+const lineText = (line: string): string => (line.length > HTTP_LINE_PREVIEW ? `${line.slice(0, HTTP_LINE_PREVIEW)}…` : line);
+
+/** When both payloads are HTTP request heads, the lines a proxy added, removed or rewrote, named (Via, X-Forwarded-For, ...). */
+function diffHttpRequest(sentPayload: Uint8Array, receivedPayload: Uint8Array, rows: DiffRow[]): void {
+  const sent = parseRequestHead(sentPayload);
+  const received = parseRequestHead(receivedPayload);
+  if (!sent || !received) return;
+  const diff = diffHttpHeads(sent, received);
+  if (diff.requestLine) rows.push(row('payload', 'http.request-line', lineText(diff.requestLine.sent), lineText(diff.requestLine.received), 'interference', 'modified'));
+  for (const h of diff.removed) rows.push(row('payload', `http.header.${h.key}`, lineText(h.line), null, 'interference', 'removed'));
+  for (const { sent: s, received: r } of diff.changed) rows.push(row('payload', `http.header.${s.key}`, lineText(s.line), lineText(r.line), 'interference', 'modified'));
+  for (const h of diff.added) rows.push(row('payload', `http.header.${h.key}`, null, lineText(h.line), 'interference', 'added'));
+  if (diff.reordered) rows.push(row('payload', 'http.header-order', diff.reordered.sent.join(','), diff.reordered.received.join(','), 'interference', 'reordered'));
+  for (const line of diff.otherLinesRemoved) rows.push(row('payload', 'http.line', lineText(line), null, 'interference', 'removed'));
+  for (const line of diff.otherLinesAdded) rows.push(row('payload', 'http.line', null, lineText(line), 'interference', 'added'));
 }
 
 /** Rows that are findings, not the fields that every path changes. */
