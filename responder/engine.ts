@@ -1,5 +1,6 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { fromWireOption, type ResponderPlan } from '../shared/control.js';
+import { parseRequestHead, startsLikeRequest } from '../shared/http.js';
 import { type DecodedPacket, type IpHeader, type Packet } from '../shared/wire/packet.js';
 import { TcpFlag, type TcpHeader } from '../shared/wire/tcp.js';
 import { findOption, mss, nop, OptionKind, sackPermitted, timestamps, viewOption, windowScale, type TcpOption } from '../shared/wire/tcp-options.js';
@@ -75,7 +76,11 @@ export function replyTo(segment: DecodedPacket, plan: ResponderPlan, config: Eng
   if (flags & TcpFlag.FIN) {
     replies.push(reply({ seq: tcp.ack, ack: (tcp.seq + length) >>> 0, flags: TcpFlag.FIN | TcpFlag.ACK, options: dataOptions() }));
   } else if (segment.payload.length > 0 && !plan.withholdAck) {
-    replies.push(reply({ seq: tcp.ack, ack: (tcp.seq + length) >>> 0, flags: TcpFlag.ACK, options: dataOptions() }));
+    const options = dataOptions();
+    replies.push(reply({ seq: tcp.ack, ack: (tcp.seq + length) >>> 0, flags: TcpFlag.ACK, options }));
+    // After the pure ACK, never instead of it: judges read "an ACK without data" as the answer to data.
+    const answer = applicationAnswer(protocolFor(tcp.dstPort), segment.payload);
+    if (answer) replies.push(reply({ seq: tcp.ack, ack: (tcp.seq + length) >>> 0, flags: TcpFlag.ACK | TcpFlag.PSH, options }, answer));
   } else if (segment.payload.length === 0 && plan.sendBytes && isHandshakeAck(ip, tcp, config)) {
     // The third ACK of the handshake: the moment to send the data the plan asks for.
     const segmentSize = Math.min(config.mss, 1200);
@@ -85,6 +90,66 @@ export function replyTo(segment: DecodedPacket, plan: ResponderPlan, config: Eng
     }
   }
   return replies;
+}
+
+// ---- Answers to the port's protocol ----
+
+/**
+ * The protocol spoken on a test port, as interception proxies see it: they forward a request upstream
+ * only once it is complete, and relay upstream's answer; without one they time out and the test is lost.
+ */
+export type PortProtocol = 'http' | 'tls';
+
+export function protocolFor(port: number): PortProtocol | undefined {
+  return port === 80 ? 'http' : port === 443 ? 'tls' : undefined;
+}
+
+const CRLFCRLF = [0x0d, 0x0a, 0x0d, 0x0a];
+const endsWithBlankLine = (p: Uint8Array): boolean => p.length >= 4 && CRLFCRLF.every((b, i) => p[p.length - 4 + i] === b);
+
+/**
+ * An HTTP request's last header segment: it ends with CRLFCRLF and, when it starts like a request line,
+ * that line is HTTP/1.x (the HTTP/2 preface also ends with CRLFCRLF). A segment not starting like one
+ * is the end of a head split across segments; statelessly, that is the segment to answer.
+ */
+export function endsHttpRequest(payload: Uint8Array): boolean {
+  if (!endsWithBlankLine(payload)) return false;
+  if (!startsLikeRequest(payload)) return true;
+  const version = parseRequestHead(payload)?.requestLine.version;
+  return version !== undefined && /^HTTP\/1\.[01]$/.test(version);
+}
+
+/** One whole TLS record holding a ClientHello: type 22, version 3.x, its declared length inside the payload, handshake type 1. */
+export function isClientHelloRecord(payload: Uint8Array): boolean {
+  if (payload.length < 9) return false;
+  const recordLength = (payload[3] << 8) | payload[4];
+  return payload[0] === 22 && payload[1] === 3 && payload[2] <= 4 && recordLength >= 4 && 5 + recordLength <= payload.length && payload[5] === 1;
+}
+
+/** fatal(2) handshake_failure(40) in a TLS 1.2 record: as far as a responder without state can take a handshake. */
+export const TLS_HANDSHAKE_FAILURE_ALERT = Uint8Array.of(0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28);
+
+/** Longest request line echoed in a response body: keeps every response well under 300 bytes. */
+const ECHOED_REQUEST_LINE = 64;
+
+/**
+ * The response to an HTTP request's last segment, a pure function of its payload (like the ISN): 200,
+ * text/plain, no-store, and Connection: close so a proxy does not reuse its server connection for
+ * another test. The body is the payload's length, the first 16 hex digits of its SHA-256 and the
+ * request line (printable ASCII, at most 64 characters; `-` for a segment that does not start with one).
+ */
+export function httpResponse(payload: Uint8Array): Uint8Array {
+  const digest = createHash('sha256').update(payload).digest('hex').slice(0, 16);
+  const requestLine = (parseRequestHead(payload)?.requestLine.line ?? '-').replace(/[^\x20-\x7e]/g, '?').slice(0, ECHOED_REQUEST_LINE);
+  const body = `mbprobe ${payload.length} ${digest}\n${requestLine}\n`;
+  const head = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n`;
+  return Uint8Array.from(head + body, (c) => c.charCodeAt(0));
+}
+
+function applicationAnswer(protocol: PortProtocol | undefined, payload: Uint8Array): Uint8Array | undefined {
+  if (protocol === 'http' && endsHttpRequest(payload)) return httpResponse(payload);
+  if (protocol === 'tls' && isClientHelloRecord(payload)) return TLS_HANDSHAKE_FAILURE_ALERT;
+  return undefined;
 }
 
 /** The handshake's third ACK (a later ACK carrying SACK blocks acknowledges the same numbers, but is not it). */
