@@ -152,7 +152,8 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
   process.once('SIGTERM', onSignal);
   const cleanups: Array<() => unknown> = [() => process.off('SIGINT', onSignal), () => process.off('SIGTERM', onSignal)];
   try {
-    const reserved = await reserveFreshPorts(tests.length * ports.length, recentlyUsedPorts(store, opts.responder), route.source.includes(':') ? 6 : 4);
+    // Twice the jobs: spare ports for the runs that confirm a verdict (initiator/confirm.ts).
+    const reserved = await reserveFreshPorts(2 * tests.length * ports.length, recentlyUsedPorts(store, opts.responder), route.source.includes(':') ? 6 : 4);
     cleanups.push(() => reserved.release());
     const session = await client.openSession({ label: opts.label, initiatorAddress: route.source, toolVersion: TOOL_VERSION });
     cleanups.push(() => client.closeSession(session.sessionId).catch(() => undefined));
@@ -173,7 +174,7 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
     const results = await runTests({
       runId, sessionId: session.sessionId, tests, ports, payload: opts.payload, responderName: opts.responder, local: route.source, responder, localPorts: reserved.ports, concurrency, timing, settleMs: 30, signal: stop.signal,
       onResult: (r, done) => {
-        if (opts.json) io.stdout(`${JSON.stringify({ run: r.runId, test: r.name, port: r.port, verdict: r.verdict, detail: r.detail, timeoutWaitMs: r.timeoutWaitMs, watchMs: r.watchMs })}\n`);
+        if (opts.json) io.stdout(`${JSON.stringify({ run: r.runId, test: r.name, port: r.port, verdict: r.verdict, detail: r.detail, timeoutWaitMs: r.timeoutWaitMs, watchMs: r.watchMs, runs: r.runs })}\n`);
         else if (progress) io.stderr(`\r\x1b[K[${done}/${total}] ${r.name} :${r.port} → ${r.verdict}`);
       },
     }, prober, client, store);

@@ -5,7 +5,7 @@
  */
 import { diffSegments, type DiffRow } from '../shared/diff.js';
 import { findOption, formatOption, OptionKind, optionName, viewOption, type OptionView } from '../shared/wire/tcp-options.js';
-import { flagsOf, hasData, isDataAck, isRst, isSyn, isSynAck, type Observed } from './observed.js';
+import { flagsOf, hasData, isAck, isDataAck, isRst, isSyn, isSynAck, type Observed } from './observed.js';
 import type { Judgement, TestObservations } from './test-case.js';
 
 // ---- Flags: what kind of segment it is (initiator/observed.ts, here for the judges' one import). ----
@@ -101,7 +101,8 @@ export const indexesByArrival = (list: readonly Observed[], indexes: readonly nu
 
 /**
  * The verdicts shared by every test, decided before the test's own judge looks at options:
- * inconclusive (no responder view), reset (a RST the responder did not send), dropped (the
+ * inconclusive (no responder view), intercepted (a middlebox answered the connection itself and the
+ * probe never reached the responder), reset (a RST the responder did not send), dropped (the
  * responder never received the probe), reply-dropped (it answered, the answer never arrived).
  * `probe` picks the segment that is the test's probe on each side; `answer` its answer.
  */
@@ -113,15 +114,57 @@ export function sharedVerdict(
   if (!obs.responder) return { verdict: 'inconclusive', detail: { reason: 'the responder view of this test could not be collected' } };
   const sentProbes = obs.initiator.sent.filter(probe);
   if (sentProbes.length === 0) return { verdict: 'inconclusive', detail: { reason: 'the probe was never sent (the test script stopped early)', notes: obs.notes } };
+  const probesArrived = obs.responder.received.filter(probe);
+  const interception = probesArrived.length === 0 ? interceptionEvidence(obs) : undefined;
+  if (interception) return { verdict: 'intercepted', detail: { probesSent: sentProbes.length, probesReceived: 0, ...interception } };
   const forgedRst = obs.initiator.received.filter(isRst).length > 0 && obs.responder.sent.filter(isRst).length === 0;
   if (forgedRst) return { verdict: 'reset', detail: { resets: obs.initiator.received.filter(isRst).map((o) => segmentSummary(o)) } };
-  const probesArrived = obs.responder.received.filter(probe);
   if (probesArrived.length === 0) return { verdict: 'dropped', detail: { probesSent: sentProbes.length, probesReceived: 0, ...obs.notes } };
   const answersSent = obs.responder.sent.filter(answer);
   const answersArrived = obs.initiator.received.filter(answer);
   if (answersSent.length > 0 && answersArrived.length === 0) return { verdict: 'reply-dropped', detail: { answersSent: answersSent.length, answersReceived: 0 } };
   if (answersSent.length === 0 && answersArrived.length === 0) return { verdict: 'inconclusive', detail: { reason: 'the responder received the probe but sent no answer (rate or budget limit?)' } };
   return undefined;
+}
+
+/**
+ * Evidence that a middlebox answered the initiator's connection in the responder's place: the
+ * initiator got a SYN-ACK while the responder sent none in this test (it never saw the connection,
+ * or saw only a middlebox's own). Undefined when there is no such evidence. The detail says what
+ * answered: its SYN-ACK, whether it acknowledged our data, and the start of anything it sent (an
+ * interception proxy's own error page names itself there).
+ */
+export function interceptionEvidence(obs: TestObservations): Record<string, unknown> | undefined {
+  const synAck = obs.initiator.received.find(isSynAck);
+  if (!synAck || !obs.responder || obs.responder.sent.some(isSynAck)) return undefined;
+  const data = obs.initiator.received.filter(hasData);
+  const answered: Record<string, unknown> = {
+    synAck: { window: synAck.packet.tcp!.window, options: (synAck.packet.tcp!.options ?? []).filter((o) => o.kind > 1).map((o) => optionName(o.kind)) },
+    dataAcknowledged: obs.initiator.received.some((o) => isAck(o) && !isSynAck(o) && seqOffset(o.packet.tcp!.ack, obs.isn) > 1),
+    bytesReceived: data.reduce((n, o) => n + o.packet.payload.length, 0),
+    resets: obs.initiator.received.filter(isRst).length,
+  };
+  const response = describeResponse(byArrival(data));
+  if (response) answered.response = response;
+  return {
+    reason: "a middlebox answered the connection: the initiator got a SYN-ACK the responder never sent, and the probe never reached the responder",
+    responderSegmentsReceived: obs.responder.received.length,
+    answeredBy: answered,
+  };
+}
+
+/** The start of what a middlebox sent as data: an HTTP status line and its Server/Via headers, a TLS record type, or the first bytes. */
+function describeResponse(data: readonly Observed[]): Record<string, unknown> | undefined {
+  if (data.length === 0) return undefined;
+  const bytes = data[0].packet.payload;
+  const text = new TextDecoder('latin1').decode(bytes.subarray(0, 512));
+  if (text.startsWith('HTTP/')) {
+    const lines = text.split('\r\n');
+    const header = (name: string): string | undefined => lines.find((l) => l.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
+    return { http: lines[0], ...(header('server') ? { server: header('server') } : {}), ...(header('via') ? { via: header('via') } : {}) };
+  }
+  if (bytes.length >= 5 && bytes[0] >= 20 && bytes[0] <= 23 && bytes[1] === 3) return { tlsRecordType: bytes[0], ...(bytes[0] === 21 && bytes.length >= 7 ? { tlsAlert: bytes[6] } : {}) };
+  return { firstBytes: Array.from(bytes.subarray(0, 16), (b) => b.toString(16).padStart(2, '0')).join('') };
 }
 
 export function segmentSummary(o: Observed): Record<string, unknown> {

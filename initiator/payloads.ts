@@ -16,6 +16,9 @@ export function payloadFor(port: number, length: number, shape: 'auto' | 'raw' =
   return pattern(length);
 }
 
+/** Ports whose payload is a request the far end answers (HTTP on 80, a ClientHello on 443). */
+export const isRequestPort = (port: number): boolean => port === 80 || port === 443;
+
 function pattern(length: number, offset = 0): Uint8Array {
   const out = new Uint8Array(length);
   for (let i = 0; i < length; i++) out[i] = 0x61 + ((offset + i) % 26);

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { nowUs, type CapturedPacket, type PacketSource } from '../shared/net/capture.js';
 import type { PacketSink } from '../shared/net/raw-send.js';
 import { encodePacket, type IpHeader } from '../shared/wire/packet.js';
-import { acks, isRst, isSynAck, observe, type Observed } from './observed.js';
+import { acks, hasData, isFin, isRst, isSynAck, observe, type Observed } from './observed.js';
 import { TcpFlag, type TcpHeader } from '../shared/wire/tcp.js';
 import { findOption, nop, OptionKind, timestamps, viewOption, type TcpOption } from '../shared/wire/tcp-options.js';
 
@@ -84,6 +84,10 @@ export class ProbeConnection {
   /** The peer's ISN as we saw it, once a SYN-ACK arrived. */
   peerIsn?: number;
   private peerTimestamp?: number;
+  /** Segments sent again because their answer did not come (a sign of loss on the path). */
+  resends = 0;
+  /** The payload is a request (HTTP on 80, a ClientHello on 443): close() waits for its answer first. */
+  awaitsAnswer = false;
   /** Time spent waiting for answers that never came (what a clean path must not cost). */
   timeoutWaitMs = 0;
   /** Time spent watching, on purpose, for segments that only a middlebox would send (see watch). */
@@ -105,6 +109,12 @@ export class ProbeConnection {
   deliver(seen: Observed): void {
     this.received.push(seen);
     const tcp = seen.packet.tcp;
+    // Data in order (a response a proxy relayed, or the responder's): later segments acknowledge it, as a TCP would.
+    const length = seen.packet.payload.length;
+    if (tcp && length > 0 && this.peerIsn !== undefined && !(tcp.flags & (TcpFlag.SYN | TcpFlag.RST))) {
+      const start = (tcp.seq - this.rcvNxt) | 0;
+      if (start <= 0 && start + length > 0) this.rcvNxt = (tcp.seq + length) >>> 0;
+    }
     if (tcp) {
       const ts = findOption(tcp.options, OptionKind.TIMESTAMPS);
       const view = ts && viewOption(ts);
@@ -188,6 +198,7 @@ export class ProbeConnection {
   async exchange(spec: SegmentSpec, answer: (o: Observed) => boolean): Promise<Observed | undefined> {
     const wait = this.rttMs === undefined ? this.timing.timeoutMs : Math.min(this.timing.timeoutMs, Math.max(MIN_RTO_MS, 4 * this.rttMs));
     for (let attempt = 0; attempt < this.timing.attempts; attempt++) {
+      if (attempt > 0) this.resends++;
       await this.send(spec);
       const reply = await this.waitFor(answer, wait);
       if (reply) return reply;
@@ -222,8 +233,17 @@ export class ProbeConnection {
     return ack;
   }
 
-  /** FIN, then the peer's FIN-ACK, then our last ACK. */
+  /**
+   * FIN, then the peer's FIN-ACK, then our last ACK. A connection that sent a request (awaitsAnswer)
+   * first waits a few round trips for the answer, as a client would: an interception proxy drops a
+   * request whose client closes before the response comes (squid's default), and never forwards it.
+   */
   async close(): Promise<void> {
+    const lastData = this.awaitsAnswer ? [...this.sent].reverse().find(hasData) : undefined;
+    if (lastData && !this.received.some((o) => hasData(o) && o.atUs >= lastData.atUs)) {
+      const wait = Math.min(this.timing.timeoutMs, Math.max(MIN_RTO_MS, 4 * (this.rttMs ?? this.timing.timeoutMs)));
+      await this.waitFor((o) => o.atUs >= lastData.atUs && (hasData(o) || isRst(o) || isFin(o)), wait);
+    }
     const finAck = await this.exchange({ flags: TcpFlag.FIN | TcpFlag.ACK }, (o) => isRst(o) || (o.packet.tcp !== undefined && (o.packet.tcp.flags & TcpFlag.FIN) !== 0));
     this.sndNxt = (this.sndNxt + 1) >>> 0;
     if (finAck?.packet.tcp && !isRst(finAck)) {

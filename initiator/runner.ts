@@ -5,8 +5,9 @@ import { matchSegments } from '../shared/match.js';
 import type { DiffRecord, SegmentRecord, Store } from '../shared/store.js';
 import { fromHex } from '../shared/wire/bytes.js';
 import type { ControlClient } from './control-client.js';
-import { isSyn, isSynAck } from './judge-helpers.js';
-import { payloadFor } from './payloads.js';
+import { decide, type Decision, type TestRun } from './confirm.js';
+import { hasData, isSyn, isSynAck } from './observed.js';
+import { isRequestPort, payloadFor } from './payloads.js';
 import { observe, type Observed } from './observed.js';
 import type { Prober, Timing } from './probe.js';
 import { allVerdicts, type Judgement, type TestCase, type TestObservations } from './test-case.js';
@@ -24,6 +25,8 @@ export interface TestResult {
   timeoutWaitMs: number;
   /** How long the test watched on purpose for segments only a middlebox would send. */
   watchMs: number;
+  /** How many times the test ran before its verdict was decided (initiator/confirm.ts). */
+  runs: number;
 }
 
 export interface RunPlan {
@@ -33,7 +36,7 @@ export interface RunPlan {
   ports: readonly number[];
   local: string;
   responder: string;
-  /** Local ports reserved for the run, one per test. */
+  /** Local ports reserved for the run: one per test, then spares for the runs that confirm a verdict. */
   localPorts: number[];
   concurrency: number;
   timing: Timing;
@@ -51,16 +54,19 @@ export interface RunPlan {
 /**
  * Runs every (test, port) pair. Tests on the same responder port never run at once, so a middlebox
  * that rewrites everything still leaves the responder one test to attribute a flow to; different
- * ports run in parallel up to `concurrency`. Each test is committed to the store as it completes.
+ * ports run in parallel up to `concurrency`. A test whose verdict needs confirming runs again
+ * (initiator/confirm.ts); each test is committed to the store once its verdict is decided.
  */
 export async function runTests(plan: RunPlan, prober: Prober, client: ControlClient, store: Store): Promise<TestResult[]> {
   const jobs = plan.ports.flatMap((port) => plan.tests.map((test) => ({ test, port })));
   if (plan.localPorts.length < jobs.length) throw new Error(`need ${jobs.length} local ports, ${plan.localPorts.length} reserved`);
+  // First runs take the first ports, in job order; confirmations take the spare ones after them.
+  const spare = plan.localPorts.slice(jobs.length);
   const results: TestResult[] = [];
   const queue = new PQueue({ concurrency: plan.concurrency });
   const lanes = new Map<number, Promise<void>>();
   const jobPromises = jobs.map(({ test, port }, seq) => {
-    const job = { test, port, seq, localPort: plan.localPorts[seq] };
+    const job = { test, port, seq, localPort: plan.localPorts[seq], sparePort: () => spare.shift() };
     const previous = lanes.get(job.port) ?? Promise.resolve();
     const mine = previous.then(() => queue.add(async () => {
       if (plan.signal?.aborted) return;
@@ -75,19 +81,60 @@ export async function runTests(plan: RunPlan, prober: Prober, client: ControlCli
   return results.sort((a, b) => a.testId - b.testId);
 }
 
-async function runOne(plan: RunPlan, job: { test: TestCase; port: number; seq: number; localPort: number }, prober: Prober, client: ControlClient, store: Store): Promise<TestResult> {
+/** One run of one test: what both ends saw, the judge's verdict, and what says the path lost something. */
+interface Attempt extends TestRun {
+  detail: Record<string, unknown>;
+  observations: TestObservations;
+  startedAt: string;
+  finishedAt: string;
+  timeoutWaitMs: number;
+  watchMs: number;
+  rows: { segments: SegmentRecord[]; diffs: DiffRecord[] };
+}
+
+type Job = { test: TestCase; port: number; seq: number; localPort: number; sparePort: () => number | undefined };
+
+async function runOne(plan: RunPlan, job: Job, prober: Prober, client: ControlClient, store: Store): Promise<TestResult> {
+  const { test, port } = job;
+  const attempts: Attempt[] = [];
+  let decision: Decision = { final: false };
+  let localPort: number | undefined = job.localPort;
+  while (localPort !== undefined) {
+    attempts.push(await attemptOne(plan, job, attempts.length, localPort, prober, client));
+    decision = decide(test.verdicts[0], attempts);
+    if (decision.final || plan.signal?.aborted) break;
+    localPort = job.sparePort();
+  }
+  const last = attempts[attempts.length - 1];
+  // An interference verdict that still needed confirming is not published as one.
+  const verdict = decision.final ? decision.verdict : 'inconclusive';
+  // The run stored is the last one (its verdict is the published one, unless no two runs agreed).
+  const detail: Record<string, unknown> = { ...last.detail };
+  if (decision.final && decision.reason) detail.reason = decision.reason;
+  if (!decision.final) {
+    detail.reason = `${last.verdict}, not confirmed: ${plan.signal?.aborted ? 'the run was interrupted before a confirming run' : 'no local port was left for a confirming run'}`;
+    detail.unconfirmedVerdict = last.verdict;
+  }
+  if (attempts.length > 1) detail.runs = attempts.map((a) => ({ verdict: a.verdict, ...(a.lossSigns.length ? { lossSigns: a.lossSigns } : {}) }));
+  const id = store.insertTest({ runId: plan.runId, name: test.name, port, seq: job.seq, startedAt: attempts[0].startedAt, finishedAt: last.finishedAt, verdict, detail, ...last.rows });
+  const sum = (f: (a: Attempt) => number): number => attempts.reduce((n, a) => n + f(a), 0);
+  return { runId: plan.runId, name: test.name, port, verdict, detail, startedAt: attempts[0].startedAt, finishedAt: last.finishedAt, testId: id, timeoutWaitMs: sum((a) => a.timeoutWaitMs), watchMs: sum((a) => a.watchMs), runs: attempts.length };
+}
+
+async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: number, prober: Prober, client: ControlClient): Promise<Attempt> {
   const { test, port } = job;
   const startedAt = new Date().toISOString();
   const isn = randomInt(0, 2 ** 32);
-  const testId = `${job.seq}-${test.name}-${port}`;
+  const testId = `${job.seq}-${test.name}-${port}${attempt ? `-run${attempt + 1}` : ''}`;
   const notes: Record<string, unknown> = {};
   let responderView: TestObservations['responder'];
   let attribution: string[] = [];
-  const connection = prober.open({ local: { address: plan.local, port: job.localPort }, remote: { address: plan.responder, port }, timing: plan.timing, isn });
+  const connection = prober.open({ local: { address: plan.local, port: localPort }, remote: { address: plan.responder, port }, timing: plan.timing, isn });
+  connection.awaitsAnswer = (plan.payload ?? 'auto') === 'auto' && isRequestPort(port);
   try {
     const sendBytes = test.plan?.sendBytes ?? 0;
     await client.registerTest(plan.sessionId, {
-      testId, name: test.name, port, initiatorPort: job.localPort, initiatorIsn: isn, plan: test.plan ?? {},
+      testId, name: test.name, port, initiatorPort: localPort, initiatorIsn: isn, plan: test.plan ?? {},
       ...(sendBytes ? { padding: '.'.repeat(sendBytes + 1024) } : {}),
     });
     try {
@@ -124,24 +171,32 @@ async function runOne(plan: RunPlan, job: { test: TestCase; port: number; seq: n
     judgement = { verdict: 'inconclusive', detail: { reason: `the judge failed: ${error instanceof Error ? error.message : String(error)}` } };
   }
   const detail = { ...judgement.detail, ...(attribution.length ? { attribution } : {}), ...(notes.collectError || notes.scriptError ? { errors: notes } : {}) };
-  const finishedAt = new Date().toISOString();
-  const { segments, diffs } = segmentsAndDiffs(observations);
-  const id = store.insertTest({ runId: plan.runId, name: test.name, port, seq: job.seq, startedAt, finishedAt, verdict: judgement.verdict, detail, segments, diffs });
-  return { runId: plan.runId, name: test.name, port, verdict: judgement.verdict, detail, startedAt, finishedAt, testId: id, timeoutWaitMs: connection.timeoutWaitMs, watchMs: connection.watchMs };
+  const rows = segmentsAndDiffs(observations);
+  const lossSigns = [
+    ...(connection.resends ? [`${connection.resends} resent`] : []),
+    ...(connection.timeoutWaitMs ? [`${Math.round(connection.timeoutWaitMs)} ms waiting for answers that never came`] : []),
+    ...(rows.lost.forward ? [`${rows.lost.forward} sent by the initiator never seen by the responder`] : []),
+    ...(rows.lost.reverse ? [`${rows.lost.reverse} sent by the responder never seen by the initiator`] : []),
+  ];
+  return {
+    verdict: judgement.verdict, detail, observations, startedAt, finishedAt: new Date().toISOString(),
+    timeoutWaitMs: connection.timeoutWaitMs, watchMs: connection.watchMs, rows: { segments: rows.segments, diffs: rows.diffs }, lossSigns,
+  };
 }
 
 /**
  * The rows for the store: all four segment lists, and a diff for every segment matched across the
  * path in each direction (sequence numbers also compared relative to each side's ISN).
  */
-export function segmentsAndDiffs(obs: TestObservations): { segments: SegmentRecord[]; diffs: DiffRecord[] } {
+export function segmentsAndDiffs(obs: TestObservations): { segments: SegmentRecord[]; diffs: DiffRecord[]; lost: { forward: number; reverse: number } } {
   const segments: SegmentRecord[] = [];
   const add = (list: Observed[], side: SegmentRecord['side'], dir: SegmentRecord['dir']): number[] =>
     list.map((o) => segments.push({ side, dir, atUs: o.atUs, bytes: o.bytes }) - 1);
   const initiatorSent = add(obs.initiator.sent, 'initiator', 'sent');
   const initiatorReceived = add(obs.initiator.received, 'initiator', 'received');
   const diffs: DiffRecord[] = [];
-  if (!obs.responder) return { segments, diffs };
+  const lost = { forward: 0, reverse: 0 };
+  if (!obs.responder) return { segments, diffs, lost };
   const responderSent = add(obs.responder.sent, 'responder', 'sent');
   const responderReceived = add(obs.responder.received, 'responder', 'received');
   const isnOf = (list: Observed[], match: (o: Observed) => boolean): number | undefined => list.find(match)?.packet.tcp?.seq;
@@ -149,7 +204,7 @@ export function segmentsAndDiffs(obs: TestObservations): { segments: SegmentReco
   const responderIsnSent = isnOf(obs.responder.sent, isSynAck);
   const responderIsnSeen = isnOf(obs.initiator.received, isSynAck);
   const responderIsn = responderIsnSent !== undefined && responderIsnSeen !== undefined ? { sent: responderIsnSent, received: responderIsnSeen } : undefined;
-  const direction = (sentList: Observed[], sentIds: number[], receivedList: Observed[], receivedIds: number[], seqIsn: { sent: number; received: number } | undefined, ackIsn: { sent: number; received: number } | undefined): void => {
+  const direction = (sentList: Observed[], sentIds: number[], receivedList: Observed[], receivedIds: number[], seqIsn: { sent: number; received: number } | undefined, ackIsn: { sent: number; received: number } | undefined): number => {
     const match = matchSegments(sentList.map((o) => o.packet), receivedList.map((o) => o.packet), { isn: seqIsn, ackIsn });
     for (const group of match.groups) {
       for (const [s, r] of group.pairs) {
@@ -158,8 +213,10 @@ export function segmentsAndDiffs(obs: TestObservations): { segments: SegmentReco
         }
       }
     }
+    // Lost on the way: SYNs and data segments nothing arrived of (proxies absorb pure ACKs and make their own, so those say nothing).
+    return match.dropped.filter((i) => isSyn(sentList[i]) || isSynAck(sentList[i]) || hasData(sentList[i])).length;
   };
-  direction(obs.initiator.sent, initiatorSent, obs.responder.received, responderReceived, initiatorIsn, responderIsn && { sent: responderIsn.received, received: responderIsn.sent });
-  direction(obs.responder.sent, responderSent, obs.initiator.received, initiatorReceived, responderIsn, { sent: initiatorIsn.received, received: initiatorIsn.sent });
-  return { segments, diffs };
+  lost.forward = direction(obs.initiator.sent, initiatorSent, obs.responder.received, responderReceived, initiatorIsn, responderIsn && { sent: responderIsn.received, received: responderIsn.sent });
+  lost.reverse = direction(obs.responder.sent, responderSent, obs.initiator.received, initiatorReceived, responderIsn, { sent: initiatorIsn.received, received: initiatorIsn.sent });
+  return { segments, diffs, lost };
 }

@@ -3,7 +3,7 @@ import type { Observed } from './observed.js';
 import type { ProbeConnection } from './probe.js';
 
 /** Verdicts every test can give besides its own (design contract). */
-export const SHARED_VERDICTS = ['dropped', 'reply-dropped', 'reset', 'inconclusive'] as const;
+export const SHARED_VERDICTS = ['dropped', 'intercepted', 'reply-dropped', 'reset', 'inconclusive'] as const;
 
 /** Everything both ends saw of one test: the input of a pure judge. */
 export interface TestObservations {

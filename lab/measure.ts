@@ -67,7 +67,9 @@ export async function startResponder(lab: Lab, db: string): Promise<{ child: Chi
 /** Runs the real initiator in the initiator namespace against the lab's responder. */
 export async function runInitiator(lab: Lab, db: string, options: Omit<MeasureOptions, 'workDir'> & { label: string }): Promise<{ verdicts: LabVerdict[]; stderr: string; code: number }> {
   const bin = join(projectRoot(), 'dist/initiator/bin.js');
-  const responder = options.family === 6 ? lab.addresses.responder6 : lab.addresses.responder;
+  const family = options.family ?? 4;
+  // As a volunteer names it: by address, or by a name only the initiator's resolver knows (a proxy on the path cannot resolve it).
+  const responder = lab.profile.responderByName ? lab.responderNames[family] : family === 6 ? lab.addresses.responder6 : lab.addresses.responder;
   const argv = [process.execPath, bin, 'run', '--responder', responder, '--db', db, '--label', options.label, '--json',
     ...(options.tests ? ['--tests', options.tests] : []), '--concurrency', String(options.concurrency ?? 3), ...(options.initiatorArgs ?? [])];
   const result = await lab.exec(lab.namespaces.initiator, argv, { allowFailure: true, timeoutMs: 300_000 });

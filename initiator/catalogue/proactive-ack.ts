@@ -29,7 +29,9 @@ export const proactiveAck: TestCase = {
   judge(obs) {
     // The answer the responder gives on every path is its SYN-ACK; it never answers the probe.
     const shared = sharedVerdict(obs, hasData, isSynAck);
-    if (shared && shared.verdict !== 'dropped') return shared;
+    // The probe not reaching the responder is no answer here: what matters is whether something ACKed it.
+    const notDelivered = shared?.verdict === 'dropped' || shared?.verdict === 'intercepted';
+    if (shared && !notDelivered) return shared;
     const responder = obs.responder!;
     const probe = first(obs.initiator.sent, hasData)!;
     const probeSeq = probe.packet.tcp!.seq;
@@ -57,7 +59,7 @@ export const proactiveAck: TestCase = {
       })),
     };
     // An ACK the responder never sent says the path acknowledged the data, even if it never delivered it.
-    if (forged.length > 0) return { verdict: 'acked-by-middlebox', detail };
+    if (forged.length > 0) return { verdict: 'acked-by-middlebox', detail: { ...detail, ...(shared?.verdict === 'intercepted' ? { intercepted: shared.detail } : {}) } };
     if (shared) return shared;
     return { verdict: 'none', detail };
   },

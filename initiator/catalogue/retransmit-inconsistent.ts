@@ -18,6 +18,9 @@ const RETRANSMISSIONS = [
   { variant: 'smaller', bytes: 50, xor: 0x03 },
 ] as const;
 const FINDINGS = ['old-data', 'resized'] as const;
+/** Copies of each transmission, and the gap between them. */
+const COPIES = 2;
+const COPY_GAP_MS = 5;
 
 /** The pause between transmissions, like a retransmission timeout: twice the round trip, at least 200 ms. */
 const pauseMs = (c: ProbeConnection): number => Math.max(200, Math.min(c.timing.timeoutMs, 2 * (c.rttMs ?? c.timing.timeoutMs)));
@@ -47,7 +50,7 @@ function sameHeader(sent: Observed, received: Observed): boolean {
 
 export const retransmitInconsistent: TestCase = {
   name: 'retransmit-inconsistent',
-  sends: `after an ordinary handshake, ${ORIGINAL_BYTES} data bytes the responder is asked not to acknowledge, then three retransmissions at the same sequence number with other bytes: same size, larger (150), smaller (50)`,
+  sends: `after an ordinary handshake, ${ORIGINAL_BYTES} data bytes the responder is asked not to acknowledge, then three retransmissions at the same sequence number with other bytes: same size, larger (150), smaller (50); each transmission sent twice`,
   verdicts: ['new-data', ...FINDINGS],
   plan: { withholdAck: true },
   async run(connection, context) {
@@ -57,8 +60,15 @@ export const retransmitInconsistent: TestCase = {
     const longest = Math.max(ORIGINAL_BYTES, ...RETRANSMISSIONS.map((r) => r.bytes));
     const original = context.payload(longest);
     const pause = pauseMs(connection);
-    const send = (payload: Uint8Array): Promise<Observed> =>
-      connection.send({ flags: TcpFlag.ACK | TcpFlag.PSH, seq, payload, options: timestampsIfWellFormed(connection, synAck) });
+    // Every transmission goes out twice, a few milliseconds apart (an identical copy is the same
+    // transmission to the judge): a path that loses one copy still delivers the other, so a lost
+    // transmission is not mistaken for one a box absorbed.
+    const send = async (payload: Uint8Array): Promise<void> => {
+      for (let copy = 0; copy < COPIES; copy++) {
+        if (copy > 0) await connection.linger(COPY_GAP_MS);
+        await connection.send({ flags: TcpFlag.ACK | TcpFlag.PSH, seq, payload, options: timestampsIfWellFormed(connection, synAck) });
+      }
+    };
     await send(original.subarray(0, ORIGINAL_BYTES));
     for (const r of RETRANSMISSIONS) {
       await connection.linger(pause);

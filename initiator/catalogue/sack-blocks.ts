@@ -10,7 +10,7 @@ const RESPONDER_BYTES = 2400;
 
 export const sackBlocks: TestCase = {
   name: 'sack-blocks',
-  sends: `a handshake after which the responder sends ${RESPONDER_BYTES} bytes in two segments; then an ACK of the handshake only, with a SACK block for the second segment (a real hole)`,
+  sends: `a handshake after which the responder sends ${RESPONDER_BYTES} bytes in two segments; then an ACK of the handshake only, with a SACK block for the second segment (a real hole), sent twice`,
   verdicts: ['passed', 'translated', 'untranslated', 'removed'],
   plan: { sendBytes: RESPONDER_BYTES },
   async run(connection) {
@@ -33,7 +33,11 @@ export const sackBlocks: TestCase = {
     }
     const left = target.packet.tcp!.seq;
     const right = (left + target.packet.payload.length) >>> 0;
-    await connection.send({ flags: TcpFlag.ACK, ack: start, options: [...timestampsIfOffered(connection, synAck), nop(), nop(), sack([[left, right]])] });
+    // Sent twice, a few milliseconds apart: a pure ACK is never answered, so a lost one would go unnoticed.
+    for (let copy = 0; copy < 2; copy++) {
+      if (copy > 0) await connection.linger(5);
+      await connection.send({ flags: TcpFlag.ACK, ack: start, options: [...timestampsIfOffered(connection, synAck), nop(), nop(), sack([[left, right]])] });
+    }
     // Then acknowledge what arrived in order, and close.
     let end = start;
     for (const o of [...data].sort((a, b) => seqOffset(a.packet.tcp!.seq, b.packet.tcp!.seq))) {
@@ -62,15 +66,26 @@ export const sackBlocks: TestCase = {
       blocks: sackBlocksOf(probe).map(([l, r]) => [seqOffset(l, isnSeen), seqOffset(r, isnSeen)]),
     };
     if (acks.length === 0) return { verdict: 'dropped', detail: { reason: 'no ACK reached the responder after its data', sent: sentDetail } };
-    const received = acks.find((o) => sackBlocksOf(o).length > 0);
+    // The probe at the responder: an ACK of the same (relative) number. None arrived: lost, unless the
+    // responder's data was acknowledged by someone else (a split-connection proxy acknowledges it
+    // itself, and no block of ours can cross it).
+    const probeCopies = acks.filter((o) => ackOffset(o, isnOwn) === sentDetail.ack);
+    const ourAcks = new Set(obs.initiator.sent.filter(isPureAck).map((o) => ackOffset(o, isnSeen)));
+    const ackedByPath = acks.some((o) => !ourAcks.has(ackOffset(o, isnOwn)));
+    if (probeCopies.length === 0 && !ackedByPath) {
+      return { verdict: 'dropped', detail: { reason: 'the ACK carrying the SACK block never reached the responder (both copies lost?)', sent: sentDetail, acksReceived: acks.map((o) => ackOffset(o, isnOwn)) } };
+    }
+    const candidates = probeCopies.length ? probeCopies : acks;
+    const received = candidates.find((o) => sackBlocksOf(o).length > 0);
     const synAckSackPermitted = findOption(first(obs.initiator.received, isSynAck)!.packet.tcp!.options, OptionKind.SACK_PERMITTED) !== undefined;
     if (!received) {
       return {
         verdict: 'removed',
         detail: {
           sent: sentDetail,
-          received: { ack: ackOffset(acks[0], isnOwn), options: (acks[0].packet.tcp!.options ?? []).map((o) => optionName(o.kind)) },
+          received: { ack: ackOffset(candidates[0], isnOwn), options: (candidates[0].packet.tcp!.options ?? []).map((o) => optionName(o.kind)) },
           acksReceived: acks.length,
+          probeCopiesReceived: probeCopies.length,
           synAckSackPermitted,
         },
       };

@@ -23,6 +23,8 @@ export const synBaseline: TestCase = {
   run: connectAndClose,
   judge(obs) {
     const shared = sharedVerdict(obs, isSyn, isSynAck);
+    // A proxy that answers the handshake itself and connects later (or never): the SYN-ACK is its own.
+    if (shared?.verdict === 'intercepted') return { verdict: 'proxied', detail: shared.detail };
     if (shared) return shared;
     const received = first(obs.initiator.received, isSynAck)!;
     const sentByResponder = obs.responder!.sent.filter(isSynAck);

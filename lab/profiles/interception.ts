@@ -146,6 +146,8 @@ function haproxyPassthrough(): LabProfile {
         `  bind :::${HAPROXY_TLS_PORT} v6only`,
         '  tcp-request inspect-delay 10s',
         '  tcp-request content accept if { req.ssl_hello_type 1 }',
+        // no ClientHello by the end of the client's stream (or of the delay): no server connection
+        '  tcp-request content reject',
         '  use_backend tls6 if { src fd6d:6270::/32 }',
         '  default_backend tls4',
         'backend lb4',

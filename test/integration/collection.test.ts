@@ -10,7 +10,7 @@ import { Store } from '../../shared/store.js';
 import { decodePacket } from '../../shared/wire/packet.js';
 import { createLab, removeStaleLabs } from '../../lab/index.js';
 import { projectRoot, runInitiator, startResponder } from '../../lab/index.js';
-import { expectedTable } from './expectations.js';
+import { expectedTable } from '../../lab/expectations.js';
 
 /**
  * Volunteers on three lab paths (no middlebox, an option-stripping firewall, a NAT) each measure

@@ -1,12 +1,16 @@
-import type { LabVerdict } from '../../lab/index.js';
+import { TEST_PORTS } from '../shared/ports.js';
+import type { LabVerdict } from './measure.js';
 
 /**
- * The verdicts each lab profile must produce, test by test (the same on every port): what the
- * integration tests assert across the lab (measurement.test.ts) and what the collected results of
- * several paths must add up to (collection.test.ts).
+ * The verdicts each lab profile must produce, test by test and port by port: what the integration
+ * tests assert across the lab (test/integration/measurement.test.ts), what the collected results of
+ * several paths must add up to (collection.test.ts), and what scripts/soak holds lossy runs to.
  */
 
-export const PORTS = [34343, 80, 443];
+export const PORTS = TEST_PORTS;
+
+/** A test's verdict on a profile: the same on every port, or per port (unlisted ports: the clean verdict). */
+export type Expectation = string | Readonly<Partial<Record<number, string>>>;
 
 /** What no interference looks like: the first verdict of every test. */
 export const CLEAN: Record<string, string> = {
@@ -41,7 +45,7 @@ export const CLEAN: Record<string, string> = {
 };
 
 /** A transparent split-connection proxy answers and re-sends everything itself. */
-const SPLIT_PROXY: Record<string, string> = {
+const SPLIT_PROXY: Record<string, Expectation> = {
   'syn-baseline': 'proxied',
   'syn-wscale': 'modified',
   'syn-timestamp': 'modified',
@@ -69,8 +73,45 @@ const SPLIT_PROXY: Record<string, string> = {
   'reserved-bits': 'cleared',
 };
 
-/** Per profile: the verdicts that differ from the clean path (the same on ports 34343, 80 and 443). */
-export const EXPECTED: Record<string, Record<string, string>> = {
+/** A profile that acts differently per port: each port's table of differing verdicts (unlisted ports: clean). */
+function perPort(tables: Record<number, Record<string, Expectation>>): Record<string, Expectation> {
+  const out: Record<string, Record<number, string>> = {};
+  for (const [port, table] of Object.entries(tables)) {
+    for (const [test, e] of Object.entries(table)) (out[test] ??= {})[Number(port)] = typeof e === 'string' ? e : e[Number(port)] ?? CLEAN[test];
+  }
+  return out;
+}
+
+/** Tests whose probe is a SYN (or a handshake): behind a proxy that connects to the server only later, it never gets there. */
+const HANDSHAKE_ONLY = ['syn-mss', 'syn-wscale', 'syn-sackperm', 'syn-timestamp', 'syn-unknown-option', 'syn-mptcp', 'syn-tfo', 'synack-unknown-option', 'syn-ecn', 'nat', 'sack-blocks'];
+const intercepted = (tests: readonly string[]): Record<string, string> => Object.fromEntries(tests.map((t) => [t, 'intercepted']));
+
+/**
+ * A proxy that completes the handshake itself and connects to the server once a whole request (or
+ * ClientHello) arrived: the handshake tests never reach the responder; the data tests reach it over
+ * the proxy's own connection, as across a split-connection proxy.
+ */
+const LAZY_PROXY: Record<string, string> = {
+  ...intercepted(HANDSHAKE_ONLY),
+  'syn-baseline': 'proxied',
+  'syn-data': 'payload-removed',
+  'seq-rewrite': 'rewritten-both',
+  'window-rewrite': 'rewritten',
+  'data-unknown-option': 'removed',
+  'data-mptcp': 'removed',
+  'data-timestamp': 'modified',
+  'ip-ecn': 'bleached',
+  'ip-dscp': 'bleached',
+  'proactive-ack': 'acked-by-middlebox',
+  'coalesce': 'coalesced',
+  'seq-hole': 'held',
+  // conntrack-invalid (an ACK of data never sent), the probe is not redirected to the proxy: it reaches the responder as sent
+  'ack-hole': 'passed',
+  'reserved-bits': 'cleared',
+};
+
+/** Per profile: the verdicts that differ from the clean path. */
+export const EXPECTED: Record<string, Record<string, Expectation>> = {
   clean: {},
   nat: {
     'nat': 'address+port',
@@ -175,8 +216,33 @@ export const EXPECTED: Record<string, Record<string, string>> = {
   'resizing-normalizer': {
     'retransmit-inconsistent': 'resized',
   },
+  // squid forwards a request only while its client waits for the answer; the first, 100-byte segment of
+  // retransmit-inconsistent is not a whole request, and the URG byte is taken out of the stream
+  'http-intercept': perPort({ 80: { ...LAZY_PROXY, 'retransmit-inconsistent': 'intercepted', 'urgent-pointer': 'cleared' } }),
+  // tinyproxy answers every request with its own error page: nothing reaches the responder on 80
+  'http-intercept-error': perPort({
+    80: {
+      ...intercepted(Object.keys(CLEAN)),
+      'syn-baseline': 'proxied',
+      'proactive-ack': 'acked-by-middlebox',
+      'ack-hole': 'passed',
+    },
+  }),
+  // 34343: a TCP load balancer, like a split-connection proxy; 443: passthrough once a ClientHello
+  // arrived (the URG byte, taken out of the stream, leaves it incomplete)
+  'tls-passthrough': perPort({
+    34343: SPLIT_PROXY,
+    443: { ...LAZY_PROXY, 'retransmit-inconsistent': 'old-data', 'urgent-pointer': 'intercepted' },
+  }),
 };
 
+/** What `profile` must give for `test` on `port`. */
+export function expectedVerdict(profile: string, test: string, port: number): string {
+  const e = EXPECTED[profile]?.[test];
+  if (e === undefined) return CLEAN[test];
+  return typeof e === 'string' ? e : (e[port] ?? CLEAN[test]);
+}
+
 export const table = (verdicts: LabVerdict[]): Record<string, string> => Object.fromEntries(verdicts.map((v) => [`${v.test}:${v.port}`, v.verdict]));
-export const expectedTable = (profile: string, tests: readonly string[] = Object.keys(CLEAN)): Record<string, string> =>
-  Object.fromEntries(PORTS.flatMap((port) => tests.map((test) => [`${test}:${port}`, EXPECTED[profile][test] ?? CLEAN[test]])));
+export const expectedTable = (profile: string, tests: readonly string[] = Object.keys(CLEAN), ports: readonly number[] = PORTS): Record<string, string> =>
+  Object.fromEntries(ports.flatMap((port) => tests.map((test) => [`${test}:${port}`, expectedVerdict(profile, test, port)])));
