@@ -31,6 +31,7 @@ export const coalesce: TestCase = {
         return { flags: TcpFlag.ACK | TcpFlag.PSH, seq: (base + at) >>> 0, payload: payload.subarray(at, at + SEGMENT_BYTES), options };
       };
       const ends = burst.order.map((i) => (base + b * BURST_BYTES + (i + 1) * SEGMENT_BYTES) >>> 0);
+      const burstEnd = (base + (b + 1) * BURST_BYTES) >>> 0;
       const acked = new Set<number>();
       const ackedAll = (): boolean => ends.every((e) => acked.has(e));
       // Resent like a TCP would resend a lost segment: the (stateless) responder acknowledges each
@@ -45,7 +46,9 @@ export const coalesce: TestCase = {
           const o = await connection.waitFor((x) => x.atUs >= since && (isRst(x) || isAck(x)), Math.max(1, deadline - Date.now()));
           if (!o) break;
           if (isRst(o)) reset = true;
-          else for (const e of ends) if (acks(o, e)) acked.add(e);
+          // Exactly its end: the stateless responder acknowledges each segment it got, whatever came before it.
+          else if (ends.includes(o.packet.tcp!.ack)) acked.add(o.packet.tcp!.ack);
+          else if (acks(o, burstEnd)) ends.forEach((e) => acked.add(e));
           if (reset) break;
         }
       }
