@@ -9,7 +9,11 @@ import type { LabVerdict } from './measure.js';
 
 export const PORTS = TEST_PORTS;
 
-/** A test's verdict on a profile: the same on every port, or per port (unlisted ports: the clean verdict). */
+/**
+ * A test's verdict on a profile: the same on every port, or per port (unlisted ports: the clean
+ * verdict). `a|b`: real software whose behaviour depends on a race the lab cannot fix (each such
+ * entry says which); either is right, nothing else is.
+ */
 export type Expectation = string | Readonly<Partial<Record<number, string>>>;
 
 /** What no interference looks like: the first verdict of every test. */
@@ -231,7 +235,9 @@ export const EXPECTED: Record<string, Record<string, Expectation>> = {
   // 34343: a TCP load balancer, like a split-connection proxy; 443: passthrough once a ClientHello
   // arrived (the URG byte, taken out of the stream, leaves it incomplete)
   'tls-passthrough': perPort({
-    34343: SPLIT_PROXY,
+    // HAProxy reads up to the urgent mark and closes; when the bytes after the mark are still unread
+    // in its socket by then, the kernel answers the close with a RST (about 1 run in 5 here).
+    34343: { ...SPLIT_PROXY, 'urgent-pointer': 'cleared|reset' },
     443: { ...LAZY_PROXY, 'retransmit-inconsistent': 'old-data', 'urgent-pointer': 'intercepted' },
   }),
 };
@@ -242,6 +248,13 @@ export function expectedVerdict(profile: string, test: string, port: number): st
   if (e === undefined) return CLEAN[test];
   return typeof e === 'string' ? e : (e[port] ?? CLEAN[test]);
 }
+
+/** Is `verdict` what `expected` allows (one verdict, or alternatives `a|b`)? */
+export const accepts = (expected: string, verdict: string): boolean => expected.split('|').includes(verdict);
+
+/** The expected table with each `a|b` cell replaced by the measured verdict when that is one of them: for exact comparison. */
+export const resolveAlternatives = (expected: Record<string, string>, measured: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(expected).map(([key, e]) => [key, e.includes('|') && measured[key] !== undefined && accepts(e, measured[key]) ? measured[key] : e]));
 
 export const table = (verdicts: LabVerdict[]): Record<string, string> => Object.fromEntries(verdicts.map((v) => [`${v.test}:${v.port}`, v.verdict]));
 export const expectedTable = (profile: string, tests: readonly string[] = Object.keys(CLEAN), ports: readonly number[] = PORTS): Record<string, string> =>

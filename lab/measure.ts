@@ -30,6 +30,8 @@ export interface MeasureOptions {
   /** Extra arguments for `mbprobe-initiator run`. */
   initiatorArgs?: string[];
   family?: 4 | 6;
+  /** The path's label (the run's --label, the databases' names); default: the profile's name, +lossy with a WAN emulator. */
+  label?: string;
   /** The responder's database; default: responder-<profile>.sqlite in workDir. Several responders may share one. */
   responderDb?: string;
 }
@@ -83,13 +85,15 @@ export async function runInitiator(lab: Lab, db: string, options: Omit<MeasureOp
 /** Responder and initiator across one lab path: every verdict of the run. */
 export async function measureAcrossLab(lab: Lab, options: MeasureOptions): Promise<LabMeasurement> {
   const started = Date.now();
-  const responderDb = options.responderDb ?? join(options.workDir, `responder-${lab.profile.name}.sqlite`);
-  const initiatorDb = join(options.workDir, `initiator-${lab.profile.name}.sqlite`);
+  // A path is named by its profile, and its WAN emulator when it has one (clean+lossy).
+  const path = options.label ?? (lab.wan ? `${lab.profile.name}+lossy` : lab.profile.name);
+  const responderDb = options.responderDb ?? join(options.workDir, `responder-${path}.sqlite`);
+  const initiatorDb = join(options.workDir, `initiator-${path}.sqlite`);
   const responder = await startResponder(lab, responderDb);
   try {
-    const run = await runInitiator(lab, initiatorDb, { ...options, label: lab.profile.name });
+    const run = await runInitiator(lab, initiatorDb, { ...options, label: path });
     if (run.code !== 0) throw new Error(`mbprobe-initiator failed (exit ${run.code}) on ${lab.profile.name}:\n${run.stderr}\nresponder:\n${responder.stderr()}`);
-    return { profile: lab.profile.name, verdicts: run.verdicts, initiatorDb, responderDb, elapsedMs: Date.now() - started, initiatorStderr: run.stderr, responderStderr: responder.stderr() };
+    return { profile: path, verdicts: run.verdicts, initiatorDb, responderDb, elapsedMs: Date.now() - started, initiatorStderr: run.stderr, responderStderr: responder.stderr() };
   } finally {
     await responder.stop();
   }

@@ -9,28 +9,38 @@ import { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import PQueue from 'p-queue';
-import { createLab, PROFILES, removeStaleLabs } from '../lab/index.js';
+import { createLab, parseWanSpec, PROFILES, removeStaleLabs } from '../lab/index.js';
 import { measureAcrossLab, type LabMeasurement } from '../lab/index.js';
 import { TEST_PORTS } from '../shared/ports.js';
 import { renderReport } from '../results/report.js';
 import { computeTable, renderTable } from '../results/table.js';
 import { Store } from '../shared/store.js';
 
-export const DEMO_PROFILES = ['clean', 'nat', 'strip-options', 'mss-clamp', 'drop-syn-data', 'synproxy', 'split-proxy'];
+export const DEMO_PROFILES = ['clean', 'clean+lossy', 'nat', 'strip-options', 'mss-clamp', 'drop-syn-data', 'synproxy', 'split-proxy', 'http-intercept'];
+/** What `+lossy` puts under a profile: the WAN emulator on the initiator's link (lab/wan.ts). */
+export const DEMO_WAN = 'delay=20ms,jitter=30ms,loss=10%';
 
 async function main(argv: string[]): Promise<number> {
   const program = new Command('scripts/demo')
     .description('Runs mbprobe across a lab of real middleboxes and prints the verdict table.')
-    .option('--profiles <list>', `lab profiles to measure (available: ${Object.keys(PROFILES).join(', ')})`, DEMO_PROFILES.join(','))
+    .option('--profiles <list>', `lab paths to measure: a profile (${Object.keys(PROFILES).join(', ')}), or PROFILE+lossy for that profile over the WAN emulator`, DEMO_PROFILES.join(','))
+    .option('--wan <spec>', 'what +lossy means: delay, jitter and loss of the WAN emulator on the initiator\'s link', DEMO_WAN)
     .option('--tests <list>', 'test cases (see mbprobe-initiator list)', 'all')
     .option('--out <dir>', 'where the SQLite databases go', 'results/demo')
     .option('--parallel <n>', 'labs measured at once', '3')
     .parse(argv, { from: 'user' });
-  const opts = program.opts<{ profiles: string; tests: string; out: string; parallel: string }>();
+  const opts = program.opts<{ profiles: string; wan: string; tests: string; out: string; parallel: string }>();
   const profiles = opts.profiles.split(',').map((p) => p.trim()).filter(Boolean);
-  const unknown = profiles.filter((p) => !PROFILES[p]);
+  const profileOf = (path: string): string => path.replace(/\+lossy$/, '');
+  const unknown = profiles.filter((p) => !PROFILES[profileOf(p)]);
   if (unknown.length) {
     process.stderr.write(`scripts/demo: unknown profile ${unknown.join(', ')}; available: ${Object.keys(PROFILES).join(', ')}\n`);
+    return 2;
+  }
+  try {
+    parseWanSpec(opts.wan);
+  } catch (error) {
+    process.stderr.write(`scripts/demo: ${(error as Error).message}\n`);
     return 2;
   }
   if (process.getuid?.() !== 0) {
@@ -47,9 +57,10 @@ async function main(argv: string[]): Promise<number> {
   const measurements: LabMeasurement[] = [];
   let failed = false;
   await Promise.all(profiles.map((profile) => queue.add(async () => {
-    const lab = await createLab({ profile });
+    const lossy = profile !== profileOf(profile);
+    const lab = await createLab({ profile: profileOf(profile), ...(lossy ? { wan: opts.wan } : {}) });
     try {
-      process.stderr.write(`measuring ${profile} (lab ${lab.id}: ${lab.profile.description})\n`);
+      process.stderr.write(`measuring ${profile} (lab ${lab.id}: ${lab.profile.description}${lossy ? ` Over a WAN emulator: ${opts.wan}.` : ''})\n`);
       measurements.push(await measureAcrossLab(lab, { workDir, tests: opts.tests, responderDb: collected, initiatorArgs: ['--submit'] }));
     } catch (error) {
       failed = true;

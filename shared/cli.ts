@@ -32,6 +32,17 @@ export interface CliIo {
   stderr: (text: string) => void;
 }
 
+/**
+ * A reader that stops early (`mbprobe-initiator list | head`) closes our stdout: that ends the
+ * program quietly, as for any Unix filter, instead of an unhandled EPIPE. Called by the bin scripts.
+ */
+export function exitQuietlyOnClosedStdout(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 export const processIo: CliIo = {
   stdout: (t) => void process.stdout.write(t),
   stderr: (t) => void process.stderr.write(t),

@@ -23,8 +23,8 @@ export function observationsOf(recording: Recording): TestObservations {
   return observationsFromSegments(recording, recording.segments.map((s) => ({ ...s, bytes: fromHex(s.hex) })));
 }
 
-export function recorded(profile: string, name: string): TestObservations {
-  const r = recordings.find((x) => x.profile === profile && x.name === name);
-  if (!r) throw new Error(`no recording ${profile} / ${name} in test/fixtures/observations.json`);
+export function recorded(profile: string, name: string, port = 34343): TestObservations {
+  const r = recordings.find((x) => x.profile === profile && x.name === name && x.port === port);
+  if (!r) throw new Error(`no recording ${profile} / ${name} on ${port} in test/fixtures/observations.json`);
   return observationsOf(r);
 }

@@ -5,11 +5,9 @@
  * afterAll / finally.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createLab,
@@ -1004,25 +1002,15 @@ describe.skipIf(!isRoot)('lab (root)', () => {
       });
 
       describe.sequential('compiled module', () => {
-        let dir = '';
+        // What scripts/lab and other programs run: the lab as compiled by `npm run build`.
+        const dir = join(REPO, 'dist', 'lab');
         beforeAll(() => {
-          // Node 20 cannot run .ts: transpile the lab into a temporary directory
-          dir = mkdtempSync(join(tmpdir(), 'mbprobe-lab-'));
-          writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
-          for (const f of ['lab.ts', 'relay.ts', 'cli.ts']) {
-            const out = ts.transpileModule(readFileSync(join(HERE, f), 'utf8'), {
-              compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-            });
-            writeFileSync(join(dir, f.replace(/\.ts$/, '.js')), out.outputText);
-          }
-        });
-        afterAll(() => {
-          if (dir) rmSync(dir, { recursive: true, force: true });
+          if (!existsSync(join(dir, 'index.js'))) throw new Error(`${dir} is not built: run npm run build`);
         });
 
         it('removeStaleLabs cleans up after a SIGKILLed creator (namespaces, relay, leftover processes)', async () => {
           const script = `
-            import { createLab } from ${JSON.stringify(join(dir, 'lab.js'))};
+            import { createLab } from ${JSON.stringify(join(dir, 'index.js'))};
             const lab = await createLab({ profile: 'split-proxy' });
             const sleeper = lab.spawn('initiator', ['sleep', '600'], { stdio: 'ignore', detached: true });
             setTimeout(() => console.log(JSON.stringify({ id: lab.id, sleeper: sleeper.pid })), 100);

@@ -5,6 +5,7 @@ import { TcpFlag } from '../../shared/wire/tcp.js';
 import { observe, type Observed } from '../../initiator/observed.js';
 import type { TestObservations } from '../../initiator/test-case.js';
 import { CATALOGUE } from '../../initiator/catalogue/index.js';
+import { accepts, EXPECTED, expectedVerdict } from '../../lab/expectations.js';
 
 /**
  * Judges replayed on observations recorded across the lab (scripts/record-observations.ts): every
@@ -19,14 +20,21 @@ const isSyn = (o: Observed): boolean => (flags(o) & (TcpFlag.SYN | TcpFlag.ACK))
 const isSynAck = (o: Observed): boolean => (flags(o) & (TcpFlag.SYN | TcpFlag.ACK)) === (TcpFlag.SYN | TcpFlag.ACK);
 
 describe('judges on recorded lab observations', () => {
-  it('has a recording of every test on every profile', () => {
+  it('has a recording of every test on every profile (and port, for profiles that act per port)', () => {
     const profiles = [...new Set(recordings.map((r) => r.profile))];
-    expect(profiles.length).toBeGreaterThanOrEqual(7);
-    for (const p of profiles) expect(recordings.filter((r) => r.profile === p).map((r) => r.name).sort()).toEqual(CATALOGUE.map((t) => t.name).sort());
+    expect(profiles.sort()).toEqual(Object.keys(EXPECTED).sort());
+    for (const p of profiles) {
+      for (const port of new Set(recordings.filter((r) => r.profile === p).map((r) => r.port))) {
+        expect(recordings.filter((r) => r.profile === p && r.port === port).map((r) => r.name).sort()).toEqual(CATALOGUE.map((t) => t.name).sort());
+      }
+    }
   });
 
-  it.each(recordings.map((r) => [r.profile, r.name, r.verdict, r] as const))('%s / %s gives %s again', (_p, _n, verdict, r) => {
+  it.each(recordings.map((r) => [r.profile, r.name, r.port, r.verdict, r] as const))('%s / %s on %s gives %s again, the profile\'s expected verdict', (profile, name, port, verdict, r) => {
     expect(judge(load(r)).verdict).toBe(verdict);
+    // The recording itself must be right: the verdict the profile is built to cause.
+    const expected = expectedVerdict(profile, name, port);
+    expect(accepts(expected, verdict), `expected ${expected}`).toBe(true);
   });
 });
 

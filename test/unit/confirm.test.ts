@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { decide, MAX_TEST_RUNS } from '../../initiator/confirm.js';
+
+const run = (verdict: string, ...lossSigns: string[]) => ({ verdict, lossSigns });
+const LOST = '1 sent by the initiator never seen by the responder';
+
+describe('when a verdict is published (initiator/confirm.ts)', () => {
+  it('publishes no interference at once, whatever the path lost', () => {
+    expect(decide('passed', [run('passed', LOST)])).toEqual({ final: true, verdict: 'passed' });
+    expect(decide('passed', [run('removed', LOST), run('passed')])).toEqual({ final: true, verdict: 'passed' });
+  });
+
+  it('publishes interference seen on a run without any sign of loss', () => {
+    expect(decide('passed', [run('removed')])).toEqual({ final: true, verdict: 'removed' });
+    expect(decide('ok', [run('intercepted')])).toEqual({ final: true, verdict: 'intercepted' });
+  });
+
+  it('runs again when the run that saw interference also saw loss', () => {
+    expect(decide('new-data', [run('old-data', LOST)])).toEqual({ final: false });
+  });
+
+  it('never publishes dropped, reply-dropped or inconclusive from one run, even without signs of loss', () => {
+    for (const v of ['dropped', 'reply-dropped', 'inconclusive']) expect(decide('passed', [run(v)])).toEqual({ final: false });
+  });
+
+  it('publishes a verdict two runs agree on', () => {
+    expect(decide('passed', [run('dropped', LOST), run('dropped', LOST)])).toEqual({ final: true, verdict: 'dropped' });
+    expect(decide('intact', [run('coalesced', LOST), run('dropped', LOST), run('coalesced', LOST)])).toEqual({ final: true, verdict: 'coalesced' });
+  });
+
+  it('takes a later run that stands on its own over an earlier lossy one', () => {
+    expect(decide('passed', [run('dropped', LOST), run('removed')])).toEqual({ final: true, verdict: 'removed' });
+  });
+
+  it(`says inconclusive, naming every run, when ${MAX_TEST_RUNS} runs never agree`, () => {
+    const d = decide('new-data', [run('old-data', LOST), run('resized', LOST), run('dropped', LOST)]);
+    expect(d).toMatchObject({ final: true, verdict: 'inconclusive' });
+    expect((d as { reason: string }).reason).toContain('old-data, resized, dropped');
+  });
+});
