@@ -1,7 +1,7 @@
 import { TcpFlag } from '../../shared/wire/tcp.js';
 import { ackWaitMs, settledHandshake, timestampsIfOffered } from '../probe-scripts.js';
 import { ackOffset, byArrival, hasData, initiatorIsns, isAck, isDataAck, isRst, overlaps, sackBlocksOf, seqOffset, seqRange, sharedVerdict } from '../judge-helpers.js';
-import { acks } from '../observed.js';
+import { acks, type Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
 
 const HOLE_BYTES = 100;
@@ -19,9 +19,14 @@ export const seqHole: TestCase = {
     if (!synAck) return;
     const payload = context.payload(HOLE_BYTES + SEGMENT_BYTES);
     const base = connection.sndNxt;
-    const postHole = await connection.send({ flags: TcpFlag.ACK | TcpFlag.PSH, seq: (base + HOLE_BYTES) >>> 0, payload: payload.subarray(HOLE_BYTES), options: timestampsIfOffered(connection, synAck) });
-    // Whatever answers the segment after the hole: the responder's ACK, or a middlebox's duplicate ACK at the hole.
-    const answer = await connection.waitFor((o) => o.atUs >= postHole.atUs && (isRst(o) || isAck(o)), ackWaitMs(connection));
+    // Whatever answers the segment after the hole: the responder's ACK, or a middlebox's duplicate ACK at
+    // the hole. Resent while nothing answers, as a TCP would: a segment lost on the path is not one held.
+    let answer: Observed | undefined;
+    for (let attempt = 0; attempt < connection.timing.attempts && !answer; attempt++) {
+      if (attempt > 0) connection.resends++;
+      const postHole = await connection.send({ flags: TcpFlag.ACK | TcpFlag.PSH, seq: (base + HOLE_BYTES) >>> 0, payload: payload.subarray(HOLE_BYTES), options: timestampsIfOffered(connection, synAck) });
+      answer = await connection.waitFor((o) => o.atUs >= postHole.atUs && (isRst(o) || isAck(o)), ackWaitMs(connection));
+    }
     connection.notes.firstAnswerAck = answer?.packet.tcp && !isRst(answer) ? seqOffset(answer.packet.tcp.ack, connection.isn) : null;
     if (answer && isRst(answer)) return;
     // Fill the hole (resent until acknowledged), then close after both.
