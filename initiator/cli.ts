@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { lookup } from 'node:dns/promises';
+import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { hostname, platform, release } from 'node:os';
 import { parsePortList, parsePositiveInt, processIo, requireNetworkPrivileges, runProgram, TOOL_VERSION, UsageError, type CliIo } from '../shared/cli.js';
@@ -9,7 +10,7 @@ import { initiatorRules } from '../shared/net/kernel-tcp.js';
 import { openRawSender } from '../shared/net/raw-send.js';
 import { DEFAULT_DB_PATH, Store } from '../shared/store.js';
 import { MbprobeError } from '../shared/wire/errors.js';
-import { ControlClient } from './control-client.js';
+import { ControlClient, type ControlTransport } from './control-client.js';
 import { Prober } from './probe.js';
 import { routeTo } from './route.js';
 import { runTests, type TestResult } from './runner.js';
@@ -20,8 +21,8 @@ import { CATALOGUE } from './catalogue/index.js';
 import { latestFinishedRun, prepareSubmission, sendSubmission } from './submit.js';
 import { CONTROL_PORT, TEST_PORTS } from '../shared/ports.js';
 
-interface RunOptions {
-  responder: string;
+interface RunOptions extends TransportOptions {
+  responder: string[];
   controlPort: string;
   ports: string;
   tests?: string;
@@ -38,6 +39,30 @@ interface RunOptions {
   anonymize: boolean;
 }
 
+interface TransportOptions {
+  ca?: string;
+  insecure?: boolean;
+}
+
+/** --ca / --insecure: how the control port is reached (plain HTTP only when asked, with a warning). */
+function transportFrom(opts: TransportOptions, io: CliIo): ControlTransport {
+  if (opts.insecure && opts.ca) throw new UsageError('BAD_TRANSPORT', '--insecure talks plain HTTP, so --ca has nothing to verify: give one or the other');
+  if (opts.insecure) {
+    io.stderr('mbprobe-initiator: warning: --insecure: the control connection and any submission travel as plain HTTP; anyone on the path can read and change them\n');
+    return { insecure: true };
+  }
+  if (!opts.ca) return {};
+  try {
+    return { ca: readFileSync(opts.ca) };
+  } catch (error) {
+    throw new UsageError('BAD_CA', `--ca ${opts.ca}: ${(error as Error).message}`);
+  }
+}
+
+const collectValues = (value: string, previous: string[] = []): string[] => [...previous, value];
+const CA_HELP = 'trust only the CA certificates in this PEM file for the responder\'s control port (default: the system\'s CAs)';
+const INSECURE_HELP = 'talk plain HTTP to a responder without TLS (the lab); everything sent can be read and changed on the path';
+
 export function selectTests(spec: string, catalogue: readonly TestCase[] = CATALOGUE): TestCase[] {
   if (spec === 'all') return [...catalogue];
   const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
@@ -53,8 +78,10 @@ export function buildProgram(io: CliIo): Command {
 
   program.command('run')
     .description('run test cases against a responder and store segments, diffs and verdicts in SQLite')
-    .requiredOption('--responder <host>', 'address or name of the mbprobe responder')
+    .option('--responder <host>', 'address or name of the mbprobe responder; give it several times to measure against each in turn (one run each)', collectValues)
     .option('--control-port <port>', 'the responder\'s control API port', String(CONTROL_PORT))
+    .option('--ca <file>', CA_HELP)
+    .option('--insecure', INSECURE_HELP)
     .option('--ports <list>', 'responder ports to test (comma-separated)', TEST_PORTS.join(','))
     .option('--tests <list>', 'test cases to run: all, or names from `list` (default: all, or only the --test-file tests when given)')
     .option('--db <path>', 'SQLite database to add the run to', DEFAULT_DB_PATH)
@@ -85,12 +112,15 @@ Example:
     .description('submit a finished run from your database to the responder\'s collection endpoint (e.g. when `run --submit` could not reach it)')
     .requiredOption('--responder <host>', 'address or name of the mbprobe responder that collects runs')
     .option('--control-port <port>', 'the responder\'s control API port', String(CONTROL_PORT))
+    .option('--ca <file>', CA_HELP)
+    .option('--insecure', INSECURE_HELP)
     .option('--db <path>', 'the database holding the run', DEFAULT_DB_PATH)
     .option('--run <id>', 'the run to submit (default: the latest finished run)')
     .option('--no-anonymize', 'send your addresses and hostname whole (by default addresses are truncated to IPv4 /24, IPv6 /48 and the hostname is left out)')
     .option('--dry-run', 'print the exact JSON that would be sent, and send nothing')
-    .action(async (opts: { responder: string; controlPort: string; db: string; run?: string; anonymize: boolean; dryRun?: boolean }) => {
+    .action(async (opts: TransportOptions & { responder: string; controlPort: string; db: string; run?: string; anonymize: boolean; dryRun?: boolean }) => {
       const controlPort = parsePositiveInt(opts.controlPort, '--control-port');
+      const transport = opts.dryRun ? {} : transportFrom(opts, io);
       const store = Store.open(opts.db, { readonly: true });
       try {
         const runId = opts.run ?? latestFinishedRun(store);
@@ -103,7 +133,12 @@ Example:
           return;
         }
         io.stderr(`${submission.notice}\n`);
-        io.stderr(`${await sendSubmission(new ControlClient(opts.responder, controlPort), submission, retryCommand({ ...opts, controlPort, runId }))}\n`);
+        const client = new ControlClient(opts.responder, controlPort, undefined, transport);
+        try {
+          io.stderr(`${await sendSubmission(client, submission, retryCommand({ ...opts, responder: opts.responder, controlPort, runId }))}\n`);
+        } finally {
+          client.close();
+        }
       } finally {
         store.close();
       }
@@ -121,6 +156,27 @@ Example:
 }
 
 async function run(opts: RunOptions, io: CliIo): Promise<void> {
+  const responders = opts.responder ?? [];
+  if (responders.length === 0) throw new UsageError('NO_RESPONDER', 'give the responder to measure against: --responder HOST (several times for several responders)');
+  const transport = transportFrom(opts, io);
+  // One run per responder, in turn: each its own session, run id and verdicts, recorded with the responder's name.
+  if (responders.length === 1) return runAgainst(responders[0], opts, transport, io);
+  const failed: string[] = [];
+  for (const [i, responder] of responders.entries()) {
+    io.stderr(`mbprobe-initiator: responder ${i + 1} of ${responders.length}: ${responder}\n`);
+    try {
+      await runAgainst(responder, opts, transport, io);
+    } catch (error) {
+      // One unreachable responder does not cost the volunteer the others; an interruption stops them all.
+      if (!(error instanceof MbprobeError) || error instanceof UsageError || error.code === 'INTERRUPTED') throw error;
+      io.stderr(`mbprobe-initiator: ${responder}: ${error.message} [${error.code}]\n`);
+      failed.push(responder);
+    }
+  }
+  if (failed.length) throw new MbprobeError('RESPONDERS_FAILED', `the run against ${failed.join(', ')} failed (see above); the other responders' runs are stored`);
+}
+
+async function runAgainst(responderName: string, opts: RunOptions, transport: ControlTransport, io: CliIo): Promise<void> {
   const ports = parsePortList(opts.ports);
   const controlPort = parsePositiveInt(opts.controlPort, '--control-port');
   const concurrency = parsePositiveInt(opts.concurrency, '--concurrency');
@@ -131,11 +187,11 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
   // With --test-file, only those tests run unless --tests names catalogue tests too.
   const tests = [...(opts.tests ? selectTests(opts.tests) : extra.length ? [] : [...CATALOGUE]), ...extra];
   requireNetworkPrivileges('mbprobe-initiator');
-  const responder = (await lookup(opts.responder).catch(() => {
-    throw new UsageError('UNKNOWN_HOST', `--responder ${opts.responder}: no such host`);
+  const responder = (await lookup(responderName).catch(() => {
+    throw new UsageError('UNKNOWN_HOST', `--responder ${responderName}: no such host`);
   })).address;
   const route = routeTo(responder);
-  const client = new ControlClient(responder, controlPort);
+  const client = new ControlClient(responder, controlPort, undefined, { ...transport, serverName: responderName });
   const hello = await client.hello();
   const missing = ports.filter((p) => !hello.ports.includes(p));
   if (missing.length) throw new UsageError('PORT_NOT_SERVED', `the responder does not answer on port ${missing.join(', ')} (it serves ${hello.ports.join(', ')})`);
@@ -150,16 +206,16 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const cleanups: Array<() => unknown> = [() => process.off('SIGINT', onSignal), () => process.off('SIGTERM', onSignal)];
+  const cleanups: Array<() => unknown> = [() => process.off('SIGINT', onSignal), () => process.off('SIGTERM', onSignal), () => client.close()];
   try {
     // Twice the jobs: spare ports for the runs that confirm a verdict (initiator/confirm.ts).
-    const reserved = await reserveFreshPorts(2 * tests.length * ports.length, recentlyUsedPorts(store, opts.responder), route.source.includes(':') ? 6 : 4);
+    const reserved = await reserveFreshPorts(2 * tests.length * ports.length, recentlyUsedPorts(store, responderName), route.source.includes(':') ? 6 : 4);
     cleanups.push(() => reserved.release());
     const session = await client.openSession({ label: opts.label, initiatorAddress: route.source, toolVersion: TOOL_VERSION });
     cleanups.push(() => client.closeSession(session.sessionId).catch(() => undefined));
     store.insertRun({
-      id: runId, startedAt: new Date().toISOString(), label: opts.label ?? null, responder: opts.responder, toolVersion: TOOL_VERSION, tags,
-      hostInfo: { hostname: hostname(), platform: platform(), kernel: release(), iface: route.iface, source: route.source, observedAddress: session.observedAddress, ports, tests: tests.map((t) => t.name), concurrency, localPorts: reserved.ports },
+      id: runId, startedAt: new Date().toISOString(), label: opts.label ?? null, responder: responderName, toolVersion: TOOL_VERSION, tags,
+      hostInfo: { responderAddress: responder, hostname: hostname(), platform: platform(), kernel: release(), iface: route.iface, source: route.source, observedAddress: session.observedAddress, ports, tests: tests.map((t) => t.name), concurrency, localPorts: reserved.ports },
     });
     const firewall = await holdNftTable(`mbprobe_initiator_${process.pid}`, initiatorRules([responder], ports));
     cleanups.push(() => firewall.close());
@@ -172,9 +228,9 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
     const total = tests.length * ports.length;
     const progress = !opts.json && process.stderr.isTTY;
     const results = await runTests({
-      runId, sessionId: session.sessionId, tests, ports, payload: opts.payload, responderName: opts.responder, local: route.source, responder, localPorts: reserved.ports, concurrency, timing, settleMs: 30, signal: stop.signal,
+      runId, sessionId: session.sessionId, tests, ports, payload: opts.payload, responderName, local: route.source, responder, localPorts: reserved.ports, concurrency, timing, settleMs: 30, signal: stop.signal,
       onResult: (r, done) => {
-        if (opts.json) io.stdout(`${JSON.stringify({ run: r.runId, test: r.name, port: r.port, verdict: r.verdict, detail: r.detail, timeoutWaitMs: r.timeoutWaitMs, watchMs: r.watchMs, runs: r.runs })}\n`);
+        if (opts.json) io.stdout(`${JSON.stringify({ run: r.runId, responder: responderName, test: r.name, port: r.port, verdict: r.verdict, detail: r.detail, timeoutWaitMs: r.timeoutWaitMs, watchMs: r.watchMs, runs: r.runs })}\n`);
         else if (progress) io.stderr(`\r\x1b[K[${done}/${total}] ${r.name} :${r.port} → ${r.verdict}`);
       },
     }, prober, client, store);
@@ -186,9 +242,9 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
       throw new MbprobeError('INTERRUPTED', `interrupted: ${results.length} of ${total} tests finished and are stored in ${opts.db} (run ${runId})${unsent}`);
     }
     if (opts.submit) {
-      const submission = prepareSubmission(store, runId, { anonymize: opts.anonymize, destination: `${opts.responder}:${controlPort}` });
+      const submission = prepareSubmission(store, runId, { anonymize: opts.anonymize, destination: `${responderName}:${controlPort}` });
       io.stderr(`${submission.notice}\n`);
-      io.stderr(`${await sendSubmission(client, submission, retryCommand({ ...opts, controlPort, runId }))}\n`);
+      io.stderr(`${await sendSubmission(client, submission, retryCommand({ ...opts, responder: responderName, controlPort, runId }))}\n`);
     }
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup();
@@ -197,8 +253,9 @@ async function run(opts: RunOptions, io: CliIo): Promise<void> {
 }
 
 /** The command that submits a stored run again, for when a submission failed. */
-function retryCommand(o: { responder: string; controlPort: number; db: string; runId: string; anonymize: boolean }): string {
-  return `mbprobe-initiator submit --responder ${o.responder} --control-port ${o.controlPort} --db ${o.db} --run ${o.runId}${o.anonymize ? '' : ' --no-anonymize'}`;
+function retryCommand(o: TransportOptions & { responder: string; controlPort: number; db: string; runId: string; anonymize: boolean }): string {
+  const transport = o.insecure ? ' --insecure' : o.ca ? ` --ca ${o.ca}` : '';
+  return `mbprobe-initiator submit --responder ${o.responder} --control-port ${o.controlPort}${transport} --db ${o.db} --run ${o.runId}${o.anonymize ? '' : ' --no-anonymize'}`;
 }
 
 /** "--tag country=de --tag network=mobile" -> { country: 'de', network: 'mobile' }. */

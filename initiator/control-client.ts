@@ -1,15 +1,62 @@
 import {
   CONTROL_API_VERSION, type OpenSessionRequest, type OpenSessionResponse, type RegisterTestRequest, type TestSegmentsResponse,
 } from '../shared/control.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
 import type { RunUpload } from '../shared/upload.js';
 import { MbprobeError } from '../shared/wire/errors.js';
+
+/**
+ * How the initiator reaches the control port: HTTPS verified against the system's CAs (Debian's
+ * /etc/ssl/certs/ca-certificates.crt, local additions included) or only against `ca`; or, with
+ * `insecure`, plain HTTP (the CLI warns).
+ */
+export interface ControlTransport {
+  insecure?: boolean;
+  /** PEM certificates to trust instead of the system's (--ca FILE). */
+  ca?: string | Buffer;
+  /** Source address of the control connections (a lab driving sessions from several addresses). */
+  localAddress?: string;
+  /** The responder's name as the user gave it, when `host` is the address it resolved to: the name its certificate must carry. */
+  serverName?: string;
+}
+
+const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+let systemCas: Buffer | undefined;
+
+/** The system's trusted CAs; undefined (Node's own list) where the Debian bundle is missing. */
+function systemCaBundle(): Buffer | undefined {
+  if (systemCas === undefined && existsSync(SYSTEM_CA_BUNDLE)) systemCas = readFileSync(SYSTEM_CA_BUNDLE);
+  return systemCas;
+}
+
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+]);
+
+/** SNI and the name checked in the certificate: a DNS name (an address is checked against the certificate's IP entries). */
+const serverNameFor = (name: string): string | undefined => (isIP(name.replace(/^\[|\]$/g, '')) ? undefined : name);
 
 /** The initiator's side of the control protocol (see responder/control-api.ts). */
 export class ControlClient {
   private readonly base: string;
+  private readonly agent: HttpAgent;
 
-  constructor(host: string, port: number, private readonly timeoutMs = 5000) {
-    this.base = `http://${host.includes(':') ? `[${host}]` : host}:${port}/${CONTROL_API_VERSION}`;
+  constructor(private readonly host: string, port: number, private readonly timeoutMs = 5000, private readonly transport: ControlTransport = {}) {
+    const scheme = transport.insecure ? 'http' : 'https';
+    this.base = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}/${CONTROL_API_VERSION}`;
+    // One kept-alive connection per client: a run makes hundreds of requests, each a TLS handshake otherwise.
+    this.agent = transport.insecure
+      ? new HttpAgent({ keepAlive: true, localAddress: transport.localAddress })
+      : new HttpsAgent({ keepAlive: true, localAddress: transport.localAddress, ca: transport.ca ?? systemCaBundle(), servername: serverNameFor(transport.serverName ?? host) });
+  }
+
+  /** Closes the kept-alive connections. */
+  close(): void {
+    this.agent.destroy();
   }
 
   hello(): Promise<{ toolVersion: string; ports: number[]; observedAddress: string }> {
@@ -38,20 +85,14 @@ export class ControlClient {
   }
 
   private async call<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
-    let response: Response;
+    let response: { status: number; text: string };
     try {
-      response = await fetch(this.base + path, {
-        method,
-        headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      response = await this.send(method, this.base + path, body === undefined ? undefined : JSON.stringify(body), timeoutMs);
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
-      throw new MbprobeError('RESPONDER_UNREACHABLE', `cannot reach the responder's control API at ${this.base} (${cause}): check --responder and --control-port, and that mbprobe-responder runs there`, { cause: error });
+      throw this.unreachable(error);
     }
-    const text = await response.text();
-    if (!response.ok) {
+    const text = response.text;
+    if (response.status < 200 || response.status > 299) {
       let reason = text;
       try {
         reason = (JSON.parse(text) as { error?: string }).error ?? text;
@@ -59,5 +100,39 @@ export class ControlClient {
       throw new MbprobeError('CONTROL_REFUSED', `the responder refused ${method} ${path}: ${response.status} ${reason}`);
     }
     return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  private send(method: string, url: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+    const request = this.transport.insecure ? httpRequest : httpsRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(url, {
+        method,
+        agent: this.agent as never,
+        servername: this.transport.insecure ? undefined : serverNameFor(this.transport.serverName ?? this.host),
+        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        signal: AbortSignal.timeout(timeoutMs),
+      }, (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  private unreachable(error: unknown): MbprobeError {
+    const code = (error as { code?: string }).code ?? (error as Error).name;
+    const reason = (error as Error).message;
+    if (TLS_VERIFY_CODES.has(code)) {
+      return new MbprobeError('RESPONDER_NOT_VERIFIED',
+        `the responder's certificate at ${this.base} could not be verified (${code}: ${reason}): give the CA that signed it with --ca FILE, or check --responder (it must be the name in the certificate)`, { cause: error });
+    }
+    if (!this.transport.insecure && (code === 'EPROTO' || /wrong version number|packet length too long/i.test(reason))) {
+      return new MbprobeError('RESPONDER_NOT_TLS',
+        `the responder at ${this.base} does not speak TLS (${reason}): it runs without --tls-cert; pass --insecure to talk plain HTTP to it (not for submissions over the Internet)`, { cause: error });
+    }
+    return new MbprobeError('RESPONDER_UNREACHABLE', `cannot reach the responder's control API at ${this.base} (${code}): check --responder and --control-port, and that mbprobe-responder runs there`, { cause: error });
   }
 }

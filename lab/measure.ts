@@ -72,7 +72,8 @@ export async function runInitiator(lab: Lab, db: string, options: Omit<MeasureOp
   const family = options.family ?? 4;
   // As a volunteer names it: by address, or by a name only the initiator's resolver knows (a proxy on the path cannot resolve it).
   const responder = lab.profile.responderByName ? lab.responderNames[family] : family === 6 ? lab.addresses.responder6 : lab.addresses.responder;
-  const argv = [process.execPath, bin, 'run', '--responder', responder, '--db', db, '--label', options.label, '--json',
+  // The lab's responder runs without TLS (its control port is inside the lab's namespaces): plain HTTP, said so.
+  const argv = [process.execPath, bin, 'run', '--responder', responder, '--insecure', '--db', db, '--label', options.label, '--json',
     ...(options.tests ? ['--tests', options.tests] : []), '--concurrency', String(options.concurrency ?? 3), ...(options.initiatorArgs ?? [])];
   const result = await lab.exec(lab.namespaces.initiator, argv, { allowFailure: true, timeoutMs: 300_000 });
   const verdicts = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => {

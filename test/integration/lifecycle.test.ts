@@ -39,7 +39,7 @@ describe.skipIf(process.getuid?.() !== 0).sequential('lifecycle: SIGKILL, malfor
     const responder = await startResponder(lab, join(workDir, 'rsp-kill.sqlite'));
     const db = join(workDir, 'ini-kill.sqlite');
     try {
-      const child = lab.spawn(lab.namespaces.initiator, [process.execPath, join(projectRoot(), 'dist/initiator/bin.js'), 'run', '--responder', lab.addresses.responder,
+      const child = lab.spawn(lab.namespaces.initiator, [process.execPath, join(projectRoot(), 'dist/initiator/bin.js'), 'run', '--responder', lab.addresses.responder, '--insecure',
         '--db', db, '--json', '--concurrency', '1', '--ports', '34343', '--tests', 'syn-baseline,nat,syn-mss,syn-data,seq-rewrite'], { stdio: ['ignore', 'pipe', 'pipe'] });
       const finished: string[] = [];
       let tableSeen = false;
@@ -76,7 +76,7 @@ describe.skipIf(process.getuid?.() !== 0).sequential('lifecycle: SIGKILL, malfor
     const responder = await startResponder(lab, join(workDir, 'rsp-int.sqlite'));
     const db = join(workDir, 'ini-int.sqlite');
     try {
-      const child = lab.spawn(lab.namespaces.initiator, [process.execPath, join(projectRoot(), 'dist/initiator/bin.js'), 'run', '--responder', lab.addresses.responder,
+      const child = lab.spawn(lab.namespaces.initiator, [process.execPath, join(projectRoot(), 'dist/initiator/bin.js'), 'run', '--responder', lab.addresses.responder, '--insecure',
         '--db', db, '--json', '--concurrency', '1', '--ports', '34343', '--tests', 'syn-baseline,syn-mss,syn-data,seq-rewrite,nat'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (c: Buffer) => void (stderr += c.toString()));

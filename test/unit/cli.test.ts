@@ -36,7 +36,7 @@ describe('command lines', () => {
   });
 
   it.each([
-    [['run'], /required option '--responder/],
+    [['run'], /give the responder to measure against: --responder HOST/],
     [['run', '--responder', '198.19.0.2', '--ports', '80,99999'], /--ports: "99999" is not a port number/],
     [['run', '--responder', '198.19.0.2', '--tests', 'syn-baseline,no-such-test'], /unknown test "no-such-test"/],
     [['run', '--responder', '198.19.0.2', '--concurrency', '0'], /--concurrency: "0" is not a positive whole number/],

@@ -335,23 +335,23 @@ describe('POST /v1/runs', () => {
       };
       const dry = io();
       const before = digest(responder);
-      expect(await initiator(['submit', '--responder', '127.0.0.1', '--control-port', String(api.port), '--db', file, '--dry-run'], dry.io)).toBe(0);
+      expect(await initiator(['submit', '--responder', '127.0.0.1', '--insecure', '--control-port', String(api.port), '--db', file, '--dry-run'], dry.io)).toBe(0);
       expect(dry.c.err).toContain(`Would submit run ${id} to 127.0.0.1:${api.port}:`);
       const shown = parseUpload(JSON.parse(dry.c.out));
       expect(shown.run.hostInfo.hostname).toBeUndefined();
       expect(digest(responder)).toBe(before);
 
       const real = io();
-      expect(await initiator(['submit', '--responder', '127.0.0.1', '--control-port', String(api.port), '--db', file], real.io)).toBe(0);
+      expect(await initiator(['submit', '--responder', '127.0.0.1', '--insecure', '--control-port', String(api.port), '--db', file], real.io)).toBe(0);
       expect(real.c.err).toContain(`The responder stored run ${id}`);
       expect(runToUpload(responder, id)).toEqual(shown);
 
       const failed = io();
-      expect(await initiator(['submit', '--responder', '127.0.0.1', '--control-port', '1', '--db', file, '--run', id], failed.io)).toBe(1);
-      expect(failed.c.err).toMatch(new RegExp(`run ${id} was not submitted: .*cannot reach.*submit it later with: mbprobe-initiator submit --responder 127.0.0.1 --control-port 1 --db ${file} --run ${id}`));
+      expect(await initiator(['submit', '--responder', '127.0.0.1', '--insecure', '--control-port', '1', '--db', file, '--run', id], failed.io)).toBe(1);
+      expect(failed.c.err).toMatch(new RegExp(`run ${id} was not submitted: .*cannot reach.*submit it later with: mbprobe-initiator submit --responder 127.0.0.1 --control-port 1 --insecure --db ${file} --run ${id}`));
 
       const none = io();
-      expect(await initiator(['submit', '--responder', '127.0.0.1', '--db', join(dir, 'missing.sqlite')], none.io)).not.toBe(0);
+      expect(await initiator(['submit', '--responder', '127.0.0.1', '--insecure', '--db', join(dir, 'missing.sqlite')], none.io)).not.toBe(0);
       expect(none.c.err).toMatch(/No mbprobe database at/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
