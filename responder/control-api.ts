@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import {
@@ -10,6 +12,7 @@ import type { Store } from '../shared/store.js';
 import { MAX_UPLOAD_BYTES, parseUpload, UploadError } from '../shared/upload.js';
 import { storeUpload } from './collection.js';
 import type { ResponderService } from './service.js';
+import type { ResponderMetrics } from './metrics.js';
 
 /**
  * The control API (HTTP + JSON): the initiator opens a session, registers each test's plan before
@@ -25,6 +28,13 @@ import type { ResponderService } from './service.js';
  *
  *   POST   /v1/runs                               -> 201 stored | 200 already stored (identical)
  *                                                    400 invalid | 409 conflict | 413 too large | 429 too many
+ *
+ * and for the researchers' monitoring:
+ *
+ *   GET    /metrics                               -> Prometheus text format (responder/metrics.ts)
+ *   GET    /healthz                               -> 200 { status: 'ok', ... } | 503 { status: 'failing', problems }
+ *
+ * With `tls`, all of it is HTTPS; reloadTls() (on SIGHUP) reads the certificate and key again.
  */
 export interface ControlApiOptions {
   port: number;
@@ -37,6 +47,31 @@ export interface ControlApiOptions {
   collection?: Store;
   /** Run submissions per hour per client address (token bucket, burst of the whole hour's worth). */
   uploadsPerHour?: number;
+  /** Serve HTTPS with this certificate chain and key (PEM files, read again by reloadTls()). */
+  tls?: { certPath: string; keyPath: string };
+  /** GET /metrics; without it /metrics answers 404. */
+  metrics?: ResponderMetrics;
+  /** What /healthz checks: problems found (none: healthy). */
+  health?: () => string[];
+}
+
+export interface ControlApi {
+  server: Server | TlsServer;
+  port: number;
+  /** Reads the TLS certificate and key again; new connections use them. Throws (keeping the old ones) when they are not usable. */
+  reloadTls(): void;
+  close(): Promise<void>;
+}
+
+function readTls(tls: { certPath: string; keyPath: string }): { cert: Buffer; key: Buffer } {
+  const read = (path: string, what: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new Error(`cannot read the TLS ${what} ${path}: ${(error as Error).message}`);
+    }
+  };
+  return { cert: read(tls.certPath, 'certificate'), key: read(tls.keyPath, 'key') };
 }
 
 class HttpError extends Error {
@@ -47,26 +82,39 @@ class HttpError extends Error {
 
 const MAX_SETTLE_MS = 2000;
 
-export async function startControlApi(options: ControlApiOptions): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function startControlApi(options: ControlApiOptions): Promise<ControlApi> {
   const rate = options.requestsPerSecond ?? 500;
   const allow = perClientBucket(rate * 4, rate / 1000);
   const uploadRate = options.uploadsPerHour ?? 60;
   const allowUpload = perClientBucket(uploadRate, uploadRate / 3_600_000);
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const client = normaliseAddress(req.socket.remoteAddress ?? '');
+    if (req.method === 'POST' && options.metrics && /^\/v1\/runs\/?(\?|$)/.test(req.url ?? '')) res.once('finish', () => options.metrics?.upload(res.statusCode));
     if (!allow(client)) return reply(res, 429, { error: 'too many requests from this address; slow down' });
     handle(req, res, client).catch((error: unknown) => {
       if (error instanceof HttpError) reply(res, error.status, { error: error.message });
       else reply(res, 500, { error: `internal error: ${error instanceof Error ? error.message : String(error)}` });
     });
-  });
+  };
+  // A certificate that cannot be read stops the start: better no responder than one volunteers cannot verify.
+  const server = options.tls ? createTlsServer(readTls(options.tls), onRequest) : createServer(onRequest);
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse, client: string): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://responder');
     const parts = url.pathname.split('/').filter(Boolean);
+    if (req.method === 'GET' && url.pathname === '/metrics') {
+      if (!options.metrics) throw new HttpError(404, 'this responder does not export metrics');
+      const text = await options.metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': options.metrics.registry.contentType, 'content-length': Buffer.byteLength(text) }).end(text);
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/healthz') {
+      const problems = options.health?.() ?? [];
+      return reply(res, problems.length ? 503 : 200, problems.length ? { status: 'failing', problems } : { status: 'ok', toolVersion: TOOL_VERSION, uptimeSeconds: Math.round(process.uptime()) });
+    }
     if (parts[0] !== CONTROL_API_VERSION) throw new HttpError(404, `unknown path ${url.pathname}; this responder speaks /${CONTROL_API_VERSION}/`);
     const route = `${req.method} ${parts.slice(1).map((p, i) => (i % 2 === 1 ? ':' : p)).join('/')}`;
     const service = options.service;
@@ -75,7 +123,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<{ ser
         return reply(res, 200, { toolVersion: TOOL_VERSION, ports: options.ports, observedAddress: client });
       case 'POST sessions': {
         const { body, bytes } = await readJson(req, bySchema(openSessionSchema));
-        const session = service.registry.openSession(client, body.initiatorAddress, body.label, Date.now());
+        const session = service.openSession(client, body.initiatorAddress, body.label);
         service.creditSession(session, bytes);
         const response: OpenSessionResponse = { sessionId: session.id, observedAddress: client, ports: options.ports, toolVersion: TOOL_VERSION };
         return reply(res, 201, response);
@@ -140,6 +188,10 @@ export async function startControlApi(options: ControlApiOptions): Promise<{ ser
   return {
     server,
     port,
+    reloadTls() {
+      if (!options.tls) return;
+      (server as TlsServer).setSecureContext(readTls(options.tls));
+    },
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
@@ -152,6 +204,8 @@ function perClientBucket(burst: number, perMs: number): (client: string) => bool
   const buckets = new Map<string, { tokens: number; at: number }>();
   return (client) => {
     const now = Date.now();
+    // Bounded however many addresses call: a refilled bucket is the same as none.
+    if (buckets.size >= 10_000) for (const [key, b] of buckets) if (b.tokens + (now - b.at) * perMs >= burst) buckets.delete(key);
     const b = buckets.get(client) ?? { tokens: burst, at: now };
     b.tokens = Math.min(burst, b.tokens + (now - b.at) * perMs);
     b.at = now;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ObservedSegment, RegisterTestRequest, ResponderPlan } from '../shared/control.js';
+import type { RegisterTestRequest, ResponderPlan } from '../shared/control.js';
 import type { DecodedPacket } from '../shared/wire/packet.js';
 import { TcpFlag } from '../shared/wire/tcp.js';
 
@@ -34,6 +34,22 @@ export interface Session {
   bytesOut: number;
 }
 
+/** A segment as the responder keeps it until the test is collected: its bytes, not a hex string. */
+export interface RecordedSegment {
+  dir: 'sent' | 'received';
+  atUs: number;
+  bytes: Uint8Array;
+}
+
+/** What attribution reads of a segment: its source address, ports, sequence number and flags. */
+export interface SegmentHead {
+  src: string;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  flags: number;
+}
+
 export interface ActiveTest {
   session: Session;
   testId: string;
@@ -43,7 +59,7 @@ export interface ActiveTest {
   initiatorIsn: number;
   plan: ResponderPlan;
   registeredAt: number;
-  segments: ObservedSegment[];
+  segments: RecordedSegment[];
   attribution: string[];
   flows: Set<string>;
 }
@@ -61,6 +77,8 @@ export class Registry {
   private readonly sessions = new Map<string, Session>();
   private readonly tests = new Map<string, ActiveTest>();
   private readonly flows = new Map<string, ActiveTest>();
+  /** Active tests without a flow yet, per responder port: the candidates of rules 2-5 (no scan of every test per segment). */
+  private readonly waitingByPort = new Map<number, Set<ActiveTest>>();
 
   openSession(observedAddress: string, initiatorAddress: string, label: string | undefined, now: number): Session {
     const session: Session = { id: randomUUID(), label, observedAddress, initiatorAddress, openedAt: now, lastSeen: now, bytesIn: 0, bytesOut: 0 };
@@ -82,6 +100,7 @@ export class Registry {
     const { testId, name, port, initiatorPort, initiatorIsn, plan } = request;
     const test: ActiveTest = { session, testId, name, port, initiatorPort, initiatorIsn, plan, registeredAt: now, segments: [], attribution: [], flows: new Set() };
     this.tests.set(key, test);
+    this.waitingOn(port).add(test);
     return test;
   }
 
@@ -92,6 +111,7 @@ export class Registry {
   /** Removes a test (collected, or its session closed); its flows are unbound. */
   finish(test: ActiveTest): void {
     this.tests.delete(`${test.session.id}/${test.testId}`);
+    this.waitingOn(test.port).delete(test);
     for (const flow of test.flows) this.flows.delete(flow);
   }
 
@@ -107,14 +127,26 @@ export class Registry {
     return [...this.sessions.values()].filter((s) => now - s.lastSeen > idleMs);
   }
 
+  private waitingOn(port: number): Set<ActiveTest> {
+    let waiting = this.waitingByPort.get(port);
+    if (!waiting) this.waitingByPort.set(port, (waiting = new Set()));
+    return waiting;
+  }
+
   attribute(segment: DecodedPacket): { test: ActiveTest; rule: AttributionRule } | undefined {
     const ip = segment.ip;
     const tcp = segment.tcp ?? tcpPrefixOf(segment);
     if (!ip || !tcp) return undefined;
+    return this.attributeHead({ src: ip.src, srcPort: tcp.srcPort, dstPort: tcp.dstPort, seq: tcp.seq, flags: tcp.flags });
+  }
+
+  /** attribute() on what it reads of a segment, for callers that have not decoded it (responder/service.ts). */
+  attributeHead(tcp: SegmentHead): { test: ActiveTest; rule: AttributionRule } | undefined {
+    const ip = { src: tcp.src };
     const flow = `${ip.src}|${tcp.srcPort}|${tcp.dstPort}`;
     const bound = this.flows.get(flow);
     if (bound) return { test: bound, rule: 'flow' };
-    const waiting = [...this.tests.values()].filter((t) => t.port === tcp.dstPort && t.flows.size === 0);
+    const waiting = [...(this.waitingByPort.get(tcp.dstPort) ?? [])];
     if (waiting.length === 0) return undefined;
     const isSyn = (tcp.flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN;
     const byIsn = waiting.filter((t) => (isSyn ? tcp.seq === t.initiatorIsn : ((tcp.seq - t.initiatorIsn) >>> 0) - 1 < MID_FLOW_WINDOW));
@@ -130,6 +162,7 @@ export class Registry {
       test.flows.add(flow);
       test.attribution.push(`${flow} by ${rule}`);
       this.flows.set(flow, test);
+      this.waitingOn(test.port).delete(test);
       return { test, rule };
     }
     return undefined;

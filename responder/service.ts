@@ -2,11 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { ObservedSegment, ResponderPlan } from '../shared/control.js';
 import { nowUs, type CapturedPacket, type PacketSource } from '../shared/net/capture.js';
 import type { PacketSink } from '../shared/net/raw-send.js';
-import type { Store } from '../shared/store.js';
+import type { Store, TestRecord } from '../shared/store.js';
 import { toHex } from '../shared/wire/bytes.js';
 import { decodePacket, encodePacket, type Packet } from '../shared/wire/packet.js';
 import { replyTo, type EngineConfig } from './engine.js';
-import { Registry, type ActiveTest, type Session } from './registry.js';
+import { Registry, type ActiveTest, type RecordedSegment, type Session } from './registry.js';
+import { UnattributedLog, type UnattributedLimits } from './unattributed.js';
+import { headOf } from './segment-head.js';
 
 export interface ResponderOptions {
   ports: number[];
@@ -20,6 +22,8 @@ export interface ResponderOptions {
   segmentsPerSecond?: number;
   burst?: number;
   log?: (line: string) => void;
+  /** What is kept of segments no test could take (scanners): see responder/unattributed.ts. */
+  unattributed?: Partial<UnattributedLimits>;
 }
 
 export interface ResponderStats {
@@ -31,44 +35,75 @@ export interface ResponderStats {
   rateLimited: number;
   budgetLimited: number;
   sendErrors: number;
+  /** Segments of a test beyond MAX_SEGMENTS_PER_TEST: counted, answered as usual, not kept. */
+  notKept: number;
+  sessionsOpened: number;
+  testsCollected: number;
 }
 
-const UNATTRIBUTED_KEEP = 10_000;
+/** Segments kept per test (what a submission may carry per test, shared/upload.ts): a flooded flow cannot grow memory. */
+export const MAX_SEGMENTS_PER_TEST = 2000;
+/** Finished tests wait this long to be written together, in one transaction. */
+const PERSIST_BATCH_MS = 0;
+/** ...unless this many are waiting. */
+const PERSIST_BATCH_TESTS = 200;
 
 /**
- * The responder's packet loop: capture -> decode -> record -> attribute -> reply (if the test's
- * session may still receive that many bytes) -> record what was sent.
+ * The responder's packet loop: capture -> attribute -> (attributed only) decode, record, reply (if
+ * the test's session may still receive that many bytes) -> record what was sent.
+ *
+ * Built for floods: attribution reads the few header fields it needs straight from the bytes
+ * (segment-head.ts), so a segment no test waits for costs a map lookup and a copy into a bounded
+ * log, never a decode; segments are kept as bytes (hex only when an initiator collects them);
+ * finished tests are written in one transaction per event-loop turn.
  */
 export class ResponderService {
   readonly registry = new Registry();
-  readonly stats: ResponderStats = { received: 0, answered: 0, sent: 0, unattributed: 0, malformed: 0, rateLimited: 0, budgetLimited: 0, sendErrors: 0 };
+  readonly stats: ResponderStats = {
+    received: 0, answered: 0, sent: 0, unattributed: 0, malformed: 0, rateLimited: 0, budgetLimited: 0, sendErrors: 0, notKept: 0, sessionsOpened: 0, testsCollected: 0,
+  };
+  readonly unattributed: UnattributedLog;
   private readonly engine: EngineConfig;
   private readonly nowUs: () => number;
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
-  private unattributed: ObservedSegment[] = [];
-  private unattributedSeq = 0;
+  private pending: TestRecord[] = [];
+  private persistTimer?: NodeJS.Immediate | NodeJS.Timeout;
 
   constructor(private readonly options: ResponderOptions) {
     this.nowUs = options.nowUs ?? nowUs;
     this.engine = { secret: randomBytes(32), mss: 1460, windowScale: 7, ttl: 64, nowMs: () => Math.floor(this.nowUs() / 1000) };
+    this.unattributed = new UnattributedLog(options.unattributed);
     options.source.onPacket((p) => this.handle(p));
   }
 
   handle(captured: CapturedPacket): void {
     this.stats.received++;
-    const segment = decodePacket(captured.bytes);
-    const observed: ObservedSegment = { dir: 'received', atUs: captured.atUs, hex: toHex(captured.bytes) };
-    const match = this.registry.attribute(segment);
-    if (!match) {
-      this.stats.unattributed++;
-      this.unattributed.push(observed);
-      if (this.unattributed.length >= UNATTRIBUTED_KEEP) this.flushUnattributed();
-      return;
+    const bytes = captured.bytes;
+    // The usual case reads the head from the bytes; anything unusual (IPv6 extension headers,
+    // fragments, truncated headers) is decoded first, as attribution always did.
+    let head = headOf(bytes);
+    let segment = head ? undefined : decodePacket(bytes);
+    if (segment) {
+      const match = this.registry.attribute(segment);
+      if (match) return this.answer(match.test, captured, segment);
+      head = undefined;
+    } else {
+      const match = this.registry.attributeHead(head!);
+      if (match) return this.answer(match.test, captured, this.mayAnswer(head!.src) ? decodePacket(bytes) : undefined);
     }
-    const { test } = match;
-    test.segments.push(observed);
+    this.stats.unattributed++;
+    this.unattributed.add(bytes, captured.atUs, head);
+  }
+
+  /** A segment from a source whose bucket is empty is recorded, not decoded: a flood of a bound flow costs little. */
+  private answer(test: ActiveTest, captured: CapturedPacket, segment: ReturnType<typeof decodePacket> | undefined): void {
+    this.keep(test, { dir: 'received', atUs: captured.atUs, bytes: captured.bytes });
     test.session.bytesIn += captured.bytes.length;
     test.session.lastSeen = Date.now();
+    if (!segment) {
+      this.stats.rateLimited++;
+      return;
+    }
     const replies = replyTo(segment, test.plan, this.engine);
     if (replies.length === 0) {
       if (segment.issues.length > 0) this.stats.malformed++;
@@ -80,6 +115,14 @@ export class ResponderService {
     }
     this.stats.answered++;
     for (const reply of replies) this.send(test, reply);
+  }
+
+  private keep(test: ActiveTest, segment: RecordedSegment): void {
+    if (test.segments.length >= MAX_SEGMENTS_PER_TEST) {
+      this.stats.notKept++;
+      return;
+    }
+    test.segments.push(segment);
   }
 
   private send(test: ActiveTest, reply: Packet): void {
@@ -94,12 +137,20 @@ export class ResponderService {
     const sink = this.options.sinks[reply.ip.version];
     if (!sink) return;
     session.bytesOut += bytes.length;
-    test.segments.push({ dir: 'sent', atUs: this.nowUs(), hex: toHex(bytes) });
+    this.keep(test, { dir: 'sent', atUs: this.nowUs(), bytes });
     this.stats.sent++;
     sink.send(bytes).catch((error: unknown) => {
       this.stats.sendErrors++;
       this.options.log?.(`send to ${reply.ip.dst} failed: ${error instanceof Error ? error.message : String(error)}`);
     });
+  }
+
+  /** Whether the source's bucket has a token left (without taking it). */
+  private mayAnswer(source: string): boolean {
+    const bucket = this.buckets.get(source);
+    if (!bucket || bucket.tokens >= 1) return true;
+    const rate = this.options.segmentsPerSecond ?? 20_000;
+    return bucket.tokens + ((Date.now() - bucket.at) / 1000) * rate >= 1;
   }
 
   /** Token bucket per source address; protects the host and the path from floods. */
@@ -116,6 +167,18 @@ export class ResponderService {
     return true;
   }
 
+  /** Forgets token buckets that have refilled (a bucket not in the map is a full one), so their number stays bounded. */
+  pruneBuckets(now = Date.now()): void {
+    const rate = this.options.segmentsPerSecond ?? 20_000;
+    const burst = this.options.burst ?? 2_000;
+    for (const [source, bucket] of this.buckets) if (bucket.tokens + ((now - bucket.at) / 1000) * rate >= burst) this.buckets.delete(source);
+  }
+
+  openSession(observedAddress: string, initiatorAddress: string, label: string | undefined): Session {
+    this.stats.sessionsOpened++;
+    return this.registry.openSession(observedAddress, initiatorAddress, label, Date.now());
+  }
+
   /** Counts control-connection bytes toward the session's budget. */
   creditSession(session: Session, bytes: number): void {
     session.bytesIn += bytes;
@@ -126,11 +189,12 @@ export class ResponderService {
     return this.registry.register(session, request, Date.now());
   }
 
-  /** Hands a test's segments to the initiator and commits them to the responder's database. */
+  /** Hands a test's segments to the initiator and commits them to the responder's database (with the next batch). */
   collect(test: ActiveTest): { segments: ObservedSegment[]; attribution: string[] } {
     this.registry.finish(test);
+    this.stats.testsCollected++;
     this.persist(test);
-    return { segments: test.segments, attribution: test.attribution };
+    return { segments: test.segments.map((s) => ({ dir: s.dir, atUs: s.atUs, hex: toHex(s.bytes) })), attribution: test.attribution };
   }
 
   closeSession(session: Session): void {
@@ -147,41 +211,48 @@ export class ResponderService {
     const at = (us: number): string => new Date(us / 1000).toISOString();
     const first = test.segments[0]?.atUs ?? test.registeredAt * 1000;
     const last = test.segments.at(-1)?.atUs ?? first;
-    this.options.store.insertTest({
+    const notKept = test.segments.length >= MAX_SEGMENTS_PER_TEST ? { segmentsKept: MAX_SEGMENTS_PER_TEST } : {};
+    this.pending.push({
       runId: this.options.runId,
       name: test.name,
       port: test.port,
       startedAt: at(first),
       finishedAt: at(last),
       verdict: 'recorded',
-      detail: { session: test.session.id, testId: test.testId, label: test.session.label ?? null, attribution: test.attribution, plan: test.plan satisfies ResponderPlan },
-      segments: test.segments.map((s) => ({ side: 'responder', dir: s.dir, atUs: s.atUs, bytes: Buffer.from(s.hex, 'hex') })),
+      detail: { session: test.session.id, testId: test.testId, label: test.session.label ?? null, attribution: test.attribution, plan: test.plan satisfies ResponderPlan, ...notKept },
+      segments: test.segments.map((s) => ({ side: 'responder', dir: s.dir, atUs: s.atUs, bytes: s.bytes })),
       diffs: [],
     });
+    if (this.pending.length >= PERSIST_BATCH_TESTS) this.flushTests();
+    else this.persistTimer ??= PERSIST_BATCH_MS === 0 ? setImmediate(() => this.flushTests()) : setTimeout(() => this.flushTests(), PERSIST_BATCH_MS);
   }
 
-  /** Unattributed segments are evidence too (scans, stray retransmissions): kept under one pseudo-test. */
+  /** Writes every finished test waiting to be written, in one transaction. */
+  flushTests(): void {
+    if (this.persistTimer) {
+      clearImmediate(this.persistTimer as NodeJS.Immediate);
+      clearTimeout(this.persistTimer as NodeJS.Timeout);
+      this.persistTimer = undefined;
+    }
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      this.options.store.transaction(() => batch.forEach((t) => this.options.store.insertTest(t)));
+    } catch (error) {
+      this.options.log?.(`could not record ${batch.length} finished tests: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /** Writes what is kept of the unattributed segments (replacing what was written before). */
   flushUnattributed(): void {
-    if (this.unattributed.length === 0) return;
-    const batch = this.unattributed;
-    this.unattributed = [];
-    this.options.store.insertTest({
-      runId: this.options.runId,
-      name: 'unattributed',
-      port: 0,
-      seq: this.unattributedSeq++,
-      startedAt: new Date(batch[0].atUs / 1000).toISOString(),
-      finishedAt: new Date(batch.at(-1)!.atUs / 1000).toISOString(),
-      verdict: 'recorded',
-      detail: { reason: 'no registered test matched these segments; they were not answered' },
-      segments: batch.map((s) => ({ side: 'responder', dir: s.dir, atUs: s.atUs, bytes: Buffer.from(s.hex, 'hex') })),
-      diffs: [],
-    });
+    this.unattributed.flush(this.options.store, this.options.runId);
   }
 
   close(): void {
-    this.flushUnattributed();
     for (const session of this.registry.allSessions()) this.closeSession(session);
+    this.flushTests();
+    this.flushUnattributed();
     this.options.source.close();
   }
 }

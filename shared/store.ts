@@ -366,6 +366,11 @@ export class Store {
     }
   }
 
+  /** Deletes a test with its segments and diffs (the responder replaces its bounded record of unattributed segments). */
+  deleteTest(testId: number): void {
+    this.connection.prepare('DELETE FROM tests WHERE id = ?').run(testId);
+  }
+
   runs(): RunRow[] {
     return this.statements.runs.all().map(toRun);
   }

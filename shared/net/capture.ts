@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 import { MbprobeError } from '../wire/errors.js';
 import { requireNative } from './native-module.js';
 import { dltFromCapName, ipLooksTruncated, ipOffset, isSupportedLinkType } from './link.js';
+import { KernelStatisticsReader, packetSocketDescriptors, type KernelCaptureStatistics } from './packet-statistics.js';
 
 export interface CapturedPacket {
   /** The IP packet (link header stripped), copied out of cap's buffer; any link-layer trailer (Ethernet padding) is kept. */
@@ -28,11 +29,22 @@ export interface PacketSource {
   close(): void;
 }
 
+/** What a capture saw and lost so far. */
+export interface CaptureStatistics {
+  /** IP packets handed to JavaScript by libpcap. */
+  delivered: number;
+  /** Packets thrown away because the queue (CaptureOptions.queue) was full. */
+  queueDropped: number;
+  /** The kernel's counters of libpcap's packet socket (passed the filter / dropped, ring full); undefined when unreadable. */
+  kernel?: KernelCaptureStatistics;
+}
+
 /** What openCapture returns: a PacketSource plus what it is attached to. */
 export interface LiveCapture extends PacketSource {
   readonly iface: string;
   /** libpcap DLT of the interface (1 Ethernet, 113 Linux cooked, 12 raw IP, ...). */
   readonly linkType: number;
+  statistics(): CaptureStatistics;
 }
 
 export interface CaptureOptions {
@@ -43,6 +55,13 @@ export interface CaptureOptions {
   snapLen?: number;
   /** Kernel ring buffer size for libpcap. Default 4 MiB. */
   bufferBytes?: number;
+  /**
+   * Deliver packets from a queue of at most this many, drained once per event-loop turn, instead
+   * of one by one as libpcap hands them over. libpcap's ring then empties at the speed of a copy,
+   * so a burst waits in JavaScript memory (small packets) rather than in ring slots of a whole
+   * snap length each (on "any", 64 KiB per packet); beyond the limit packets are counted as lost.
+   */
+  queue?: number;
 }
 
 const MAX_SNAPLEN = 65535;
@@ -80,7 +99,7 @@ function isPermissionError(message: string): boolean {
 }
 
 /** Opens libpcap on an interface (checked, with errors that say what to do): the handle, its buffer and link type. */
-function openHandle(opts: CaptureOptions, requireIpLink: boolean): { cap: InstanceType<CapModule['Cap']>; buffer: Buffer; linkType: number } {
+function openHandle(opts: CaptureOptions, requireIpLink: boolean): { cap: InstanceType<CapModule['Cap']>; buffer: Buffer; linkType: number; kernel?: KernelStatisticsReader } {
   const { Cap } = loadCap();
   const snapLen = opts.snapLen ?? MAX_SNAPLEN;
   const bufferBytes = opts.bufferBytes ?? DEFAULT_BUFFER_BYTES;
@@ -104,6 +123,8 @@ function openHandle(opts: CaptureOptions, requireIpLink: boolean): { cap: Instan
   // cap copies every packet into this one buffer; its length is the effective snap length.
   const buffer = Buffer.alloc(snapLen);
   let linkName: string;
+  // The packet socket libpcap opens is the one that appears during open(): its kernel counters are the capture's losses.
+  const socketsBefore = packetSocketDescriptors();
   try {
     linkName = cap.open(opts.iface, opts.filter, bufferBytes, buffer);
   } catch (err) {
@@ -137,33 +158,61 @@ function openHandle(opts: CaptureOptions, requireIpLink: boolean): { cap: Instan
         '(supported: Ethernet incl. 802.1Q, Linux cooked v1/v2, raw IP, NULL/LOOP)',
     );
   }
-  return { cap, buffer, linkType };
+  const kernel = KernelStatisticsReader.forNewSocket(socketsBefore, packetSocketDescriptors());
+  return { cap, buffer, linkType, kernel };
 }
 
 export function openCapture(opts: CaptureOptions): LiveCapture {
-  const { cap, buffer, linkType } = openHandle(opts, true);
+  const { cap, buffer, linkType, kernel } = openHandle(opts, true);
   const listeners: Array<(p: CapturedPacket) => void> = [];
   let closed = false;
+  const counts = { delivered: 0, queueDropped: 0 };
+  let lastKernel: KernelCaptureStatistics | undefined;
+  const queueLimit = opts.queue ?? 0;
+  let queue: CapturedPacket[] = [];
+  const drain = (): void => {
+    const batch = queue;
+    queue = [];
+    for (const packet of batch) {
+      if (closed) return;
+      for (const listener of listeners) listener(packet);
+    }
+  };
   cap.on('packet', (nbytes: number, capTruncated: boolean) => {
     const atUs = nowUs();
     if (closed) return;
     const offset = ipOffset(linkType, buffer, nbytes);
     if (offset === undefined) return; // not IP (ARP, LLDP, ...)
+    counts.delivered++;
+    if (queueLimit > 0 && queue.length >= queueLimit) {
+      counts.queueDropped++;
+      return;
+    }
     const bytes = new Uint8Array(buffer.subarray(offset, nbytes)); // a copy: cap reuses `buffer`
     const packet: CapturedPacket = { bytes, atUs, truncated: capTruncated || ipLooksTruncated(bytes) };
-    for (const listener of listeners) listener(packet);
+    if (queueLimit === 0) {
+      for (const listener of listeners) listener(packet);
+      return;
+    }
+    if (queue.push(packet) === 1) setImmediate(drain);
   });
 
   return {
     iface: opts.iface,
     linkType,
+    statistics() {
+      if (!closed) lastKernel = kernel?.read() ?? lastKernel;
+      return { ...counts, ...(lastKernel ? { kernel: lastKernel } : {}) };
+    },
     onPacket(listener) {
       listeners.push(listener);
     },
     close() {
       if (closed) return;
+      lastKernel = kernel?.read() ?? lastKernel;
       closed = true;
       listeners.length = 0;
+      queue = [];
       cap.close();
       cap.removeAllListeners('packet');
     },

@@ -6,6 +6,26 @@ export function ipv4ToString(b: Uint8Array, at = 0): string {
 }
 
 export function ipv4ToBytes(address: string): Uint8Array {
+  // Hot path (every checksum of every segment the responder sends): parse by hand, strictly.
+  const out4 = new Uint8Array(4);
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= address.length; i++) {
+    const c = i < address.length ? address.charCodeAt(i) : 46;
+    if (c >= 48 && c <= 57 && digits < 3) {
+      value = value * 10 + (c - 48);
+      digits++;
+    } else if (c === 46 && digits > 0 && value <= 255 && part < 4) {
+      out4[part++] = value;
+      value = 0;
+      digits = 0;
+    } else {
+      part = -1;
+      break;
+    }
+  }
+  if (part === 4) return out4;
   const parts = address.split('.');
   const out = new Uint8Array(4);
   if (parts.length !== 4) throw badAddress(address, 'IPv4');

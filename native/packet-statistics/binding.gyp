@@ -1,0 +1,8 @@
+{
+  "targets": [
+    {
+      "target_name": "packet_statistics",
+      "sources": ["packet_statistics.c"]
+    }
+  ]
+}
