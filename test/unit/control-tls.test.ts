@@ -3,7 +3,6 @@
  * verifies it against --ca (or the system's CAs), by the name the volunteer gave, and talks plain
  * HTTP only with --insecure. Certificates are made here with openssl (the test skips without it).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -14,26 +13,7 @@ import { ResponderService } from '../../responder/service.js';
 import { startControlApi } from '../../responder/control-api.js';
 import { ControlClient } from '../../initiator/control-client.js';
 import { main as initiator } from '../../initiator/cli.js';
-
-const hasOpenssl = ((): boolean => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-/** A CA, and a server certificate it signed for responder.test and 127.0.0.1. */
-export function makeCertificates(dir: string, name = 'responder.test'): { ca: string; cert: string; key: string } {
-  const at = (f: string): string => join(dir, f);
-  const run = (args: string[]): void => void execFileSync('openssl', args, { stdio: 'pipe' });
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', at('ca.key'), '-out', at('ca.pem'), '-days', '2', '-subj', '/CN=mbprobe test CA']);
-  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', at(`${name}.key`), '-out', at(`${name}.csr`), '-subj', `/CN=${name}`]);
-  writeFileSync(at('ext.cnf'), `subjectAltName=DNS:${name},IP:127.0.0.1\n`);
-  run(['x509', '-req', '-in', at(`${name}.csr`), '-CA', at('ca.pem'), '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at(`${name}.pem`), '-days', '2', '-extfile', at('ext.cnf')]);
-  return { ca: at('ca.pem'), cert: at(`${name}.pem`), key: at(`${name}.key`) };
-}
+import { fingerprintOf, hasOpenssl, makeCertificates } from '../helpers/certificates.js';
 
 /** The SHA-256 fingerprint of the certificate a fresh TLS connection to the port gets. */
 function servedFingerprint(port: number): Promise<string> {
@@ -45,8 +25,6 @@ function servedFingerprint(port: number): Promise<string> {
     socket.on('error', reject);
   });
 }
-
-const fingerprintOf = (pem: string): string => execFileSync('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', pem], { encoding: 'utf8' }).trim().split('=')[1];
 
 describe.skipIf(!hasOpenssl)('TLS on the control port', () => {
   let dir: string;
