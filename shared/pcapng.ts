@@ -6,6 +6,7 @@
  * byte order, several sections, Enhanced and Simple Packet Blocks, and skips
  * block types it does not know.
  */
+import { concatBytes } from './wire/bytes.js';
 
 export const LINKTYPE_ETHERNET = 1;
 /** Raw IPv4/IPv6 packets with no link-layer header. */
@@ -301,16 +302,6 @@ function encodeBlock(blockType: number, bodyParts: Uint8Array[]): Uint8Array {
   bytes.set(body, 8);
   view.setUint32(totalLength - 4, totalLength, true);
   return bytes;
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const result = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    result.set(part, offset);
-    offset += part.length;
-  }
-  return result;
 }
 
 // ---------------------------------------------------------------------------
