@@ -5,6 +5,9 @@ import { MbprobeError } from '../shared/wire/errors.js';
 import { ANONYMIZED_PREFIX, anonymizeUpload, volunteerAddresses } from './anonymize.js';
 import type { ControlClient } from './control-client.js';
 
+/** The latest finished run of an initiator database (responder records are not runs to submit). */
+export { latestFinishedRun } from '../shared/store/queries.js';
+
 /**
  * `run --submit` and `submit`: a finished run goes to the responder's collection endpoint, after
  * the volunteer has been told what it contains. Addresses are truncated first unless the volunteer
@@ -63,12 +66,4 @@ export async function sendSubmission(client: ControlClient, submission: Submissi
     const reason = error instanceof Error ? error.message : String(error);
     throw new MbprobeError('SUBMIT_FAILED', `run ${submission.upload.run.id} was not submitted: ${reason}. It is kept in the local database; submit it later with: ${retry}`, { cause: error });
   }
-}
-
-/** The latest finished run of an initiator database (responder records are not runs to submit). */
-export function latestFinishedRun(store: Store): string | undefined {
-  const row = store.db.prepare<[], { id: string }>(`SELECT id FROM runs
-    WHERE finished_at IS NOT NULL AND coalesce(json_extract(host_info, '$.role'), '') <> 'responder'
-    ORDER BY finished_at DESC, id DESC LIMIT 1`).get();
-  return row?.id;
 }

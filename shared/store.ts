@@ -2,80 +2,13 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { MbprobeError } from './wire/errors.js';
+import { addedViewsSql, SCHEMA_SQL, SCHEMA_VERSION } from './store/schema.js';
+import { SQL } from './store/statements.js';
 
-/** Bump whenever SCHEMA_SQL changes; files with another version are refused rather than guessed at. */
-export const SCHEMA_VERSION = 1;
+export { SCHEMA_SQL, SCHEMA_VERSION } from './store/schema.js';
 
 /** Where the initiator keeps its results unless told otherwise. */
 export const DEFAULT_DB_PATH = 'results/mbprobe.sqlite';
-
-/**
- * The schema researchers query directly; names are a contract. JSON columns are TEXT checked with
- * json_valid (a declared type of JSON would get NUMERIC affinity and turn '5' into 5).
- */
-export const SCHEMA_SQL = `
-CREATE TABLE meta (
-  key   TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-);
-
-CREATE TABLE runs (
-  id           TEXT PRIMARY KEY,
-  started_at   TEXT NOT NULL,
-  finished_at  TEXT,
-  label        TEXT,
-  responder    TEXT,
-  tool_version TEXT NOT NULL,
-  host_info    TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(host_info)),
-  tags         TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(tags))
-);
-
-CREATE TABLE tests (
-  id          INTEGER PRIMARY KEY,
-  run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-  seq         INTEGER NOT NULL,
-  name        TEXT NOT NULL,
-  port        INTEGER NOT NULL CHECK (port BETWEEN 0 AND 65535),
-  started_at  TEXT NOT NULL,
-  finished_at TEXT NOT NULL,
-  verdict     TEXT NOT NULL,
-  detail      TEXT CHECK (detail IS NULL OR json_valid(detail))
-);
-CREATE INDEX tests_run_id ON tests(run_id);
-CREATE INDEX tests_name_port ON tests(name, port);
-
-CREATE TABLE segments (
-  id      INTEGER PRIMARY KEY,
-  test_id INTEGER NOT NULL REFERENCES tests(id) ON DELETE CASCADE,
-  side    TEXT NOT NULL CHECK (side IN ('initiator', 'responder')),
-  dir     TEXT NOT NULL CHECK (dir IN ('sent', 'received')),
-  at_us   INTEGER NOT NULL CHECK (typeof(at_us) = 'integer'),
-  bytes   BLOB NOT NULL
-);
-CREATE INDEX segments_test_id ON segments(test_id);
-
-CREATE TABLE diffs (
-  id               INTEGER PRIMARY KEY,
-  test_id          INTEGER NOT NULL REFERENCES tests(id) ON DELETE CASCADE,
-  sent_segment     INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
-  received_segment INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
-  layer            TEXT NOT NULL CHECK (layer IN ('ip', 'tcp', 'option', 'payload')),
-  field            TEXT NOT NULL,
-  sent             TEXT,
-  received         TEXT,
-  class            TEXT NOT NULL CHECK (class IN ('interference', 'expected', 'isn-offset')),
-  change           TEXT
-);
-CREATE INDEX diffs_test_id ON diffs(test_id);
--- Without these, every cascaded segment delete scans all of diffs.
-CREATE INDEX diffs_sent_segment ON diffs(sent_segment);
-CREATE INDEX diffs_received_segment ON diffs(received_segment);
-
-CREATE VIEW verdicts AS
-  SELECT r.id AS run_id, r.label AS label, t.name AS test, t.port AS port, t.verdict AS verdict, t.detail AS detail
-  FROM tests t JOIN runs r ON r.id = t.run_id
-  ORDER BY r.started_at, r.id, t.seq, t.id;
-`;
 
 export class StoreError extends MbprobeError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
@@ -190,32 +123,22 @@ type TestSql = Omit<TestRow, 'detail'> & { detail: string | null };
 type SegmentSql = Omit<SegmentRow, 'bytes'> & { bytes: Buffer };
 type VerdictSql = Omit<VerdictRow, 'detail'> & { detail: string | null };
 
-const RUN_COLUMNS = `id, started_at AS startedAt, finished_at AS finishedAt, label, responder,
-  tool_version AS toolVersion, host_info AS hostInfo, tags`;
-const TEST_COLUMNS = `id, run_id AS runId, seq, name, port, started_at AS startedAt, finished_at AS finishedAt, verdict, detail`;
-const VERDICT_COLUMNS = `run_id AS runId, label, test, port, verdict, detail`;
-
 function prepareStatements(db: Database.Database) {
   return {
-    insertRun: db.prepare(`INSERT INTO runs (id, started_at, finished_at, label, responder, tool_version, host_info, tags)
-      VALUES (@id, @startedAt, @finishedAt, @label, @responder, @toolVersion, @hostInfo, @tags)`),
-    finishRun: db.prepare(`UPDATE runs SET finished_at = ? WHERE id = ?`),
-    insertTest: db.prepare(`INSERT INTO tests (run_id, seq, name, port, started_at, finished_at, verdict, detail)
-      VALUES (@runId, COALESCE(@seq, (SELECT COALESCE(MAX(seq), -1) + 1 FROM tests WHERE run_id = @runId)),
-              @name, @port, @startedAt, @finishedAt, @verdict, @detail)`),
-    insertSegment: db.prepare(`INSERT INTO segments (test_id, side, dir, at_us, bytes) VALUES (?, ?, ?, ?, ?)`),
-    insertDiff: db.prepare(`INSERT INTO diffs (test_id, sent_segment, received_segment, layer, field, sent, received, class, change)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    runs: db.prepare<[], RunSql>(`SELECT ${RUN_COLUMNS} FROM runs ORDER BY started_at, id`),
-    run: db.prepare<[string], RunSql>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`),
-    tests: db.prepare<[string], TestSql>(`SELECT ${TEST_COLUMNS} FROM tests WHERE run_id = ? ORDER BY seq, id`),
-    segments: db.prepare<[number], SegmentSql>(`SELECT id, test_id AS testId, side, dir, at_us AS atUs, bytes
-      FROM segments WHERE test_id = ? ORDER BY at_us, id`),
-    diffs: db.prepare<[number], DiffRow>(`SELECT id, test_id AS testId, sent_segment AS sentSegment,
-      received_segment AS receivedSegment, layer, field, sent, received, class, change FROM diffs WHERE test_id = ? ORDER BY id`),
-    // The view's ORDER BY carries over when no outer ORDER BY is given.
-    allVerdicts: db.prepare<[], VerdictSql>(`SELECT ${VERDICT_COLUMNS} FROM verdicts`),
-    runVerdicts: db.prepare<[string], VerdictSql>(`SELECT ${VERDICT_COLUMNS} FROM verdicts WHERE run_id = ?`),
+    insertRun: db.prepare(SQL.insertRun),
+    finishRun: db.prepare(SQL.finishRun),
+    insertTest: db.prepare(SQL.insertTest),
+    insertSegment: db.prepare(SQL.insertSegment),
+    insertDiff: db.prepare(SQL.insertDiff),
+    deleteTest: db.prepare(SQL.deleteTest),
+    runs: db.prepare<[], RunSql>(SQL.runs),
+    run: db.prepare<[string], RunSql>(SQL.run),
+    tests: db.prepare<[string], TestSql>(SQL.tests),
+    test: db.prepare<[number], TestSql>(SQL.test),
+    segments: db.prepare<[number], SegmentSql>(SQL.segments),
+    diffs: db.prepare<[number], DiffRow>(SQL.diffs),
+    allVerdicts: db.prepare<[], VerdictSql>(SQL.allVerdicts),
+    runVerdicts: db.prepare<[string], VerdictSql>(SQL.runVerdicts),
   };
 }
 
@@ -284,6 +207,10 @@ export class Store {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
     }
+    // Files written before initiator_runs existed: the same version (a view holds no data), so add it.
+    if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = 'initiator_runs'").get() === undefined) {
+      db.exec(addedViewsSql(opts.readonly ?? false));
+    }
   }
 
   private static isEmpty(db: Database.Database): boolean {
@@ -298,7 +225,7 @@ export class Store {
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }
 
-  /** Escape hatch for results queries; prefer the methods for writes. */
+  /** The connection, for the statements and queries of shared/store/; prefer the methods. */
   get db(): Database.Database {
     return this.connection;
   }
@@ -307,12 +234,12 @@ export class Store {
     try {
       this.statements.insertRun.run({
         id: run.id,
-        startedAt: run.startedAt,
-        finishedAt: run.finishedAt ?? null,
+        started_at: run.startedAt,
+        finished_at: run.finishedAt ?? null,
         label: run.label ?? null,
         responder: run.responder ?? null,
-        toolVersion: run.toolVersion,
-        hostInfo: JSON.stringify(run.hostInfo ?? {}),
+        tool_version: run.toolVersion,
+        host_info: JSON.stringify(run.hostInfo ?? {}),
         tags: JSON.stringify(run.tags ?? {}),
       });
     } catch (err) {
@@ -334,17 +261,17 @@ export class Store {
     try {
       return this.transaction(() => {
         const testId = Number(this.statements.insertTest.run({
-          runId: test.runId,
+          run_id: test.runId,
           seq: test.seq ?? null,
           name: test.name,
           port: test.port,
-          startedAt: test.startedAt,
-          finishedAt: test.finishedAt,
+          started_at: test.startedAt,
+          finished_at: test.finishedAt,
           verdict: test.verdict,
           detail: test.detail === undefined || test.detail === null ? null : JSON.stringify(test.detail),
         }).lastInsertRowid);
         const segmentIds = test.segments.map((s) =>
-          Number(this.statements.insertSegment.run(testId, s.side, s.dir, s.atUs, s.bytes).lastInsertRowid));
+          Number(this.statements.insertSegment.run({ test_id: testId, side: s.side, dir: s.dir, at_us: s.atUs, bytes: s.bytes }).lastInsertRowid));
         for (const d of test.diffs) {
           const sentId = segmentIds[d.sentSegment];
           const receivedId = segmentIds[d.receivedSegment];
@@ -353,7 +280,10 @@ export class Store {
               `Test ${test.name} (run ${test.runId}) has a ${d.layer} diff of '${d.field}' referring to segments ${d.sentSegment}/${d.receivedSegment}, ` +
               `but only ${segmentIds.length} segments were given; nothing was written to ${this.path}. This is a bug in the caller.`);
           }
-          this.statements.insertDiff.run(testId, sentId, receivedId, d.layer, d.field, d.sent, d.received, d.class, d.change ?? null);
+          this.statements.insertDiff.run({
+            test_id: testId, sent_segment: sentId, received_segment: receivedId,
+            layer: d.layer, field: d.field, sent: d.sent, received: d.received, class: d.class, change: d.change ?? null,
+          });
         }
         return testId;
       });
@@ -368,7 +298,7 @@ export class Store {
 
   /** Deletes a test with its segments and diffs (the responder replaces its bounded record of unattributed segments). */
   deleteTest(testId: number): void {
-    this.connection.prepare('DELETE FROM tests WHERE id = ?').run(testId);
+    this.statements.deleteTest.run(testId);
   }
 
   runs(): RunRow[] {
@@ -383,6 +313,11 @@ export class Store {
   /** Tests of a run in the order they ran (seq, then id). */
   tests(runId: string): TestRow[] {
     return this.statements.tests.all(runId).map((t) => ({ ...t, detail: parseDetail(t.detail) }));
+  }
+
+  test(id: number): TestRow | undefined {
+    const row = this.statements.test.get(id);
+    return row && { ...row, detail: parseDetail(row.detail) };
   }
 
   /** Segments of a test by capture time; `bytes` is a plain Uint8Array view. */

@@ -286,6 +286,28 @@ describe('Store file handling', () => {
     expect(indexed('diffs')).toContain('test_id');
   });
 
+  it('initiator_runs: the runs that are measurements, in new files and in files written before the view existed', () => {
+    const path = join(dir, 'db.sqlite');
+    const store = open(path);
+    store.insertRun(fullRun);
+    store.insertRun({ ...fullRun, id: 'responder-own', hostInfo: { role: 'responder' } });
+    const ids = (s: Store): unknown => s.db.prepare('SELECT id FROM initiator_runs ORDER BY id').all();
+    expect(ids(store)).toEqual([{ id: 'run-1' }]);
+    // A file of the same schema version without the view (as written before it was added).
+    store.db.exec('DROP VIEW initiator_runs');
+    store.close();
+    const views = (s: Store): unknown => s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name").all();
+    // Read-only: a TEMP view for this connection, the file untouched.
+    const reader = open(path, { readonly: true });
+    expect(ids(reader)).toEqual([{ id: 'run-1' }]);
+    expect(views(reader)).toEqual([{ name: 'verdicts' }]);
+    reader.close();
+    // Opened for writing: added to the file.
+    const writer = open(path);
+    expect(views(writer)).toEqual([{ name: 'initiator_runs' }, { name: 'verdicts' }]);
+    expect(ids(writer)).toEqual([{ id: 'run-1' }]);
+  });
+
   it('works in memory', () => {
     const store = open(':memory:');
     store.insertRun(fullRun);
