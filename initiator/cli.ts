@@ -20,6 +20,7 @@ import { recentlyUsedPorts, reserveFreshPorts } from './local-ports.js';
 import { CATALOGUE } from './catalogue/index.js';
 import { latestFinishedRun, prepareSubmission, sendSubmission } from './submit.js';
 import { CONTROL_PORT, TEST_PORTS } from '../shared/ports.js';
+import { DEFAULT_CONCURRENCY } from './schedule.js';
 
 interface RunOptions extends TransportOptions {
   responder: string[];
@@ -85,7 +86,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--ports <list>', 'responder ports to test (comma-separated)', TEST_PORTS.join(','))
     .option('--tests <list>', 'test cases to run: all, or names from `list` (default: all, or only the --test-file tests when given)')
     .option('--db <path>', 'SQLite database to add the run to', DEFAULT_DB_PATH)
-    .option('--concurrency <n>', 'tests run at once (tests on the same port never overlap)', '3')
+    .option('--concurrency <n>', 'at most this many tests at once (tests on one port overlap only as far as the responder can still tell them apart: README, "How tests are scheduled")', String(DEFAULT_CONCURRENCY))
     .option('--label <text>', 'a name for this path/run, used by mbprobe-results to group runs')
     .option('--tag <key=value...>', 'attributes of this path for grouping results, e.g. --tag country=de --tag network=mobile')
     .option('--json', 'print one JSON line per finished test instead of the progress display')
@@ -211,7 +212,10 @@ async function runAgainst(responderName: string, opts: RunOptions, transport: Co
     // Twice the jobs: spare ports for the runs that confirm a verdict (initiator/confirm.ts).
     const reserved = await reserveFreshPorts(2 * tests.length * ports.length, recentlyUsedPorts(store, responderName), route.source.includes(':') ? 6 : 4);
     cleanups.push(() => reserved.release());
+    // One request on the control connection opened by hello(): about one round trip, the first estimate of the path's.
+    const sessionStarted = performance.now();
     const session = await client.openSession({ label: opts.label, initiatorAddress: route.source, toolVersion: TOOL_VERSION });
+    const rttHintMs = performance.now() - sessionStarted;
     cleanups.push(() => client.closeSession(session.sessionId).catch(() => undefined));
     store.insertRun({
       id: runId, startedAt: new Date().toISOString(), label: opts.label ?? null, responder: responderName, toolVersion: TOOL_VERSION, tags,
@@ -228,7 +232,7 @@ async function runAgainst(responderName: string, opts: RunOptions, transport: Co
     const total = tests.length * ports.length;
     const progress = !opts.json && process.stderr.isTTY;
     const results = await runTests({
-      runId, sessionId: session.sessionId, tests, ports, payload: opts.payload, responderName, local: route.source, responder, localPorts: reserved.ports, concurrency, timing, settleMs: 30, signal: stop.signal,
+      runId, sessionId: session.sessionId, tests, ports, payload: opts.payload, responderName, local: route.source, responder, localPorts: reserved.ports, concurrency, timing, rttHintMs, settleMs: 30, signal: stop.signal,
       onResult: (r, done) => {
         if (opts.json) io.stdout(`${JSON.stringify({ run: r.runId, responder: responderName, test: r.name, port: r.port, verdict: r.verdict, detail: r.detail, timeoutWaitMs: r.timeoutWaitMs, watchMs: r.watchMs, runs: r.runs })}\n`);
         else if (progress) io.stderr(`\r\x1b[K[${done}/${total}] ${r.name} :${r.port} → ${r.verdict}`);

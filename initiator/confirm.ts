@@ -1,11 +1,17 @@
 /**
  * When one run of a test is not enough to publish its verdict. A path that loses, delays and
  * reorders packets can make an honest judge see interference that is not there (a lost segment
- * looks like a dropped probe, a lost retransmission like a box that kept old data). A verdict of no
- * interference is an observation loss cannot fake (the probe arrived as sent); a verdict of
- * interference is published only when the run that gave it saw no sign of loss, or when a second
- * run of the test gives it again. Runs that never agree end as inconclusive, with every run's
- * verdict in the detail. Pure: the runner asks after each run whether to run the test once more.
+ * looks like a dropped probe, a lost retransmission like a box that kept old data). Loss can only
+ * take segments away, so:
+ *  - a verdict that rests on what arrived (an option missing from the SYN that arrived, a SYN-ACK
+ *    the responder never sent, a rewritten sequence number, no interference at all) is published;
+ *  - a verdict that rests on something not arriving (the shared dropped, reply-dropped, and each
+ *    test's own such verdicts, `absenceVerdicts`) is published only when its run saw no sign of
+ *    loss, or when a second run of the test gives it again; dropped, reply-dropped and
+ *    inconclusive always need that second run (a probe sent three times and never seen is dropped
+    in one run: its copies are the repetition).
+ * Runs that never agree end as inconclusive, with every run's verdict in the detail. Pure: the
+ * runner asks after each run whether to run the test once more.
  */
 
 /** At most this many runs of one test (the first, and up to two confirmations). */
@@ -14,24 +20,36 @@ export const MAX_TEST_RUNS = 3;
 /** Verdicts loss alone produces on a path that does nothing: never published without a second run saying so too. */
 const LOSS_LIKE = new Set(['dropped', 'reply-dropped', 'inconclusive']);
 
+/** How a test's verdicts relate to loss: its first verdict, and those resting on something not arriving. */
+export interface VerdictKinds {
+  clean: string;
+  absence?: readonly string[];
+}
+
 /** One run of a test as the confirmation rule sees it. */
 export interface TestRun {
   verdict: string;
   /** What in this run says the path lost something: resent segments, answers that never came, segments one side sent that the other never saw. */
   lossSigns: string[];
+  /** For dropped: how many copies of the probe the run sent (each after the last one went unanswered). */
+  probeCopies?: number;
 }
+
+/** A probe sent this many times, each after a round-trip-derived wait, and never seen: the run has repeated itself. */
+export const COPIES_THAT_CONFIRM = 3;
 
 export type Decision = { final: true; verdict: string; reason?: string } | { final: false };
 
-/**
- * The verdict to publish after `runs` of a test whose first verdict is `clean`, or `{ final: false }`
- * to run it again.
- */
-export function decide(clean: string, runs: readonly TestRun[]): Decision {
+/** The verdict to publish after `runs` of a test, or `{ final: false }` to run it again. */
+export function decide(kinds: VerdictKinds, runs: readonly TestRun[]): Decision {
   const last = runs[runs.length - 1];
-  if (last.verdict === clean) return { final: true, verdict: clean };
-  // A run without any sign of loss stands on its own, unless its verdict is one loss alone produces.
-  if (last.lossSigns.length === 0 && !LOSS_LIKE.has(last.verdict)) return { final: true, verdict: last.verdict };
+  if (last.verdict === kinds.clean) return { final: true, verdict: kinds.clean };
+  // Three copies of the probe, spaced by retransmission waits, all gone: as good as three runs.
+  if (last.verdict === 'dropped' && (last.probeCopies ?? 0) >= COPIES_THAT_CONFIRM) return { final: true, verdict: 'dropped' };
+  const alwaysConfirm = LOSS_LIKE.has(last.verdict);
+  const fromAbsence = alwaysConfirm || (kinds.absence ?? []).includes(last.verdict);
+  // What arrived stands on its own; what did not, only from a run without any sign of loss.
+  if (!alwaysConfirm && (!fromAbsence || last.lossSigns.length === 0)) return { final: true, verdict: last.verdict };
   const agreeing = runs.filter((r) => r.verdict === last.verdict).length;
   if (agreeing >= 2) return { final: true, verdict: last.verdict };
   if (runs.length < MAX_TEST_RUNS) return { final: false };

@@ -1,5 +1,5 @@
 import {
-  CONTROL_API_VERSION, type OpenSessionRequest, type OpenSessionResponse, type RegisterTestRequest, type TestSegmentsResponse,
+  CONTROL_API_VERSION, type OpenSessionRequest, type OpenSessionResponse, type RegisterTestRequest, type TestBoundResponse, type TestSegmentsResponse,
 } from '../shared/control.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
@@ -69,6 +69,11 @@ export class ControlClient {
 
   registerTest(sessionId: string, request: RegisterTestRequest): Promise<unknown> {
     return this.call('POST', `/sessions/${sessionId}/tests`, request);
+  }
+
+  /** Resolves once the responder has bound a flow to the test (by which rule), or says it has not after `waitMs`. */
+  whenBound(sessionId: string, testId: string, waitMs: number): Promise<TestBoundResponse> {
+    return this.call('POST', `/sessions/${sessionId}/tests/${encodeURIComponent(testId)}/bound?waitMs=${Math.round(waitMs)}`, undefined, this.timeoutMs + waitMs);
   }
 
   collect(sessionId: string, testId: string, settleMs: number): Promise<TestSegmentsResponse> {

@@ -6,6 +6,7 @@ import type { DiffRecord, SegmentRecord, Store } from '../shared/store.js';
 import { fromHex } from '../shared/wire/bytes.js';
 import type { ControlClient } from './control-client.js';
 import { decide, type Decision, type TestRun } from './confirm.js';
+import { modeFromAttribution, PathRtt, PortGate, type Ticket } from './schedule.js';
 import { hasData, isSyn, isSynAck } from './observed.js';
 import { isRequestPort, payloadFor } from './payloads.js';
 import { observe, type Observed } from './observed.js';
@@ -46,16 +47,20 @@ export interface RunPlan {
   responderName?: string;
   /** How long the responder waits for in-flight segments before handing over a test's view. */
   settleMs: number;
+  /** A first estimate of the path's round trip (a control request's), until handshakes measure it. */
+  rttHintMs?: number;
   /** Aborting stops scheduling new tests; tests under way finish (a few seconds at most) and are stored. */
   signal?: AbortSignal;
   onResult?: (result: TestResult, done: number, total: number) => void;
 }
 
 /**
- * Runs every (test, port) pair. Tests on the same responder port never run at once, so a middlebox
- * that rewrites everything still leaves the responder one test to attribute a flow to; different
- * ports run in parallel up to `concurrency`. A test whose verdict needs confirming runs again
- * (initiator/confirm.ts); each test is committed to the store once its verdict is decided.
+ * Runs every (test, port) pair, overlapping tests as far as the responder can still attribute every
+ * segment exactly (initiator/schedule.ts: tests on one port overlap freely while the path keeps the
+ * initiator's ISN or port, else a test starts only once the others on its port are bound), at most
+ * `concurrency` at once. Waits follow the round trip the first handshakes measured. A test whose
+ * verdict needs confirming runs again (initiator/confirm.ts); each test is committed to the store
+ * once its verdict is decided.
  */
 export async function runTests(plan: RunPlan, prober: Prober, client: ControlClient, store: Store): Promise<TestResult[]> {
   const jobs = plan.ports.flatMap((port) => plan.tests.map((test) => ({ test, port })));
@@ -63,22 +68,34 @@ export async function runTests(plan: RunPlan, prober: Prober, client: ControlCli
   // First runs take the first ports, in job order; confirmations take the spare ones after them.
   const spare = plan.localPorts.slice(jobs.length);
   const results: TestResult[] = [];
-  const queue = new PQueue({ concurrency: plan.concurrency });
-  const lanes = new Map<number, Promise<void>>();
-  const jobPromises = jobs.map(({ test, port }, seq) => {
-    const job = { test, port, seq, localPort: plan.localPorts[seq], sparePort: () => spare.shift() };
-    const previous = lanes.get(job.port) ?? Promise.resolve();
-    const mine = previous.then(() => queue.add(async () => {
-      if (plan.signal?.aborted) return;
-      const result = await runOne(plan, job, prober, client, store);
-      results.push(result);
-      plan.onResult?.(result, results.length, jobs.length);
-    }));
-    lanes.set(job.port, mine.then(() => undefined, () => undefined));
-    return mine;
-  });
-  await Promise.all(jobPromises);
+  const shared: Shared = { slots: new PQueue({ concurrency: plan.concurrency }), rtt: new PathRtt(), gates: new Map(plan.ports.map((p) => [p, new PortGate()])) };
+  shared.rtt.add(plan.rttHintMs);
+  await Promise.all(plan.ports.map(async (port) => {
+    const gate = shared.gates.get(port)!;
+    const running: Array<Promise<void>> = [];
+    for (const [seq, { test }] of jobs.entries()) {
+      if (jobs[seq].port !== port) continue;
+      const ticket = await gate.enter();
+      if (plan.signal?.aborted) {
+        ticket.done();
+        break;
+      }
+      const job = { test, port, seq, order: plan.tests.indexOf(test), localPort: plan.localPorts[seq], sparePort: () => spare.shift() };
+      running.push(runOne(plan, job, ticket, shared, prober, client, store).then((result) => {
+        results.push(result);
+        plan.onResult?.(result, results.length, jobs.length);
+      }));
+    }
+    await Promise.all(running);
+  }));
   return results.sort((a, b) => a.testId - b.testId);
+}
+
+/** What every test of a run shares: the global limit, the path's round trip, each port's gate. */
+interface Shared {
+  slots: PQueue;
+  rtt: PathRtt;
+  gates: Map<number, PortGate>;
 }
 
 /** One run of one test: what both ends saw, the judge's verdict, and what says the path lost something. */
@@ -90,18 +107,33 @@ interface Attempt extends TestRun {
   timeoutWaitMs: number;
   watchMs: number;
   rows: { segments: SegmentRecord[]; diffs: DiffRecord[] };
+  /** The next run of the test must have its port to itself. */
+  wantsExclusive: boolean;
 }
 
-type Job = { test: TestCase; port: number; seq: number; localPort: number; sparePort: () => number | undefined };
+/** How long the responder is asked to hold an answer about a test's flow being bound. */
+const BOUND_WAIT_MS = 10_000;
 
-async function runOne(plan: RunPlan, job: Job, prober: Prober, client: ControlClient, store: Store): Promise<TestResult> {
+/** `order`: the test's place in its port's list. */
+type Job = { test: TestCase; port: number; seq: number; order: number; localPort: number; sparePort: () => number | undefined };
+
+async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, prober: Prober, client: ControlClient, store: Store): Promise<TestResult> {
   const { test, port } = job;
+  const gate = shared.gates.get(port)!;
   const attempts: Attempt[] = [];
   let decision: Decision = { final: false };
   let localPort: number | undefined = job.localPort;
+  let ticket: Ticket | undefined = first;
   while (localPort !== undefined) {
-    attempts.push(await attemptOne(plan, job, attempts.length, localPort, prober, client));
-    decision = decide(test.verdicts[0], attempts);
+    const mine = ticket ?? (await gate.enter(attempts.at(-1)?.wantsExclusive ? 'exclusive' : 'shared'));
+    ticket = undefined;
+    const port_ = localPort;
+    // Slots go round the ports (each port's n-th test before any port's n+1-th), and to runs that
+    // confirm a verdict before new tests: the run ends when its slowest port does.
+    const priority = attempts.length > 0 ? 1 : -job.order;
+    attempts.push(await shared.slots.add(() => attemptOne(plan, job, attempts.length, port_, mine, shared, prober, client), { priority }) as Attempt);
+    // A run that may have taken another test's segments (or lost its own to one) proves nothing: again, alone.
+    decision = attempts.at(-1)!.wantsExclusive ? { final: false } : decide({ clean: test.verdicts[0], absence: test.absenceVerdicts }, attempts);
     if (decision.final || plan.signal?.aborted) break;
     localPort = job.sparePort();
   }
@@ -121,35 +153,49 @@ async function runOne(plan: RunPlan, job: Job, prober: Prober, client: ControlCl
   return { runId: plan.runId, name: test.name, port, verdict, detail, startedAt: attempts[0].startedAt, finishedAt: last.finishedAt, testId: id, timeoutWaitMs: sum((a) => a.timeoutWaitMs), watchMs: sum((a) => a.watchMs), runs: attempts.length };
 }
 
-async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: number, prober: Prober, client: ControlClient): Promise<Attempt> {
+async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: number, ticket: Ticket, shared: Shared, prober: Prober, client: ControlClient): Promise<Attempt> {
   const { test, port } = job;
+  const gate = shared.gates.get(port)!;
+  let unattributed = 0;
   const startedAt = new Date().toISOString();
   const isn = randomInt(0, 2 ** 32);
   const testId = `${job.seq}-${test.name}-${port}${attempt ? `-run${attempt + 1}` : ''}`;
   const notes: Record<string, unknown> = {};
   let responderView: TestObservations['responder'];
   let attribution: string[] = [];
-  const connection = prober.open({ local: { address: plan.local, port: localPort }, remote: { address: plan.responder, port }, timing: plan.timing, isn });
+  const timing = { ...plan.timing, timeoutMs: shared.rtt.initialWaitMs(plan.timing.timeoutMs) };
+  const connection = prober.open({ local: { address: plan.local, port: localPort }, remote: { address: plan.responder, port }, timing, isn });
   connection.awaitsAnswer = (plan.payload ?? 'auto') === 'auto' && isRequestPort(port);
   try {
     const sendBytes = test.plan?.sendBytes ?? 0;
     await client.registerTest(plan.sessionId, {
       testId, name: test.name, port, initiatorPort: localPort, initiatorIsn: isn, plan: test.plan ?? {},
-      ...(sendBytes ? { padding: '.'.repeat(sendBytes + 1024) } : {}),
+      // The responder never sends a session more than it received: pay for the data asked of it (sent again up to `attempts` times).
+      ...(sendBytes ? { padding: '.'.repeat(plan.timing.attempts * sendBytes + 1024) } : {}),
     });
+    // On an opaque port the next test may start once the responder has bound this one's flow.
+    if (!ticket.exclusive && gate.mode === 'opaque') {
+      client.whenBound(plan.sessionId, testId, BOUND_WAIT_MS).then((r) => r.bound && ticket.bound(), () => undefined);
+    } else ticket.bound();
     try {
       await test.run(connection, { port, payload: (n) => payloadFor(port, n, plan.payload, plan.responderName) });
     } catch (error) {
       notes.scriptError = error instanceof Error ? error.message : String(error);
     }
-    const collected = await client.collect(plan.sessionId, testId, plan.settleMs);
+    // In-flight segments reach the responder about half a round trip after they left.
+    const settle = Math.min(2000, plan.settleMs + Math.ceil((shared.rtt.ms ?? 0) / 2));
+    const collected = await client.collect(plan.sessionId, testId, settle);
     attribution = collected.attribution;
+    unattributed = collected.unattributed ?? 0;
+    if (gate.mode === 'unknown') gate.learn(modeFromAttribution(attribution));
     const view = collected.segments.map((s) => ({ dir: s.dir, seen: observe(fromHex(s.hex), s.atUs) }));
     responderView = { sent: view.filter((v) => v.dir === 'sent').map((v) => v.seen), received: view.filter((v) => v.dir === 'received').map((v) => v.seen) };
   } catch (error) {
     notes.collectError = error instanceof Error ? error.message : String(error);
   } finally {
     connection.dispose();
+    shared.rtt.add(connection.rttMs);
+    ticket.done();
   }
   Object.assign(notes, connection.notes);
   const observations: TestObservations = {
@@ -177,10 +223,14 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     ...(connection.timeoutWaitMs ? [`${Math.round(connection.timeoutWaitMs)} ms waiting for answers that never came`] : []),
     ...(rows.lost.forward ? [`${rows.lost.forward} sent by the initiator never seen by the responder`] : []),
     ...(rows.lost.reverse ? [`${rows.lost.reverse} sent by the responder never seen by the initiator`] : []),
+    // Shared with other tests, a segment nobody could take may have been this test's: run it again alone.
+    ...(unattributed && !ticket.exclusive ? [`${unattributed} segments on port ${port} that no test could take while others ran on it`] : []),
   ];
   return {
     verdict: judgement.verdict, detail, observations, startedAt, finishedAt: new Date().toISOString(),
     timeoutWaitMs: connection.timeoutWaitMs, watchMs: connection.watchMs, rows: { segments: rows.segments, diffs: rows.diffs }, lossSigns,
+    wantsExclusive: unattributed > 0 && !ticket.exclusive,
+    ...(typeof judgement.detail.probesSent === 'number' ? { probeCopies: judgement.detail.probesSent } : {}),
   };
 }
 

@@ -43,6 +43,12 @@ export interface TestCase {
   sends: string;
   /** The test's own verdicts; the first means no interference. */
   verdicts: readonly string[];
+  /**
+   * Its verdicts that rest on something not arriving (a segment that never came), which loss on the
+   * path can fake: published only from a run without signs of loss, or confirmed by a second run
+   * (initiator/confirm.ts). The others rest on what arrived and are published as they are.
+   */
+  absenceVerdicts?: readonly string[];
   plan?: ResponderPlan;
   run(connection: ProbeConnection, context: RunContext): Promise<void>;
   judge(observations: TestObservations): Judgement;

@@ -26,6 +26,7 @@ export interface LabMeasurement {
 export interface MeasureOptions {
   workDir: string;
   tests?: string;
+  /** The initiator's --concurrency; default: its own default. */
   concurrency?: number;
   /** Extra arguments for `mbprobe-initiator run`. */
   initiatorArgs?: string[];
@@ -74,7 +75,7 @@ export async function runInitiator(lab: Lab, db: string, options: Omit<MeasureOp
   const responder = lab.profile.responderByName ? lab.responderNames[family] : family === 6 ? lab.addresses.responder6 : lab.addresses.responder;
   // The lab's responder runs without TLS (its control port is inside the lab's namespaces): plain HTTP, said so.
   const argv = [process.execPath, bin, 'run', '--responder', responder, '--insecure', '--db', db, '--label', options.label, '--json',
-    ...(options.tests ? ['--tests', options.tests] : []), '--concurrency', String(options.concurrency ?? 3), ...(options.initiatorArgs ?? [])];
+    ...(options.tests ? ['--tests', options.tests] : []), ...(options.concurrency ? ['--concurrency', String(options.concurrency)] : []), ...(options.initiatorArgs ?? [])];
   const result = await lab.exec(lab.namespaces.initiator, argv, { allowFailure: true, timeoutMs: 300_000 });
   const verdicts = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => {
     const j = JSON.parse(l) as LabVerdict;

@@ -21,6 +21,7 @@ import type { ResponderMetrics } from './metrics.js';
  *   GET    /v1/hello                              -> { toolVersion, ports, observedAddress }
  *   POST   /v1/sessions                           -> OpenSessionResponse
  *   POST   /v1/sessions/:session/tests            -> 201 (body: RegisterTestRequest)
+ *   POST   /v1/sessions/:session/tests/:test/bound?waitMs=N    -> { bound, rule } once the test has a flow (or after N ms)
  *   POST   /v1/sessions/:session/tests/:test/collect?settleMs=N -> TestSegmentsResponse
  *   DELETE /v1/sessions/:session                  -> 204
  *
@@ -81,6 +82,7 @@ class HttpError extends Error {
 }
 
 const MAX_SETTLE_MS = 2000;
+const MAX_BOUND_WAIT_MS = 10_000;
 
 export async function startControlApi(options: ControlApiOptions): Promise<ControlApi> {
   const rate = options.requestsPerSecond ?? 500;
@@ -137,6 +139,16 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
         if (test === 'duplicate') throw new HttpError(409, `test ${body.testId} is already registered in this session`);
         return reply(res, 201, { testId: body.testId });
       }
+      case 'POST sessions/:/tests/:/bound': {
+        const session = findSession(parts[2]);
+        const test = service.registry.test(session.id, parts[4]);
+        if (!test) throw new HttpError(404, `no active test ${parts[4]} in session ${session.id} (already collected, or never registered)`);
+        const wait = Number(url.searchParams.get('waitMs') ?? '0');
+        if (!Number.isFinite(wait) || wait < 0 || wait > MAX_BOUND_WAIT_MS) throw new HttpError(400, `waitMs must be 0..${MAX_BOUND_WAIT_MS}`);
+        await drain(req);
+        const rule = await service.registry.whenBound(test, wait);
+        return reply(res, 200, { bound: rule !== undefined, ...(rule ? { rule } : {}) });
+      }
       case 'POST sessions/:/tests/:/collect': {
         const session = findSession(parts[2]);
         const test = service.registry.test(session.id, parts[4]);
@@ -145,8 +157,9 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
         if (!Number.isFinite(settle) || settle < 0 || settle > MAX_SETTLE_MS) throw new HttpError(400, `settleMs must be 0..${MAX_SETTLE_MS}`);
         await drain(req);
         if (settle > 0) await new Promise((r) => setTimeout(r, settle));
+        const unattributed = service.registry.unattributedSince(test);
         const { segments, attribution } = service.collect(test);
-        const response: TestSegmentsResponse = { testId: test.testId, segments, attribution };
+        const response: TestSegmentsResponse = { testId: test.testId, segments, attribution, unattributed };
         return reply(res, 200, response);
       }
       case 'POST runs': {

@@ -17,7 +17,10 @@ import { TcpFlag } from '../shared/wire/tcp.js';
  *  5. only-test: exactly one active, unbound test waits on that port (a proxy rewrote everything).
  *
  * Otherwise the segment is unattributed: recorded, never answered. The first attributed segment binds
- * its flow to the test until the initiator collects the test.
+ * its flow to the test until the initiator collects the test; for a minute after that the flow stays
+ * known as that test's, so its late segments (a proxy closing its own connection) are never taken for
+ * the next test's. The initiator may run several tests on a port at once only while at most one of
+ * them is unbound (it asks with whenBound), unless the path keeps the initiator's ISN or port.
  */
 export type AttributionRule = 'flow' | 'isn' | 'port' | 'address' | 'only-test';
 
@@ -62,9 +65,15 @@ export interface ActiveTest {
   segments: RecordedSegment[];
   attribution: string[];
   flows: Set<string>;
+  /** Unattributed segments on this test's port before it registered (unattributedSince counts from here). */
+  unattributedAtStart: number;
+  /** Called once when the test binds its first flow. */
+  onBound: Array<(rule: AttributionRule) => void>;
 }
 
 const MID_FLOW_WINDOW = 1 << 20;
+/** How long a collected test's flows stay known (late segments are not re-attributed). */
+const FINISHED_FLOW_MS = 60_000;
 
 /** Ports, seq and flags of a TCP header too short to decode: enough to attribute a truncated segment. */
 function tcpPrefixOf(segment: DecodedPacket): { srcPort: number; dstPort: number; seq: number; flags: number } | undefined {
@@ -79,6 +88,12 @@ export class Registry {
   private readonly flows = new Map<string, ActiveTest>();
   /** Active tests without a flow yet, per responder port: the candidates of rules 2-5 (no scan of every test per segment). */
   private readonly waitingByPort = new Map<number, Set<ActiveTest>>();
+  /** Flows of collected tests, until when they stay known. */
+  private readonly finishedFlows = new Map<string, number>();
+  /** Active tests by responder port and initiator source port: a second flow of a bound test is its stray. */
+  private readonly byInitiatorPort = new Map<string, ActiveTest>();
+  /** Segments per port that no active test could take (late segments of collected tests excluded). */
+  private readonly unattributedByPort = new Map<number, number>();
 
   openSession(observedAddress: string, initiatorAddress: string, label: string | undefined, now: number): Session {
     const session: Session = { id: randomUUID(), label, observedAddress, initiatorAddress, openedAt: now, lastSeen: now, bytesIn: 0, bytesOut: 0 };
@@ -98,9 +113,13 @@ export class Registry {
     const key = `${session.id}/${request.testId}`;
     if (this.tests.has(key)) return 'duplicate';
     const { testId, name, port, initiatorPort, initiatorIsn, plan } = request;
-    const test: ActiveTest = { session, testId, name, port, initiatorPort, initiatorIsn, plan, registeredAt: now, segments: [], attribution: [], flows: new Set() };
+    const test: ActiveTest = {
+      session, testId, name, port, initiatorPort, initiatorIsn, plan, registeredAt: now, segments: [], attribution: [], flows: new Set(),
+      unattributedAtStart: this.unattributedByPort.get(port) ?? 0, onBound: [],
+    };
     this.tests.set(key, test);
     this.waitingOn(port).add(test);
+    this.byInitiatorPort.set(`${port}|${initiatorPort}`, test);
     return test;
   }
 
@@ -109,10 +128,42 @@ export class Registry {
   }
 
   /** Removes a test (collected, or its session closed); its flows are unbound. */
-  finish(test: ActiveTest): void {
+  finish(test: ActiveTest, now = Date.now()): void {
     this.tests.delete(`${test.session.id}/${test.testId}`);
     this.waitingOn(test.port).delete(test);
-    for (const flow of test.flows) this.flows.delete(flow);
+    if (this.byInitiatorPort.get(`${test.port}|${test.initiatorPort}`) === test) this.byInitiatorPort.delete(`${test.port}|${test.initiatorPort}`);
+    for (const flow of test.flows) {
+      this.flows.delete(flow);
+      this.finishedFlows.set(flow, now + FINISHED_FLOW_MS);
+    }
+    for (const waiter of test.onBound.splice(0)) waiter('only-test');
+    if (this.finishedFlows.size > 100_000) this.forgetFinishedFlows(now);
+  }
+
+  private forgetFinishedFlows(now: number): void {
+    for (const [flow, until] of this.finishedFlows) if (until < now) this.finishedFlows.delete(flow);
+  }
+
+  /** Segments on the test's port that no active test could take since it registered: were any its own? */
+  unattributedSince(test: ActiveTest): number {
+    return (this.unattributedByPort.get(test.port) ?? 0) - test.unattributedAtStart;
+  }
+
+  /** Resolves with the rule once the test binds a flow (at once if it has), or undefined after `waitMs`. */
+  whenBound(test: ActiveTest, waitMs: number): Promise<AttributionRule | undefined> {
+    const rule = test.attribution[0]?.split(' by ')[1] as AttributionRule | undefined;
+    if (test.flows.size > 0) return Promise.resolve(rule);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        test.onBound.splice(test.onBound.indexOf(done), 1);
+        resolve(undefined);
+      }, waitMs);
+      const done = (r: AttributionRule): void => {
+        clearTimeout(timer);
+        resolve(test.flows.size > 0 ? r : undefined);
+      };
+      test.onBound.push(done);
+    });
   }
 
   closeSession(session: Session): ActiveTest[] {
@@ -146,10 +197,24 @@ export class Registry {
     const flow = `${ip.src}|${tcp.srcPort}|${tcp.dstPort}`;
     const bound = this.flows.get(flow);
     if (bound) return { test: bound, rule: 'flow' };
+    const finishedUntil = this.finishedFlows.get(flow);
+    if (finishedUntil !== undefined) {
+      if (finishedUntil >= Date.now()) return undefined;
+      this.finishedFlows.delete(flow);
+    }
+    const isnMatches = (t: ActiveTest): boolean =>
+      ((tcp.flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN ? tcp.seq === t.initiatorIsn : ((tcp.seq - t.initiatorIsn) >>> 0) - 1 < MID_FLOW_WINDOW);
+    // A second flow of a test that already has one (a segment that slipped past a NAT or proxy, with the
+    // initiator's own port and ISN) is that test's stray: never another test's, never answered.
+    const sameTest = this.byInitiatorPort.get(`${tcp.dstPort}|${tcp.srcPort}`);
+    if (sameTest && sameTest.flows.size > 0 && isnMatches(sameTest)) return undefined;
     const waiting = [...(this.waitingByPort.get(tcp.dstPort) ?? [])];
-    if (waiting.length === 0) return undefined;
-    const isSyn = (tcp.flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN;
-    const byIsn = waiting.filter((t) => (isSyn ? tcp.seq === t.initiatorIsn : ((tcp.seq - t.initiatorIsn) >>> 0) - 1 < MID_FLOW_WINDOW));
+    const none = (): undefined => {
+      this.unattributedByPort.set(tcp.dstPort, (this.unattributedByPort.get(tcp.dstPort) ?? 0) + 1);
+      return undefined;
+    };
+    if (waiting.length === 0) return none();
+    const byIsn = waiting.filter(isnMatches);
     const choices: Array<[AttributionRule, ActiveTest[]]> = [
       ['isn', byIsn],
       ['port', waiting.filter((t) => t.initiatorPort === tcp.srcPort)],
@@ -163,8 +228,9 @@ export class Registry {
       test.attribution.push(`${flow} by ${rule}`);
       this.flows.set(flow, test);
       this.waitingOn(test.port).delete(test);
+      for (const waiter of test.onBound.splice(0)) waiter(rule);
       return { test, rule };
     }
-    return undefined;
+    return none();
   }
 }

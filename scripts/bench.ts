@@ -28,7 +28,8 @@ import { parseUpload, runToUpload } from '../shared/upload.js';
 import { createLab, removeStaleLabs } from '../lab/index.js';
 import { runInitiator, startResponder, type LabVerdict } from '../lab/index.js';
 
-const DEFAULT_CONCURRENCY = 3;
+import { DEFAULT_CONCURRENCY } from '../initiator/schedule.js';
+import { catalogueOverLongPaths } from './bench-paths.js';
 
 async function catalogueAcrossCleanPath(): Promise<void> {
   if (process.getuid?.() !== 0) {
@@ -143,3 +144,4 @@ async function tableOverManyRuns(): Promise<void> {
 await responderThroughput();
 await tableOverManyRuns();
 await catalogueAcrossCleanPath();
+await catalogueOverLongPaths({ profiles: ['clean', 'nat', 'synproxy', 'split-proxy'], rtts: [0, 100, 300], sequential: true });

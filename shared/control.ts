@@ -85,6 +85,14 @@ export interface TestSegmentsResponse {
   segments: ObservedSegment[];
   /** How the test's flows were attributed (for the evidence in `detail`). */
   attribution: string[];
+  /** Segments on the test's port, while it was registered, that no test could take: some may have been its own. */
+  unattributed?: number;
+}
+
+export interface TestBoundResponse {
+  bound: boolean;
+  /** The attribution rule that bound the test's first flow (flow, isn, port, address, only-test). */
+  rule?: string;
 }
 
 /** Formats a zod error as one readable line: "plan.window: Number must be less than or equal to 65535". */

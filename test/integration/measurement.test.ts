@@ -7,7 +7,7 @@ import { createLab, PROFILES, removeStaleLabs } from '../../lab/index.js';
 import { measureAcrossLab, projectRoot } from '../../lab/index.js';
 import { CLEAN, EXPECTED, expectedTable, PORTS, resolveAlternatives, table } from '../../lab/expectations.js';
 
-const DEFAULT_CONCURRENCY = 3;
+import { DEFAULT_CONCURRENCY } from '../../initiator/schedule.js';
 
 describe('the expectations', () => {
   it('cover every test of the catalogue and every lab profile', () => {

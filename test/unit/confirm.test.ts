@@ -6,34 +6,45 @@ const LOST = '1 sent by the initiator never seen by the responder';
 
 describe('when a verdict is published (initiator/confirm.ts)', () => {
   it('publishes no interference at once, whatever the path lost', () => {
-    expect(decide('passed', [run('passed', LOST)])).toEqual({ final: true, verdict: 'passed' });
-    expect(decide('passed', [run('removed', LOST), run('passed')])).toEqual({ final: true, verdict: 'passed' });
+    expect(decide({ clean: 'passed' }, [run('passed', LOST)])).toEqual({ final: true, verdict: 'passed' });
+    expect(decide({ clean: 'passed' }, [run('removed', LOST), run('passed')])).toEqual({ final: true, verdict: 'passed' });
   });
 
   it('publishes interference seen on a run without any sign of loss', () => {
-    expect(decide('passed', [run('removed')])).toEqual({ final: true, verdict: 'removed' });
-    expect(decide('ok', [run('intercepted')])).toEqual({ final: true, verdict: 'intercepted' });
+    expect(decide({ clean: 'passed' }, [run('removed')])).toEqual({ final: true, verdict: 'removed' });
+    expect(decide({ clean: 'ok' }, [run('intercepted')])).toEqual({ final: true, verdict: 'intercepted' });
   });
 
-  it('runs again when the run that saw interference also saw loss', () => {
-    expect(decide('new-data', [run('old-data', LOST)])).toEqual({ final: false });
+  it('runs again when a verdict resting on something not arriving comes from a run that saw loss', () => {
+    expect(decide({ clean: 'new-data', absence: ['old-data', 'resized'] }, [run('old-data', LOST)])).toEqual({ final: false });
+    expect(decide({ clean: 'new-data', absence: ['old-data', 'resized'] }, [run('old-data')])).toEqual({ final: true, verdict: 'old-data' });
+  });
+
+  it('publishes a verdict resting on what arrived, whatever else the path lost', () => {
+    expect(decide({ clean: 'passed' }, [run('removed', LOST)])).toEqual({ final: true, verdict: 'removed' });
   });
 
   it('never publishes dropped, reply-dropped or inconclusive from one run, even without signs of loss', () => {
-    for (const v of ['dropped', 'reply-dropped', 'inconclusive']) expect(decide('passed', [run(v)])).toEqual({ final: false });
+    for (const v of ['dropped', 'reply-dropped', 'inconclusive']) expect(decide({ clean: 'passed' }, [run(v)])).toEqual({ final: false });
+  });
+
+  it('takes a probe sent three times and never seen as dropped in one run; fewer copies need a second run', () => {
+    expect(decide({ clean: 'passed' }, [{ ...run('dropped', LOST), probeCopies: 3 }])).toEqual({ final: true, verdict: 'dropped' });
+    expect(decide({ clean: 'passed' }, [{ ...run('dropped'), probeCopies: 1 }])).toEqual({ final: false });
   });
 
   it('publishes a verdict two runs agree on', () => {
-    expect(decide('passed', [run('dropped', LOST), run('dropped', LOST)])).toEqual({ final: true, verdict: 'dropped' });
-    expect(decide('intact', [run('coalesced', LOST), run('dropped', LOST), run('coalesced', LOST)])).toEqual({ final: true, verdict: 'coalesced' });
+    expect(decide({ clean: 'passed' }, [run('dropped', LOST), run('dropped', LOST)])).toEqual({ final: true, verdict: 'dropped' });
+    expect(decide({ clean: 'intact', absence: ['coalesced'] }, [run('coalesced', LOST), run('dropped', LOST), run('coalesced', LOST)])).toEqual({ final: true, verdict: 'coalesced' });
   });
 
   it('takes a later run that stands on its own over an earlier lossy one', () => {
-    expect(decide('passed', [run('dropped', LOST), run('removed')])).toEqual({ final: true, verdict: 'removed' });
+    expect(decide({ clean: 'passed' }, [run('dropped', LOST), run('removed')])).toEqual({ final: true, verdict: 'removed' });
+    expect(decide({ clean: 'passed', absence: ['held'] }, [run('dropped', LOST), run('held', LOST)])).toEqual({ final: false });
   });
 
   it(`says inconclusive, naming every run, when ${MAX_TEST_RUNS} runs never agree`, () => {
-    const d = decide('new-data', [run('old-data', LOST), run('resized', LOST), run('dropped', LOST)]);
+    const d = decide({ clean: 'new-data', absence: ['old-data', 'resized'] }, [run('old-data', LOST), run('resized', LOST), run('dropped', LOST)]);
     expect(d).toMatchObject({ final: true, verdict: 'inconclusive' });
     expect((d as { reason: string }).reason).toContain('old-data, resized, dropped');
   });

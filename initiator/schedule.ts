@@ -1,0 +1,128 @@
+/**
+ * When a test may start on a responder port. The responder attributes each segment to the test that
+ * caused it (responder/registry.ts): by the flow once bound, by the initiator's ISN or source port
+ * while the path keeps them, and, behind a box that rewrites all of them (a split-connection proxy),
+ * only because exactly one test on the port is still waiting for its first flow. So:
+ *
+ *  - the first test on a port runs alone, and its attribution tells what the path keeps;
+ *  - on a path that keeps the ISN or the port ("identifiable"), tests on the port overlap freely;
+ *  - on a path that rewrites them ("opaque"), a test starts only once every other test on the port
+ *    has its flow bound at the responder (the runner asks; a proxy that connects upstream at once
+ *    binds within a round trip), so "the only test waiting" stays exact;
+ *  - a test whose run saw segments on its port that nobody could take, while it shared the port,
+ *    runs again alone (exclusive).
+ *
+ * Different ports are independent; a global limit (--concurrency) bounds the tests in flight.
+ */
+
+/**
+ * Tests in flight by default: the whole catalogue on three ports (84 tests) at once, so a long path
+ * costs the round trips of its slowest test, not of the catalogue; the port gates decide the rest.
+ * 84 connections and about 100 KB is a small burst for any access link.
+ */
+export const DEFAULT_CONCURRENCY = 100;
+
+export type PortMode = 'unknown' | 'identifiable' | 'opaque';
+
+/** Attribution rules that keep working whatever else runs on the port. */
+const IDENTIFYING_RULES = new Set(['flow', 'isn', 'port']);
+
+/** The mode a port's first test shows: every flow attributed by flow, ISN or port, or else opaque. */
+export function modeFromAttribution(attribution: readonly string[]): Exclude<PortMode, 'unknown'> {
+  if (attribution.length === 0) return 'opaque';
+  return attribution.every((a) => IDENTIFYING_RULES.has(a.slice(a.lastIndexOf(' by ') + 4))) ? 'identifiable' : 'opaque';
+}
+
+/** A test's permission to run on a port: release it when the test's flow is bound, and when the test is done. */
+export interface Ticket {
+  readonly exclusive: boolean;
+  /** The responder has bound a flow to this test: on an opaque port, the next test may start. */
+  bound(): void;
+  done(): void;
+}
+
+type Want = 'shared' | 'exclusive';
+
+export class PortGate {
+  mode: PortMode = 'unknown';
+  private inFlight = 0;
+  private unbound = 0;
+  private exclusiveHeld = false;
+  private readonly waiting: Array<{ want: Want; grant: (t: Ticket) => void }> = [];
+
+  /** Waits until a test of this kind may start; the first test on a port always runs alone. */
+  enter(want: Want = 'shared'): Promise<Ticket> {
+    return new Promise((grant) => {
+      this.waiting.push({ want, grant });
+      this.pump();
+    });
+  }
+
+  /** What the port's first test showed (only the first answer counts). */
+  learn(mode: Exclude<PortMode, 'unknown'>): void {
+    if (this.mode === 'unknown') this.mode = mode;
+  }
+
+  private allowed(want: Want): boolean {
+    if (this.exclusiveHeld) return false;
+    if (want === 'exclusive' || this.mode === 'unknown') return this.inFlight === 0;
+    return this.mode === 'identifiable' || this.unbound === 0;
+  }
+
+  private pump(): void {
+    // First come, first served: a waiting exclusive test holds back the shared ones behind it.
+    while (this.waiting.length > 0 && this.allowed(this.waiting[0].want)) {
+      const { want, grant } = this.waiting.shift()!;
+      grant(this.ticket(want === 'exclusive' || this.mode === 'unknown'));
+    }
+  }
+
+  private ticket(exclusive: boolean): Ticket {
+    this.inFlight++;
+    if (exclusive) this.exclusiveHeld = true;
+    // On an identifiable port a test never blocks others while it waits for its flow.
+    let unbound = !exclusive && this.mode === 'opaque';
+    if (unbound) this.unbound++;
+    let finished = false;
+    const bound = (): void => {
+      if (!unbound) return;
+      unbound = false;
+      this.unbound--;
+      this.pump();
+    };
+    return {
+      exclusive,
+      bound,
+      done: () => {
+        if (finished) return;
+        finished = true;
+        bound();
+        this.inFlight--;
+        if (exclusive) this.exclusiveHeld = false;
+        this.pump();
+      },
+    };
+  }
+}
+
+/**
+ * The path's round trip as the handshakes measured it, for waits chosen from it instead of
+ * constants: the largest sample so far (a jittery path's slow moments matter more than its fast ones).
+ */
+export class PathRtt {
+  private maxMs: number | undefined;
+
+  add(sampleMs: number | undefined): void {
+    if (sampleMs === undefined || !Number.isFinite(sampleMs) || sampleMs < 0) return;
+    this.maxMs = Math.max(this.maxMs ?? 0, sampleMs);
+  }
+
+  get ms(): number | undefined {
+    return this.maxMs;
+  }
+
+  /** How long to wait for an answer before resending, before a connection measured its own round trip: 3 RTT, 200 ms at least, `ceiling` at most. */
+  initialWaitMs(ceiling: number): number {
+    return this.maxMs === undefined ? ceiling : Math.min(ceiling, Math.max(200, Math.ceil(3 * this.maxMs)));
+  }
+}

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { modeFromAttribution, PathRtt, PortGate, type Ticket } from '../../initiator/schedule.js';
+
+/** Enters the gate and reports when the ticket was granted (granted stays false while it waits). */
+function enter(gate: PortGate, want: 'shared' | 'exclusive' = 'shared'): { granted: () => Ticket | undefined } {
+  let ticket: Ticket | undefined;
+  void gate.enter(want).then((t) => (ticket = t));
+  return { granted: () => ticket };
+}
+const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
+
+describe('when a test may start on a port (initiator/schedule.ts)', () => {
+  it('reads the path from the first test\'s attribution', () => {
+    expect(modeFromAttribution(['198.18.0.2|40000|80 by isn'])).toBe('identifiable');
+    expect(modeFromAttribution(['198.19.0.1|41000|80 by port', '198.19.0.1|41000|80 by flow'])).toBe('identifiable');
+    expect(modeFromAttribution(['198.19.0.1|41000|80 by only-test'])).toBe('opaque');
+    expect(modeFromAttribution(['198.19.0.1|41000|80 by address'])).toBe('opaque');
+    expect(modeFromAttribution([])).toBe('opaque');
+  });
+
+  it('runs the first test on a port alone, then lets tests overlap freely on an identifiable path', async () => {
+    const gate = new PortGate();
+    const first = enter(gate);
+    const second = enter(gate);
+    await tick();
+    expect(first.granted()?.exclusive).toBe(true);
+    expect(second.granted()).toBeUndefined();
+    gate.learn('identifiable');
+    first.granted()!.done();
+    const third = enter(gate);
+    await tick();
+    expect(second.granted()?.exclusive).toBe(false);
+    expect(third.granted()).toBeDefined();
+  });
+
+  it('on an opaque path starts a test only once every other test on the port is bound', async () => {
+    const gate = new PortGate();
+    const first = enter(gate);
+    await tick();
+    gate.learn('opaque');
+    first.granted()!.done();
+    const a = enter(gate);
+    const b = enter(gate);
+    await tick();
+    expect(a.granted()).toBeDefined();
+    expect(b.granted()).toBeUndefined();
+    a.granted()!.bound();
+    await tick();
+    expect(b.granted()).toBeDefined();
+    const c = enter(gate);
+    await tick();
+    expect(c.granted()).toBeUndefined();
+    // A test that never binds (its proxy never connects) holds the port until it is done.
+    b.granted()!.done();
+    await tick();
+    expect(c.granted()).toBeDefined();
+  });
+
+  it('gives an exclusive run the port to itself, and holds back whoever came after it', async () => {
+    const gate = new PortGate();
+    gate.learn('identifiable');
+    const a = enter(gate);
+    await tick();
+    const alone = enter(gate, 'exclusive');
+    const later = enter(gate);
+    await tick();
+    expect(alone.granted()).toBeUndefined();
+    expect(later.granted()).toBeUndefined();
+    a.granted()!.done();
+    await tick();
+    expect(alone.granted()?.exclusive).toBe(true);
+    expect(later.granted()).toBeUndefined();
+    alone.granted()!.done();
+    await tick();
+    expect(later.granted()).toBeDefined();
+  });
+
+  it('a ticket released twice counts once', async () => {
+    const gate = new PortGate();
+    gate.learn('opaque');
+    const a = enter(gate);
+    await tick();
+    a.granted()!.done();
+    a.granted()!.done();
+    const b = enter(gate);
+    const c = enter(gate);
+    await tick();
+    expect(b.granted()).toBeDefined();
+    expect(c.granted()).toBeUndefined();
+  });
+
+  it('waits three round trips (200 ms at least, the user\'s ceiling at most) once a handshake measured one', () => {
+    const rtt = new PathRtt();
+    expect(rtt.initialWaitMs(1000)).toBe(1000);
+    rtt.add(20);
+    expect(rtt.initialWaitMs(1000)).toBe(200);
+    rtt.add(100);
+    rtt.add(60);
+    expect(rtt.initialWaitMs(1000)).toBe(300);
+    rtt.add(500);
+    expect(rtt.initialWaitMs(1000)).toBe(1000);
+    rtt.add(undefined);
+    rtt.add(Number.NaN);
+    expect(rtt.ms).toBe(500);
+  });
+});
