@@ -12,8 +12,9 @@ import PQueue from 'p-queue';
 import { createLab, parseWanSpec, PROFILES, removeStaleLabs } from '../lab/index.js';
 import { measureAcrossLab, type LabMeasurement } from '../lab/index.js';
 import { TEST_PORTS } from '../shared/ports.js';
-import { renderReport } from '../results/report.js';
-import { computeTable, renderTable } from '../results/table.js';
+import { renderReport } from '../results/commands/report.js';
+import { computeTable } from '../results/read/table.js';
+import { renderTable } from '../results/render/table.js';
 import { Store } from '../shared/store.js';
 
 export const DEMO_PROFILES = ['clean', 'clean+lossy', 'nat', 'strip-options', 'mss-clamp', 'drop-syn-data', 'synproxy', 'split-proxy', 'http-intercept'];

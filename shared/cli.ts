@@ -110,8 +110,11 @@ export function parsePortList(text: string, option = '--ports'): number[] {
   return [...new Set(ports)];
 }
 
-export function parsePositiveInt(text: string, option: string): number {
+/** A whole number of at least `min` (1 unless given) from an option's text, or a UsageError naming the option. */
+export function parsePositiveInt(text: string, option: string, min: 0 | 1 = 1): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1) throw new UsageError('BAD_NUMBER', `${option}: "${text}" is not a positive whole number`);
+  if (!/^\d+$/.test(text) || n < min) {
+    throw new UsageError('BAD_NUMBER', `${option}: "${text}" is not ${min === 1 ? 'a positive whole number' : 'a whole number (0 or more)'}`);
+  }
   return n;
 }

@@ -1,6 +1,6 @@
 /**
  * A results database for the report tests (test/unit/report.test.ts, test/integration/report-chromium.test.ts):
- * four paths with distinct verdict mixes, real segments and diff rows behind two results, a label and a
+ * four paths with distinct verdict mixes (one of each verdict class), real segments and diff rows behind two results, a label and a
  * detail that try to inject HTML, a test outside the catalogue, and a responder run (not a path).
  * REPORT_FIXTURE_HEATMAP is the heatmap the report must show for it.
  */
@@ -56,7 +56,7 @@ const RUNS: Run[] = [
   },
   {
     id: 'e', startedAt: '2024-01-22T00:00:00.000Z', hostInfo: { source: '2001:db8::5', observedAddress: '2001:db8::5' },
-    results: [['syn-baseline', 80, 'ok'], ['my_probe', 34343, 'odd_one']],
+    results: [['syn-baseline', 80, 'ok'], ['syn-mss', 443, 'intercepted'], ['my_probe', 34343, 'odd_one']],
   },
   {
     id: 'r', startedAt: '2024-01-01T00:00:00.000Z', label: 'responder', hostInfo: { role: 'responder' },
@@ -72,7 +72,7 @@ export const REPORT_FIXTURE_HEATMAP: Array<[path: string, cells: Array<[verdict:
   [HOSTILE_LABEL, [['ok', 'clean'], ['proxied', 'interference'], ['passed', 'clean'], ['removed', 'interference'], ['dropped', 'broken'], [null, 'none']]],
   ['home-dsl', [['ok', 'clean'], ['ok', 'clean'], ['modified', 'interference'], ['modified', 'interference'], [null, 'none'], [null, 'none']]],
   ['192.168.1.10 (seen as 203.0.113.7)', [['reset', 'broken'], ['ok', 'clean'], ['inconclusive', 'inconclusive'], ['modified', 'interference'], [null, 'none'], [null, 'none']]],
-  ['2001:db8::5', [['ok', 'clean'], [null, 'none'], [null, 'none'], [null, 'none'], [null, 'none'], ['odd_one', 'unknown']]],
+  ['2001:db8::5', [['ok', 'clean'], [null, 'none'], [null, 'none'], ['intercepted', 'intercepted'], [null, 'none'], ['odd_one', 'unknown']]],
 ];
 
 /** Fills `store` with the fixture runs; returns it. */

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../results/cli.js';
-import { VERDICT_COLOURS } from '../../results/report.js';
+import { VERDICT_COLOURS } from '../../results/render/html/style.js';
 import { Store } from '../../shared/store.js';
 import { heatmap, ids, startTags } from '../helpers/html.js';
 import { countColour, decodePng } from '../helpers/png.js';
@@ -110,7 +110,7 @@ describe.skipIf(!chromium)('report in headless Chromium', () => {
   /** Content-Security-Policy violations (anything the page tried to load or run) as Chromium logs them. */
   const violations = (stderr: string): string[] => stderr.split('\n').filter((l) => /Content Security Policy|Refused to/i.test(l));
 
-  it('the screenshot shows the heatmap: pixels of its clean, interference and broken colours', async () => {
+  it('the screenshot shows the heatmap: pixels of every verdict class\'s colour', async () => {
     const png = join(dir, 'report.png');
     const run = await runChromium([...COMMON, profile('screenshot'), `--screenshot=${png}`, reportUrl]);
     expect(run.timedOut, 'chromium timed out').toBe(false);
@@ -121,8 +121,10 @@ describe.skipIf(!chromium)('report in headless Chromium', () => {
     expect([image.width, image.height]).toEqual([1400, 1800]);
     // A heatmap cell is about 600 pixels of its colour, a legend, table or drill-down chip at most 200. Measured
     // on this fixture: with the heatmap about 4600 clean, 3750 interference, 1800 broken, 1130 inconclusive,
-    // 1060 unknown; the same page without the heatmap table 855, 1442, 552, 494, 368. The bounds sit between.
-    const counts = Object.fromEntries((['clean', 'interference', 'broken', 'inconclusive', 'unknown'] as const)
+    // 1060 unknown, 980 intercepted; the same page without the heatmap table 855, 1442, 552, 494, 368 (intercepted
+    // not measured so: it has one heatmap cell, so 700 asks for that cell beside its chip and drill-down verdict).
+    // The bounds sit between.
+    const counts = Object.fromEntries((['clean', 'interference', 'broken', 'intercepted', 'inconclusive', 'unknown'] as const)
       .map((c) => [c, countColour(image, VERDICT_COLOURS[c])]));
     const seen = JSON.stringify(counts);
     expect(counts.clean, seen).toBeGreaterThan(2500);
@@ -130,6 +132,7 @@ describe.skipIf(!chromium)('report in headless Chromium', () => {
     expect(counts.broken, seen).toBeGreaterThan(1200);
     expect(counts.inconclusive, seen).toBeGreaterThan(850);
     expect(counts.unknown, seen).toBeGreaterThan(750);
+    expect(counts.intercepted, seen).toBeGreaterThan(700);
   }, CHROMIUM_TIMEOUT_MS + 10_000);
 
   it('the DOM has, for each path, exactly the expected heatmap cells; links resolve; the hostile label is text', async () => {

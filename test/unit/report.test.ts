@@ -6,12 +6,17 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allVerdicts, SHARED_VERDICTS } from '../../initiator/test-case.js';
 import { CATALOGUE } from '../../initiator/catalogue/index.js';
 import { main } from '../../results/cli.js';
-import { computeCompare } from '../../results/compare.js';
-import {
-  abbreviateVerdict, buildReport, classifyVerdict, CSP, escapeHtml, renderReport, VERDICT_COLOURS, type ReportOptions,
-} from '../../results/report.js';
-import { generateResultsDatabase } from '../../results/synthetic.js';
-import { computeTable, formatCell, NO_GROUP } from '../../results/table.js';
+import { buildReport, renderReport, type ReportOptions } from '../../results/commands/report.js';
+import { NO_GROUP } from '../../results/grouping.js';
+import { computeCompare } from '../../results/read/compare.js';
+import { computeTable } from '../../results/read/table.js';
+import { escapeHtml } from '../../results/render/html/engine.js';
+import { abbreviateVerdict } from '../../results/render/html/report.js';
+import { CSP, VERDICT_COLOURS } from '../../results/render/html/style.js';
+import { TEMPLATES } from '../../results/render/html/templates.js';
+import { formatCell } from '../../results/render/table.js';
+import { classifyVerdict } from '../../results/verdicts.js';
+import { generateResultsDatabase } from '../helpers/synthetic.js';
 import { Store } from '../../shared/store.js';
 import { heatmap, ids, startTags, textOf } from '../helpers/html.js';
 import { countColour, decodePng } from '../helpers/png.js';
@@ -89,12 +94,13 @@ function expectTableMatches(html: string, store: Store, groupBy?: ReportOptions[
 }
 
 describe('classifyVerdict and abbreviateVerdict', () => {
-  it('every catalogue test: its first verdict is clean, its other own verdicts interference, the shared ones broken or inconclusive', () => {
+  it('every catalogue test: its first verdict is clean, its other own verdicts interference, the shared ones broken, intercepted or inconclusive', () => {
     for (const test of CATALOGUE) {
       const [first, ...rest] = allVerdicts(test);
       expect(classifyVerdict(test.name, first)).toBe('clean');
       for (const v of rest) {
-        const expected = v === 'inconclusive' ? 'inconclusive' : (SHARED_VERDICTS as readonly string[]).includes(v) ? 'broken' : 'interference';
+        const shared = (SHARED_VERDICTS as readonly string[]).includes(v);
+        const expected = v === 'inconclusive' || v === 'intercepted' ? v : shared ? 'broken' : 'interference';
         expect(classifyVerdict(test.name, v), `${test.name} ${v}`).toBe(expected);
       }
       // Abbreviations tell a test's verdicts apart.
@@ -104,13 +110,14 @@ describe('classifyVerdict and abbreviateVerdict', () => {
     expect(classifyVerdict('syn-baseline', 'something-new')).toBe('interference');
     expect(classifyVerdict('my_probe', 'odd_one')).toBe('unknown');
     expect(classifyVerdict('my_probe', 'reset')).toBe('broken');
+    expect(classifyVerdict('my_probe', 'intercepted')).toBe('intercepted');
     expect(classifyVerdict('syn-baseline', null)).toBe('none');
     expect(['rewritten-forward', 'address+port', 'passed', 'ok', 'inconclusive', 'reply-dropped'].map((v) => abbreviateVerdict(v))).toEqual(['rf', 'ap', 'pas', 'ok', '?', 'rd']);
     expect(['reset', 'resized', 'old-data'].map((v) => abbreviateVerdict(v, 'retransmit-inconsistent'))).toEqual(['rese', 'resi', 'od']);
     expect(abbreviateVerdict('reset', 'syn-baseline')).toBe('res');
   });
 
-  it('escapeHtml escapes the five special characters and replaces control characters', () => {
+  it('escapeHtml (the templates\' escape) escapes the five special characters and replaces control characters', () => {
     expect(escapeHtml(`<a href='x'>"&"</a>\u0000\u001f\t\n`)).toBe('&lt;a href=&#39;x&#39;&gt;&quot;&amp;&quot;&lt;/a&gt;\uFFFD\uFFFD\t\n');
   });
 });
@@ -153,10 +160,11 @@ describe('renderReport on the fixture', () => {
     expect(html).toContain('<td class="cell v-none" data-path="home-dsl" data-test="syn-data" data-port="80" data-verdict="" title="syn-data on port 80: not run"></td>');
     // A legend with every class.
     const legend = html.slice(html.indexOf('<ul class="legend"'), html.indexOf('</ul>', html.indexOf('<ul class="legend"')));
-    for (const cls of ['clean', 'interference', 'broken', 'inconclusive', 'unknown', 'none']) expect(legend).toContain(`chip v-${cls}`);
-    // The colours the Chromium test looks for.
-    expect(html).toContain(`.v-clean { background: ${VERDICT_COLOURS.clean};`);
-    expect(html).toContain(`.v-interference { background: ${VERDICT_COLOURS.interference};`);
+    for (const cls of ['clean', 'interference', 'broken', 'intercepted', 'inconclusive', 'unknown', 'none']) expect(legend).toContain(`chip v-${cls}`);
+    // The colours the Chromium test looks for, one per class.
+    for (const [cls, colour] of Object.entries(VERDICT_COLOURS)) expect(html).toContain(`.v-${cls} { background: ${colour};`);
+    expect(new Set(Object.values(VERDICT_COLOURS)).size).toBe(Object.keys(VERDICT_COLOURS).length);
+    expect(html).toContain('title="syn-mss on port 443: intercepted (intercepted); run e"><a href="#r-3-3">int</a></td>');
     expect(html).not.toContain('class="note truncated"');
   });
 
@@ -183,7 +191,7 @@ describe('renderReport on the fixture', () => {
     expect(mss).toContain('<span class="l-direction">initiator -&gt; responder</span>');
     expect(mss).toContain(`<span class="l-row d-interference">               ${MSS_ROW}</span>`);
     expect(mss).toContain('<span class="l-row d-expected">               ip.ttl: 64 -&gt; 63 [expected]</span>');
-    expect(mss).toContain('mbprobe-results diffs --db fixture.sqlite --run a2 --test syn-mss --port 80');
+    expect(mss).toContain('mbprobe-results diffs fixture.sqlite --run a2 --test syn-mss --port 80');
     // Tests with sections are linked from the heatmap's header and from the drill-down's list.
     expect(html).toContain('<a href="#t-1">syn-mss</a>');
     expect(html).toContain('<div class="test" id="t-2" data-test="syn-data">');
@@ -198,6 +206,40 @@ describe('renderReport on the fixture', () => {
     expect(html).toContain(escapeHtml(JSON.stringify(HOSTILE_DETAIL, null, 2)));
     expect(heatmap(html)[0].path).toBe(HOSTILE_LABEL);
     expectSelfContained(html);
+  });
+
+  it('a submission whose label, tag and detail carry markup renders it inert: text in the page, nothing parsed as HTML', () => {
+    const store = fixtureStore();
+    const label = '"><img src=x onerror=alert(1)></style><script>alert("label")</script>';
+    const tag = "</style><script>alert('tag')</script>\"><img onerror=alert(2) src=y>";
+    const detail = { note: '</pre></style><script>alert(3)</script>"><img src=z onerror=alert(3)>', '<b onmouseover=x>': '</details>' };
+    store.insertRun({ id: 'hostile', startedAt: '2024-02-15T00:00:00.000Z', label, tags: { net: tag }, toolVersion: '0.1.0-test' });
+    store.insertTest({
+      runId: 'hostile', name: 'syn-data', port: 443, verdict: 'dropped', startedAt: '2024-02-15T00:00:00.000Z', finishedAt: '2024-02-15T00:00:00.000Z',
+      detail, segments: [], diffs: [],
+    });
+    const html = renderReport(store, { ...FIXED, groupBy: { kind: 'tag', key: 'net' } });
+    // Nothing from the submission became markup: no script or image element, no event handler, one style element.
+    expect(html).not.toMatch(/<script|<img|<b /i);
+    expect(html.match(/<\/style>/g)).toHaveLength(1);
+    expect(html.match(/<\/details>/g)).toHaveLength(startTags(html, 'details').length);
+    expectSelfContained(html);
+    // ... and every text is there, escaped: as text content and as attribute values.
+    const row = heatmap(html).find((r) => r.path === label)!;
+    expect(row.cells.find((c) => c.test === 'syn-data' && c.port === '443')).toMatchObject({ verdict: 'dropped', cls: 'broken' });
+    expect(html).toContain(`<th class="path" scope="row">${escapeHtml(label)}</th>`);
+    expect(startTags(html, 'th').filter((th) => th.attrs['data-group'] === tag)).toHaveLength(1);
+    expect(html).toContain(`${escapeHtml(tag)} <span class="note">(1 path)</span>`);
+    expect(html).toContain(escapeHtml(JSON.stringify(detail, null, 2)));
+    expect(escapeHtml(label)).toBe('&quot;&gt;&lt;img src=x onerror=alert(1)&gt;&lt;/style&gt;&lt;script&gt;alert(&quot;label&quot;)&lt;/script&gt;');
+  });
+
+  it('the templates print raw HTML only for other templates and the constant style sheet', () => {
+    const raw = Object.entries(TEMPLATES).flatMap(([name, text]) => [...text.matchAll(/<%~([^%]*)%>/g)].map((m) => `${name}: ${m[1].trim()}`));
+    expect(raw.length).toBeGreaterThan(0);
+    for (const output of raw) expect(output).toMatch(/^\w+: (include\('@\w+', [\w.]+\)|it\.styleSheet)$/);
+    // Every other output is escaped; the engine is not configured otherwise.
+    for (const text of Object.values(TEMPLATES)) expect(text).not.toMatch(/<%[^=~\s]/);
   });
 
   it('the table: the same cells as computeTable, with and without --group-by', () => {
@@ -306,7 +348,7 @@ describe('mbprobe-results report', () => {
     expect(c.err()).toBe('');
     const html = readFileSync(out, 'utf8');
     const size = Buffer.byteLength(html);
-    expect(c.out()).toMatch(new RegExp(`^wrote ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(${(size / 1024).toFixed(1).replace('.', '\\.')} kB\\): 4 paths, 4 tests on 3 ports, 5 runs, 15 drill-down sections; table grouped by tag:net\n$`));
+    expect(c.out()).toMatch(new RegExp(`^wrote ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(${(size / 1024).toFixed(1).replace('.', '\\.')} kB\\): 4 paths, 4 tests on 3 ports, 5 runs, 16 drill-down sections; table grouped by tag:net\n$`));
     expect(heatmap(html).map((r) => r.path)).toEqual(REPORT_FIXTURE_HEATMAP.map(([p]) => p));
     expect(html).toContain(`<code id="database">${escapeHtml(db)}</code>`);
     expectSelfContained(html);
@@ -336,7 +378,8 @@ describe('mbprobe-results report', () => {
   it.each([
     [['report', '/nonexistent/results.sqlite', '--out', 'OUT'], /no mbprobe database at \/nonexistent\/results\.sqlite/],
     [['report', 'NOT_A_DB', '--out', 'OUT'], /is not an SQLite database/],
-    [['report'], /missing required argument 'db'/],
+    [['report'], /no mbprobe database at results\/mbprobe\.sqlite/],
+    [['report', '--db', 'DB', '--out', 'DB'], /is the database itself/],
     [['report', 'DB', '--out', 'OUT', '--max-drilldown', '-1'], /--max-drilldown: "-1" is not a whole number|unknown option|too many arguments/],
     [['report', 'DB', '--out', 'OUT', '--max-drilldown', 'lots'], /--max-drilldown: "lots" is not a whole number/],
     [['report', 'DB', '--out', 'OUT', '--max-paths', '0'], /--max-paths: "0" is not a positive whole number/],

@@ -9,8 +9,9 @@ import { runProgram, UsageError } from '../../shared/cli.js';
 import { LINKTYPE_RAW, readPcapng } from '../../shared/pcapng.js';
 import { Store } from '../../shared/store.js';
 import { toHex } from '../../shared/wire/index.js';
-import { registerDiffsCommand, renderDiffs } from '../../results/diffs.js';
-import { exportJsonl, exportPcapng, registerExportCommand, type JsonlSegment } from '../../results/export.js';
+import { registerDiffsCommand, renderDiffs } from '../../results/commands/diffs.js';
+import { exportJsonl, exportPcapng, registerExportCommand } from '../../results/commands/export.js';
+import type { JsonlSegment } from '../../results/render/export.js';
 import { T0, SYN, SYN_CLAMPED, SYNACK, SYNACK_HOPPED, ACK, SYN_DATA, RST, seg, rowsOf } from '../helpers/segments.js';
 
 /** A store of real Linux segments and their middlebox-changed copies (test/helpers/segments.ts). */

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { formatMergeReport, mergeDatabases, registerMergeCommand, type MergeReport } from '../../results/merge.js';
+import { registerMergeCommand } from '../../results/commands/merge.js';
+import { formatMergeReport } from '../../results/render/merge.js';
+import { mergeDatabases, type MergeReport } from '../../results/write/merge.js';
 import { runProgram } from '../../shared/cli.js';
 import { Store, type DiffRecord, type RunRecord, type SegmentRecord } from '../../shared/store.js';
 

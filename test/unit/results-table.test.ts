@@ -1,4 +1,3 @@
-import { generateResultsDatabase } from '../../results/synthetic.js';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,8 +8,14 @@ import { runProgram } from '../../shared/cli.js';
 import { Store, type RunRecord } from '../../shared/store.js';
 import { allVerdicts } from '../../initiator/test-case.js';
 import { CATALOGUE } from '../../initiator/catalogue/index.js';
-import { computeCompare, latexEscape, renderCompare } from '../../results/compare.js';
-import { computeTable, registerTableCommands, renderTable, type TableData } from '../../results/table.js';
+import { registerCompareCommand } from '../../results/commands/compare.js';
+import { registerTableCommand } from '../../results/commands/table.js';
+import { computeCompare } from '../../results/read/compare.js';
+import { computeTable, type TableData } from '../../results/read/table.js';
+import { renderCompare } from '../../results/render/compare.js';
+import { latexEscape } from '../../results/render/grid.js';
+import { renderTable } from '../../results/render/table.js';
+import { generateResultsDatabase } from '../helpers/synthetic.js';
 
 // ------------------------------------------------------------------------------------------------
 // The fixture: five paths with known verdicts.
@@ -358,7 +363,8 @@ describe('mbprobe-results table / compare', () => {
     let err = '';
     const io = { stdout: (t: string) => void (out += t), stderr: (t: string) => void (err += t) };
     const program = new Command('mbprobe-results');
-    registerTableCommands(program, io);
+    registerTableCommand(program, io);
+    registerCompareCommand(program, io);
     return { run: (argv) => runProgram(program, argv, io), out: () => out, err: () => err };
   }
 
@@ -380,6 +386,16 @@ describe('mbprobe-results table / compare', () => {
     expect(md.out()).toBe(renderTable(computeTable(store), 'markdown'));
   });
 
+  it('takes the database as its first argument or with --db, the same way', async () => {
+    const path = fixtureFile();
+    const [positional, option, both] = [cli(), cli(), cli()];
+    expect(await positional.run(['compare', path, '--format', 'csv'])).toBe(0);
+    expect(await option.run(['compare', '--db', path, '--format', 'csv'])).toBe(0);
+    expect(await both.run(['table', path, '--db', path, '--format', 'csv'])).toBe(0);
+    expect(option.out()).toBe(positional.out());
+    expect(both.out().split('\n')[0]).toBe('Test,Verdict,80,443,34343');
+  });
+
   it('compare prints the paths side by side', async () => {
     const path = fixtureFile();
     const c = cli();
@@ -393,7 +409,8 @@ describe('mbprobe-results table / compare', () => {
     [['table', 'DB', '--format', 'html'], /argument 'html' is invalid/],
     [['table', 'DB', '--group-by', 'country'], /--group-by country: give label or tag:KEY/],
     [['table', 'NOT_A_DB'], /is not an SQLite database/],
-    [['table'], /missing required argument 'db'/],
+    [['table'], /no mbprobe database at results\/mbprobe\.sqlite: check the path/],
+    [['table', 'DB', '--db', 'OTHER'], /two databases given, .* and --db OTHER: give one/],
   ])('%j is a usage error (exit 2) that says what is wrong', async (argv, message) => {
     const path = fixtureFile();
     const junk = join(dir, 'junk.sqlite');
@@ -405,7 +422,7 @@ describe('mbprobe-results table / compare', () => {
 });
 
 // ------------------------------------------------------------------------------------------------
-// Generated databases: the SQL against a plain-JS reference, and (MBPROBE_TABLE_BENCH=1) timing.
+// Generated databases: the SQL against a plain-JS reference (timings are in the benchmark, scripts/bench.ts).
 
 
 /** The table's counts the slow, obvious way: every run and test into JS. Keys 'group|test|port|verdict'. */
@@ -460,22 +477,5 @@ describe('generated databases', () => {
         expect(rows.reduce((s, r) => s + r.cells[i].n, 0)).toBe(rows[0].cells[i].N);
       }
     }
-  });
-
-  const bench = process.env.MBPROBE_TABLE_BENCH ? Number(process.env.MBPROBE_TABLE_BENCH) || 100_000 : 0;
-  it.skipIf(!bench)('timing: table over a generated database (MBPROBE_TABLE_BENCH=<runs>)', { timeout: 600_000 }, async () => {
-    const path = join(dir, 'bench.sqlite');
-    let t = performance.now();
-    generateResultsDatabase(path, bench, { paths: Math.floor(bench / 4) });
-    const lines = [`generated ${bench} runs x 5 tests x 3 ports in ${((performance.now() - t) / 1000).toFixed(2)} s`];
-    for (const argv of [['table', path], ['table', path, '--format', 'latex', '--group-by', 'tag:net'], ['table', path, '--group-by', 'label'], ['compare', path, '--only-different', '--format', 'csv']]) {
-      let out = 0;
-      const program = new Command('mbprobe-results');
-      registerTableCommands(program, { stdout: (s) => void (out += s.length), stderr: () => undefined });
-      t = performance.now();
-      expect(await runProgram(program, argv, { stdout: () => undefined, stderr: (s) => void process.stderr.write(s) })).toBe(0);
-      lines.push(`${argv.slice(0, 1).concat(argv.slice(2)).join(' ')}: ${(performance.now() - t).toFixed(0)} ms (${out} characters)`);
-    }
-    console.log(lines.join('\n'));
   });
 });

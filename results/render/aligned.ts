@@ -1,58 +1,15 @@
-import type { Command } from 'commander';
-import { diffSegments } from '../shared/diff.js';
-import { parsePortList, UsageError, type CliIo } from '../shared/cli.js';
-import { DEFAULT_DB_PATH, Store, StoreError, type DiffRow, type RunRow, type SegmentRow, type TestRow } from '../shared/store.js';
-import { formatPacket } from '../shared/wire/format.js';
-import { decodePacket } from '../shared/wire/packet.js';
-
-// ---------------------------------------------------------------------------
-// Lookups shared by `diffs` and `export`
-// ---------------------------------------------------------------------------
-
-/** The run whose id is `idOrPrefix`, or the one run whose id starts with it; UsageError listing the runs otherwise. */
-export function resolveRun(store: Store, idOrPrefix: string | undefined): RunRow {
-  const prefix = idOrPrefix ?? '';
-  const exact = idOrPrefix === undefined ? undefined : store.run(idOrPrefix);
-  if (exact) return exact;
-  const runs = store.runs();
-  if (runs.length === 0) throw new UsageError('NO_RUNS', `${store.path} holds no runs yet: run mbprobe-initiator first, or point --db at another database`);
-  const candidates = runs.filter((r) => r.id.startsWith(prefix));
-  if (candidates.length === 1) return candidates[0];
-  if (idOrPrefix === undefined) {
-    throw new UsageError('RUN_REQUIRED', `${store.path} holds ${runs.length} runs; choose one with --run ID (a unique prefix is enough):\n${listRuns(runs)}`);
-  }
-  if (candidates.length === 0) {
-    throw new UsageError('RUN_NOT_FOUND', `no run ${JSON.stringify(idOrPrefix)} in ${store.path}; the runs are:\n${listRuns(runs)}`);
-  }
-  throw new UsageError('RUN_AMBIGUOUS', `--run ${idOrPrefix} matches ${candidates.length} runs in ${store.path}; give more of the id:\n${listRuns(candidates)}`);
-}
-
-function listRuns(runs: readonly RunRow[]): string {
-  return runs.map((r) => `  ${r.id}  ${r.startedAt}${r.label ? `  ${r.label}` : ''}`).join('\n');
-}
-
 /**
- * The tests of a run named `name` (every port, or only `port`), in the order they ran; without a name,
- * every test of the run (on `port` if given). UsageError listing what exists when nothing matches.
+ * One test's segments on both sides as text, aligned: each segment one side sent, followed by what
+ * the other side received of it (the segments its diff rows point to, or a byte-identical one when no
+ * row points anywhere), then the rows of that pair. Times are milliseconds since the test's first
+ * segment on either side (each side's from its own host's clock). What `diffs` prints, and the
+ * report's drill-down shows.
  */
-export function selectTests(store: Store, run: RunRow, name?: string, port?: number): TestRow[] {
-  const all = store.tests(run.id);
-  const named = name === undefined ? all : all.filter((t) => t.name === name);
-  const selected = port === undefined ? named : named.filter((t) => t.port === port);
-  if (selected.length > 0 || (name === undefined && port === undefined)) return selected;
-  if (all.length === 0) throw new UsageError('TEST_NOT_FOUND', `run ${run.id} holds no tests`);
-  if (named.length === 0) {
-    throw new UsageError('TEST_NOT_FOUND', `run ${run.id} has no test ${JSON.stringify(name)}; its tests are:\n${listTests(all)}`);
-  }
-  const what = name === undefined ? 'no test' : `no test ${name}`;
-  throw new UsageError('TEST_NOT_FOUND', `run ${run.id} has ${what} on port ${port}; ${name === undefined ? 'its tests are' : `${name} ran on`}:\n${listTests(named)}`);
-}
-
-function listTests(tests: readonly TestRow[]): string {
-  const ports = new Map<string, number[]>();
-  for (const t of tests) ports.set(t.name, [...(ports.get(t.name) ?? []), t.port]);
-  return [...ports].map(([name, list]) => `  ${name} (${new Set(list).size > 1 ? "ports" : "port"} ${[...new Set(list)].join(", ")})`).join('\n');
-}
+import { diffSegments } from '../../shared/diff.js';
+import type { DiffRow, SegmentRow } from '../../shared/store.js';
+import { formatPacket } from '../../shared/wire/format.js';
+import { decodePacket } from '../../shared/wire/packet.js';
+import type { TestEvidence } from '../read/evidence.js';
 
 /** `layer.field: sent -> received [class, change]`; an absent value (option added or removed) is `(none)`. */
 export function formatDiffRow(row: Pick<DiffRow, 'layer' | 'field' | 'sent' | 'received' | 'class' | 'change'>): string {
@@ -82,10 +39,6 @@ function detailLines(detail: unknown, maxLength = 200): string[] {
   return Object.entries(detail as Record<string, unknown>).map(([key, value]) => `${key}: ${render(value)}`);
 }
 
-// ---------------------------------------------------------------------------
-// diffs
-// ---------------------------------------------------------------------------
-
 export interface DiffsOptions {
   /** Only the test on this port (default: the test on every port it ran on). */
   port?: number;
@@ -95,19 +48,6 @@ export interface DiffsOptions {
 
 type Side = SegmentRow['side'];
 const OTHER: Record<Side, Side> = { initiator: 'responder', responder: 'initiator' };
-
-/**
- * The segments of one test on both sides, aligned, with every diff row: each segment one side sent,
- * followed by what the other side received of it (the segments its diff rows point to, or a byte-identical
- * one when no row points anywhere), then the rows of that pair. Times are milliseconds since the test's first
- * segment on either side (each side's from its own host's clock). `runId` may be a unique
- * prefix; with several ports and no `options.port`, every port's test is rendered, one after another.
- * Throws UsageError for an unknown run or test.
- */
-export function renderDiffs(store: Store, runId: string | undefined, test: string, options: DiffsOptions = {}): string {
-  const run = resolveRun(store, runId);
-  return selectTests(store, run, test, options.port).map((t) => alignTest(store, run, t, options).map((l) => l.text).join('\n')).join('\n\n');
-}
 
 /**
  * One line of a test's aligned rendering, with what it is, for renderers other than plain text
@@ -124,9 +64,7 @@ export interface AlignedLine {
 }
 
 /** The lines `diffs` prints for one test (joined with newlines they are its output for that test). */
-export function alignTest(store: Store, run: RunRow, test: TestRow, options: DiffsOptions = {}): AlignedLine[] {
-  const segments = store.segments(test.id);
-  const allRows = store.diffs(test.id);
+export function alignTest({ run, test, segments, diffs: allRows }: TestEvidence, options: DiffsOptions = {}): AlignedLine[] {
   const rows = options.interferenceOnly ? allRows.filter((r) => r.class !== 'expected') : allRows;
   const lines: AlignedLine[] = [];
   const push = (kind: AlignedLine['kind'], text: string): void => void lines.push({ kind, text });
@@ -201,44 +139,7 @@ export function alignTest(store: Store, run: RunRow, test: TestRow, options: Dif
   return lines;
 }
 
-// ---------------------------------------------------------------------------
-// CLI
-// ---------------------------------------------------------------------------
-
-/** Opens a database read-only; a missing file or one that is not an mbprobe database is a usage error naming it. */
-export function openForReading(path: string): Store {
-  try {
-    return Store.open(path, { readonly: true });
-  } catch (error) {
-    if (error instanceof StoreError && error.code === 'DATABASE_NOT_FOUND') {
-      throw new UsageError('DATABASE_NOT_FOUND', `no mbprobe database at ${path}: give the initiator's database with --db FILE`);
-    }
-    if (error instanceof StoreError) throw new UsageError(error.code, error.message);
-    throw error;
-  }
-}
-
-export function parsePort(text: string, option = '--port'): number {
-  const ports = parsePortList(text, option);
-  if (ports.length !== 1) throw new UsageError('BAD_PORT', `${option}: give one port, e.g. ${option} 34343`);
-  return ports[0];
-}
-
-export function registerDiffsCommand(program: Command, io: CliIo): Command {
-  return program.command('diffs')
-    .description('show one test\'s segments on both sides, aligned, each followed by what the other side received of it and every field-level diff row: how to check a surprising verdict')
-    .option('--db <path>', 'the initiator\'s SQLite database', DEFAULT_DB_PATH)
-    .option('--run <id>', 'run id, or a unique prefix of one (may be omitted when the database holds one run)')
-    .requiredOption('--test <name>', 'test name, e.g. syn-mss')
-    .option('--port <port>', 'only the test on this responder port (default: every port the test ran on)')
-    .option('--interference-only', 'hide rows of class expected (TTL, IP ID, valid checksums)')
-    .action((opts: { db: string; run?: string; test: string; port?: string; interferenceOnly?: boolean }) => {
-      const port = opts.port === undefined ? undefined : parsePort(opts.port);
-      const store = openForReading(opts.db);
-      try {
-        io.stdout(`${renderDiffs(store, opts.run, opts.test, { port, interferenceOnly: opts.interferenceOnly ?? false })}\n`);
-      } finally {
-        store.close();
-      }
-    });
+/** Every test's aligned lines, one test after another: the output of `diffs`. */
+export function renderDiffs(evidence: readonly TestEvidence[], options: DiffsOptions = {}): string {
+  return evidence.map((e) => alignTest(e, options).map((l) => l.text).join('\n')).join('\n\n');
 }

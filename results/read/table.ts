@@ -1,27 +1,25 @@
 /**
- * `mbprobe-results table`: the paper table. One row per behaviour (a test and one of its verdicts),
- * one column per responder port; each cell is "n / N (p%)" of paths: n paths whose result for the
- * test on that port is this verdict, of the N paths with a conclusive result for it there.
+ * The paper table's data: one row per behaviour (a test and one of its verdicts), one column per
+ * responder port; each cell counts paths: n paths whose result for the test on that port is this
+ * verdict, of the N paths with a conclusive result for it there.
  *
- * What a path is and which of its results counts (its latest conclusive one) is in results/compare.ts.
+ * What a path is and which of its results counts (its latest conclusive one) is in read/paths.ts.
  * Inconclusive results are not in N: the test's `inconclusive` row gives the number of paths whose
  * only results for it were inconclusive. Rows follow the catalogue, then each test's verdict order
  * (`allVerdicts`); only verdicts some path gave are shown.
  *
- * `--group-by label|tag:KEY` gives one block of port columns per value of the run attribute, side by
+ * `groupBy` (label or tag:KEY) gives one block of port columns per value of the run attribute, side by
  * side in the same table (N is then per group and port); runs without the attribute form the group
  * `(none)`, last. A path measured under several values counts in each of their groups.
  *
  * The counting reads one row per run (its results aggregated by SQL, see visitLatestResults), never
  * one row per test.
  */
-import { Command, Option } from 'commander';
-import { plural, type CliIo } from '../shared/cli.js';
-import type { Store } from '../shared/store.js';
-import {
-  codePointCompare, compareTests, compareVerdicts, computeCompare, formatGroupBy, FORMATS, INCONCLUSIVE,
-  openResults, parseGroupBy, parseResultLine, renderCompare, renderGrid, visitLatestResults, type Format, type Grid, type GroupBy,
-} from './compare.js';
+import { plural } from '../../shared/cli.js';
+import type { Store } from '../../shared/store.js';
+import { codePointCompare, compareTests, compareVerdicts, INCONCLUSIVE } from '../verdicts.js';
+import { describeGroupBy, formatGroupBy, NO_GROUP, type GroupBy } from '../grouping.js';
+import { parseResultLine, visitLatestResults } from './paths.js';
 
 export interface TableOptions {
   groupBy?: GroupBy;
@@ -61,8 +59,6 @@ export interface TableData {
   rows: TableRow[];
   notes: string[];
 }
-
-export const NO_GROUP = '(none)';
 
 export function computeTable(store: Store, options: TableOptions = {}): TableData {
   // group -> the lines of a path (shared between paths with the same results) -> paths
@@ -134,63 +130,3 @@ export function computeTable(store: Store, options: TableOptions = {}): TableDat
   return { groupBy: options.groupBy ? formatGroupBy(options.groupBy) : null, paths: totalPaths, groups, columns, rows, notes };
 }
 
-function describeGroupBy(groupBy: GroupBy): string {
-  return groupBy.kind === 'label' ? 'run label' : `value of the tag ${groupBy.key}`;
-}
-
-/** "n / N (p%)" for a verdict row, "n" for an inconclusive row; null (shown '-') when the column has no result. */
-export function formatCell(cell: TableCell, inconclusive: boolean): string | null {
-  if (inconclusive) return cell.N === 0 ? null : String(cell.n);
-  return cell.percent === null ? null : `${cell.n} / ${cell.N} (${cell.percent.toFixed(1)}%)`;
-}
-
-export function tableGrid(data: TableData): Grid {
-  const ports = [...new Set(data.columns.map((c) => c.port))].map(String);
-  const blocks = data.groupBy === null
-    ? [{ title: null, columns: ports }]
-    : data.groups.map((g) => ({ title: g.value ?? NO_GROUP, columns: ports }));
-  return {
-    stub: ['Test', 'Verdict'],
-    blocks,
-    columnCaption: 'Port',
-    align: 'r',
-    rows: data.rows.map((r) => ({ stub: [r.test, r.verdict], cells: r.cells.map((c) => formatCell(c, r.inconclusive)) })),
-    notes: data.notes,
-  };
-}
-
-export function renderTable(data: TableData, format: Format): string {
-  return format === 'json' ? `${JSON.stringify(data, null, 2)}\n` : renderGrid(tableGrid(data), format);
-}
-
-/** Adds `table` and `compare` to mbprobe-results. */
-export function registerTableCommands(program: Command, io: CliIo): void {
-  const formatOption = (): Option => new Option('--format <format>', 'output format').choices(FORMATS).default('markdown');
-  program.command('table')
-    .description('the paper table: one row per behaviour (test and verdict), one column per port, each cell "n / N (p%)" of paths (a path is a run label, or the initiator\'s address)')
-    .argument('<db>', 'an mbprobe database (an initiator\'s, or several merged)')
-    .addOption(formatOption())
-    .option('--group-by <attribute>', 'one block of port columns per value of label, or of tag:KEY (a tag given with mbprobe-initiator run --tag KEY=VALUE)')
-    .action((db: string, opts: { format: Format; groupBy?: string }) => {
-      const groupBy = opts.groupBy === undefined ? undefined : parseGroupBy(opts.groupBy);
-      const store = openResults(db);
-      try {
-        io.stdout(renderTable(computeTable(store, { groupBy }), opts.format));
-      } finally {
-        store.close();
-      }
-    });
-  program.command('compare')
-    .description('the verdicts of every path side by side: one row per path, one column per test and port')
-    .argument('<db>', 'an mbprobe database (an initiator\'s, or several merged)')
-    .addOption(formatOption())
-    .option('--only-different', 'only the columns where paths disagree (inconclusive and missing results are not disagreements)')
-    .action((db: string, opts: { format: Format; onlyDifferent?: boolean }) => {
-      const store = openResults(db);
-      try {
-        io.stdout(renderCompare(computeCompare(store, { onlyDifferent: opts.onlyDifferent ?? false }), opts.format));
-      } finally {
-        store.close();
-      }
-    });
-}

@@ -1,9 +1,10 @@
 import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { Command } from 'commander';
-import { plural, TOOL_VERSION, UsageError, type CliIo } from '../shared/cli.js';
-import { Store, StoreError } from '../shared/store.js';
-import { MbprobeError } from '../shared/wire/errors.js';
+import { TOOL_VERSION, UsageError } from '../../shared/cli.js';
+import { Store, StoreError } from '../../shared/store.js';
+import { DIFF_COLUMNS, RUN_COLUMNS, SEGMENT_COLUMNS, TEST_COLUMNS } from '../../shared/store/schema.js';
+import { byColumn, prepareCopyReads, prepareCopyWrites, type CopyReads } from '../../shared/store/statements.js';
+import { MbprobeError } from '../../shared/wire/errors.js';
 
 /**
  * `mbprobe-results merge OUT IN...`: copies every run of every input database into OUT, each run in
@@ -80,50 +81,9 @@ export interface MergeOptions {
 
 type Row = unknown[];
 
-/** Ordered so that copying by id keeps the relative order of tests, segments and diffs. */
-const SQL = {
-  runIds: 'SELECT id FROM runs ORDER BY started_at, id',
-  run: 'SELECT id, started_at, finished_at, label, responder, tool_version, host_info, tags FROM runs WHERE id = ?',
-  tests: 'SELECT id, seq, name, port, started_at, finished_at, verdict, detail FROM tests WHERE run_id = ? ORDER BY id',
-  segments: 'SELECT id, side, dir, at_us, bytes FROM segments WHERE test_id = ? ORDER BY id',
-  diffs: 'SELECT id, sent_segment, received_segment, layer, field, sent, received, class, change FROM diffs WHERE test_id = ? ORDER BY id',
-  insertRun: `INSERT INTO runs (id, started_at, finished_at, label, responder, tool_version, host_info, tags)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-  insertTest: `INSERT INTO tests (run_id, seq, name, port, started_at, finished_at, verdict, detail)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-  insertSegment: 'INSERT INTO segments (test_id, side, dir, at_us, bytes) VALUES (?, ?, ?, ?, ?)',
-  insertDiff: `INSERT INTO diffs (test_id, sent_segment, received_segment, layer, field, sent, received, class, change)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-} as const;
-
-const RUN_COLUMNS = ['id', 'started_at', 'finished_at', 'label', 'responder', 'tool_version', 'host_info', 'tags'] as const;
-const TEST_COLUMNS = ['seq', 'name', 'port', 'started_at', 'finished_at', 'verdict', 'detail'] as const;
-const SEGMENT_COLUMNS = ['side', 'dir', 'at_us', 'bytes'] as const;
-
-/** Raw rows as arrays with integers as BigInt: values are copied exactly, whatever their size. */
-function reader(db: Database.Database, sql: string): Database.Statement<unknown[], Row> {
-  return db.prepare<unknown[], Row>(sql).raw(true).safeIntegers(true);
-}
-
-function prepareSource(db: Database.Database) {
-  return {
-    runIds: reader(db, SQL.runIds),
-    run: reader(db, SQL.run),
-    tests: reader(db, SQL.tests),
-    segments: reader(db, SQL.segments),
-    diffs: reader(db, SQL.diffs),
-  };
-}
-type SourceStatements = ReturnType<typeof prepareSource>;
-
+/** OUT's statements: the input's reads (to compare a run it already has) and the inserts. */
 function prepareTarget(db: Database.Database) {
-  return {
-    ...prepareSource(db),
-    insertRun: db.prepare(SQL.insertRun).safeIntegers(true),
-    insertTest: db.prepare(SQL.insertTest).safeIntegers(true),
-    insertSegment: db.prepare(SQL.insertSegment).safeIntegers(true),
-    insertDiff: db.prepare(SQL.insertDiff).safeIntegers(true),
-  };
+  return { ...prepareCopyReads(db), ...prepareCopyWrites(db) };
 }
 type TargetStatements = ReturnType<typeof prepareTarget>;
 
@@ -206,7 +166,7 @@ function mergeInput(out: Store, target: TargetStatements, outIdentity: string | 
   }
 
   try {
-    const statements = prepareSource(source.db);
+    const statements = prepareCopyReads(source.db);
     let runIds: string[];
     try {
       runIds = statements.runIds.all().map((r) => String(r[0]));
@@ -258,7 +218,7 @@ type RunOutcome = { kind: 'merged'; run: MergedRun } | { kind: 'duplicate' };
  * it) and one read transaction on the input (so the run is read as one consistent snapshot even
  * while the initiator is still writing to that file).
  */
-function mergeRun(out: Store, target: TargetStatements, source: Store, statements: SourceStatements, runId: string): RunOutcome {
+function mergeRun(out: Store, target: TargetStatements, source: Store, statements: CopyReads, runId: string): RunOutcome {
   return source.db.transaction(() => out.db.transaction((): RunOutcome => {
     const existing = target.run.get(runId);
     if (existing !== undefined) {
@@ -273,9 +233,9 @@ function mergeRun(out: Store, target: TargetStatements, source: Store, statement
   }).immediate())();
 }
 
-function copyRun(target: TargetStatements, statements: SourceStatements, runId: string, sourcePath: string): MergedRun {
+function copyRun(target: TargetStatements, statements: CopyReads, runId: string, sourcePath: string): MergedRun {
   const run = statements.run.get(runId)!;
-  target.insertRun.run(...run);
+  target.insertRun.run(byColumn(RUN_COLUMNS, run));
   const merged: MergedRun = {
     runId,
     label: run[3] === null ? null : String(run[3]),
@@ -286,11 +246,11 @@ function copyRun(target: TargetStatements, statements: SourceStatements, runId: 
   };
   // tests are read with all(): better-sqlite3 allows no other statement on a connection while one iterates.
   for (const [testId, ...columns] of statements.tests.all(runId)) {
-    const newTestId = target.insertTest.run(runId, ...columns).lastInsertRowid;
+    const newTestId = target.insertTest.run({ run_id: runId, ...byColumn(TEST_COLUMNS, columns) }).lastInsertRowid;
     merged.tests++;
     const segmentIds = new Map<bigint, number | bigint>();
     for (const [segmentId, ...segment] of statements.segments.iterate(testId)) {
-      segmentIds.set(segmentId as bigint, target.insertSegment.run(newTestId, ...segment).lastInsertRowid);
+      segmentIds.set(segmentId as bigint, target.insertSegment.run({ test_id: newTestId, ...byColumn(SEGMENT_COLUMNS, segment) }).lastInsertRowid);
       merged.segments++;
     }
     for (const [diffId, sent, received, ...diff] of statements.diffs.iterate(testId)) {
@@ -301,7 +261,7 @@ function copyRun(target: TargetStatements, statements: SourceStatements, runId: 
           `run ${runId} of ${sourcePath}: diff ${diffId} of test ${describeTest(columns)} refers to segment ${newSent === undefined ? sent : received}, ` +
           `which is not one of that test's segments; the run was not merged (the input is damaged or was edited by hand).`);
       }
-      target.insertDiff.run(newTestId, newSent, newReceived, ...diff);
+      target.insertDiff.run({ test_id: newTestId, sent_segment: newSent, received_segment: newReceived, ...byColumn(DIFF_COLUMNS, diff) });
       merged.diffs++;
     }
   }
@@ -322,7 +282,7 @@ interface RunContent {
   tests: TestContent[];
 }
 
-function loadRun(statements: SourceStatements, runId: string): RunContent | undefined {
+function loadRun(statements: CopyReads, runId: string): RunContent | undefined {
   const run = statements.run.get(runId);
   if (run === undefined) return undefined;
   const tests = statements.tests.all(runId).map(([testId, ...columns]): TestContent => {
@@ -393,58 +353,4 @@ function compareRuns(kept: RunContent, incoming: RunContent, sourcePath: string,
     }
   });
   return differences;
-}
-
-
-/** The human-readable report: one block per input, then the totals. */
-export function formatMergeReport(report: MergeReport): string {
-  const lines = [`Merging into ${report.out}${report.created ? ' (created)' : ''}:`];
-  for (const input of report.inputs) {
-    if (input.refused) {
-      lines.push(`  ${input.path}: REFUSED [${input.refused.code}] ${input.refused.reason}`);
-      continue;
-    }
-    const parts = [`${plural(input.merged.length, 'run')} merged`, `${plural(input.duplicates.length, 'duplicate')} skipped`];
-    if (input.refusedRuns.length > 0) parts.push(`${plural(input.refusedRuns.length, 'run')} REFUSED`);
-    lines.push(`  ${input.path}: ${parts.join(', ')}`);
-    for (const run of input.merged) {
-      lines.push(`    + ${run.runId}${run.label === null ? '' : ` (${run.label})`}: ${plural(run.tests, 'test')}, ` +
-        `${plural(run.segments, 'segment')}, ${plural(run.diffs, 'diff')}${run.finished ? '' : ', unfinished'}`);
-    }
-    for (const runId of input.duplicates) lines.push(`    = ${runId}: already in ${report.out}, identical`);
-    for (const run of input.refusedRuns) lines.push(`    ! ${run.runId}: REFUSED [${run.code}] ${run.reason}`);
-  }
-  const t = report.totals;
-  lines.push(`Total: ${plural(t.runsMerged, 'run')} merged (${plural(t.tests, 'test')}, ${plural(t.segments, 'segment')}, ${plural(t.diffs, 'diff')}), ` +
-    `${plural(t.duplicatesSkipped, 'duplicate')} skipped, ${plural(t.runsRefused, 'run')} and ${plural(t.filesRefused, 'file')} refused.`);
-  if (report.aborted) {
-    const { input, runId, code, reason, notProcessed } = report.aborted;
-    lines.push(`STOPPED at ${input}${runId === null ? '' : `, run ${runId}`}: [${code}] ${reason}`);
-    if (notProcessed.length > 0) lines.push(`  not looked at: ${notProcessed.join(', ')}`);
-  }
-  if (!report.complete) lines.push('Not everything was merged: see REFUSED above.');
-  return `${lines.join('\n')}\n`;
-}
-
-/** Adds `merge OUT IN...` to mbprobe-results. Exit 0: all merged; 1: something refused or the merge stopped; 2: usage. */
-export function registerMergeCommand(program: Command, io: CliIo): void {
-  program.command('merge')
-    .description('merge mbprobe databases (volunteers\' files, responders\' databases) into one: each run is copied once, ' +
-      'in one transaction; a run already there is skipped, or refused when its content differs; files that are not ' +
-      'mbprobe databases of this schema version are refused. Exit 0 if everything merged, 1 if anything was refused.')
-    .argument('<out>', 'the database to merge into; created (with its directory) if missing')
-    .argument('<inputs...>', 'databases to merge from; only read')
-    .option('--json', 'print the report as JSON')
-    .action((outPath: string, inPaths: string[], opts: { json?: boolean }) => {
-      const report = mergeDatabases(outPath, inPaths);
-      io.stdout(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatMergeReport(report));
-      if (report.aborted) {
-        throw new MbprobeError('MERGE_STOPPED', `merge into ${outPath} stopped: ${report.aborted.reason}`);
-      }
-      if (!report.complete) {
-        const t = report.totals;
-        throw new MbprobeError('MERGE_INCOMPLETE',
-          `${plural(t.filesRefused, 'input file')} and ${plural(t.runsRefused, 'run')} refused (see the report); everything else is in ${outPath}`);
-      }
-    });
 }

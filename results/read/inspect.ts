@@ -1,6 +1,6 @@
-import { LINKTYPE_ETHERNET, LINKTYPE_RAW, readPcapng } from '../shared/pcapng.js';
-import { decodePacket, type DecodedPacket } from '../shared/wire/packet.js';
-import { formatPacket } from '../shared/wire/format.js';
+/** `inspect`'s reading: every packet of a pcapng file (raw IP or Ethernet), decoded. */
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW, readPcapng } from '../../shared/pcapng.js';
+import { decodePacket, type DecodedPacket } from '../../shared/wire/packet.js';
 
 export interface InspectedPacket {
   interfaceId: number;
@@ -10,7 +10,12 @@ export interface InspectedPacket {
 }
 
 /** Decodes every packet of a pcapng file (raw IP or Ethernet interfaces); never throws on content. */
-export function inspectPcapng(bytes: Uint8Array): { packets: InspectedPacket[]; problems: string[] } {
+export interface Inspection {
+  packets: InspectedPacket[];
+  problems: string[];
+}
+
+export function inspectPcapng(bytes: Uint8Array): Inspection {
   const file = readPcapng(bytes);
   const problems = file.issues.map((i) => `pcapng @${i.offset}: ${i.message}`);
   const packets: InspectedPacket[] = [];
@@ -29,14 +34,4 @@ export function inspectPcapng(bytes: Uint8Array): { packets: InspectedPacket[]; 
     packets.push({ interfaceId: p.interfaceId, timestampNs: p.timestampNs, packet: decodePacket(ip), comments: p.comments ?? [] });
   }
   return { packets, problems };
-}
-
-export function formatInspection(result: ReturnType<typeof inspectPcapng>): string {
-  const lines = result.packets.map((p) => {
-    const time = new Date(Number(p.timestampNs / 1_000_000n)).toISOString().slice(11, 23);
-    const issues = p.packet.issues.map((i) => `\n      ! ${i.code}: ${i.message}`).join('');
-    const comments = p.comments.map((c) => `\n      # ${c}`).join('');
-    return `${time} if${p.interfaceId} ${formatPacket(p.packet)}${issues}${comments}`;
-  });
-  return [...lines, ...result.problems.map((p) => `! ${p}`)].join('\n');
 }

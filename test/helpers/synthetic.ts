@@ -1,11 +1,14 @@
 /**
  * A synthetic results database of `runs` initiator runs spread over paths (half labeled, half known by
  * address, with tags), every catalogue test on every port (a few missing), verdicts mostly the first:
- * what the results benchmarks (npm run bench) and the table tests run on. Deterministic per seed.
+ * what the results benchmark (npm run bench, scripts/bench.ts) and the results tests run on. Deterministic
+ * per seed. Written with the store's own insert statements (shared/store/statements.ts), without the
+ * per-test transaction of Store.insertTest, so that 100,000 runs take seconds.
  */
-import { allVerdicts } from '../initiator/test-case.js';
-import { CATALOGUE } from '../initiator/catalogue/index.js';
-import { Store } from '../shared/store.js';
+import { allVerdicts } from '../../initiator/test-case.js';
+import { CATALOGUE } from '../../initiator/catalogue/index.js';
+import { Store } from '../../shared/store.js';
+import { SQL } from '../../shared/store/statements.js';
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -33,8 +36,8 @@ export function generateResultsDatabase(path: string, runs: number, options: Gen
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
   const catalogue = CATALOGUE.slice(0, tests);
   const store = Store.open(path);
-  const insertRun = store.db.prepare('INSERT INTO runs (id, started_at, label, responder, tool_version, host_info, tags) VALUES (?, ?, ?, ?, ?, ?, ?)');
-  const insertTest = store.db.prepare('INSERT INTO tests (run_id, seq, name, port, started_at, finished_at, verdict) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const insertRun = store.db.prepare(SQL.insertRun);
+  const insertTest = store.db.prepare(SQL.insertTest);
   const start = Date.parse('2024-01-01T00:00:00Z');
   store.transaction(() => {
     for (let i = 0; i < runs; i++) {
@@ -45,13 +48,16 @@ export function generateResultsDatabase(path: string, runs: number, options: Gen
       const source = `10.${(p >> 16) & 255}.${(p >> 8) & 255}.${p & 255}`;
       const hostInfo = label ? { source: '192.168.1.2', observedAddress: '203.0.113.9' } : { source, observedAddress: p % 4 === 1 ? source : `198.51.${(p >> 8) & 255}.${p & 255}` };
       const tags = random() < 0.1 ? {} : { net: pick(['fixed', 'mobile', 'wifi']), country: pick(['DE', 'FR', 'US', 'JP']) };
-      insertRun.run(id, startedAt, label, 'responder.example.org', 'gen', JSON.stringify(hostInfo), JSON.stringify(tags));
+      insertRun.run({
+        id, started_at: startedAt, finished_at: null, label, responder: 'responder.example.org', tool_version: 'gen',
+        host_info: JSON.stringify(hostInfo), tags: JSON.stringify(tags),
+      });
       let seq = 0;
       for (const test of catalogue) {
         for (const port of ports) {
           if (random() < 0.05) continue;
           const verdict = random() < 0.7 ? test.verdicts[0] : pick(allVerdicts(test));
-          insertTest.run(id, seq++, test.name, port, startedAt, startedAt, verdict);
+          insertTest.run({ run_id: id, seq: seq++, name: test.name, port, started_at: startedAt, finished_at: startedAt, verdict, detail: null });
         }
       }
     }

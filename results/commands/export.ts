@@ -1,0 +1,50 @@
+/** `mbprobe-results export`: a run's segments from both sides in one pcapng or jsonl file. */
+import { Option, type Command } from 'commander';
+import { UsageError, type CliIo } from '../../shared/cli.js';
+import type { SegmentRow, Store } from '../../shared/store.js';
+import { openDatabase } from '../read/database.js';
+import { readExport, type ExportedRun, type ExportOptions } from '../read/export.js';
+import { renderJsonl, renderPcapng } from '../render/export.js';
+import { databasePath, parsePort, withDatabase, writeOutput } from './options.js';
+
+/** A run's (or one test's) segments as pcapng (see renderPcapng). Throws UsageError for an unknown run or test. */
+export function exportPcapng(store: Store, runId: string | undefined, options: ExportOptions = {}): Uint8Array {
+  return renderPcapng(readExport(store, runId, options), options);
+}
+
+/** The same segments as jsonl, one JSON object per segment and line, with the frame numbers of exportPcapng. */
+export function exportJsonl(store: Store, runId: string | undefined, options: ExportOptions = {}): string {
+  return renderJsonl(readExport(store, runId, options));
+}
+
+export function registerExportCommand(program: Command, io: CliIo): Command {
+  return withDatabase(program.command('export'))
+    .description('write a run\'s segments from both sides in one file: pcapng (one interface per side, each packet commented with its diff rows; opens in Wireshark) or jsonl (one JSON object per segment)')
+    .addOption(new Option('--format <format>', 'output format').choices(['pcapng', 'jsonl']).makeOptionMandatory())
+    .option('--run <id>', 'run id, or a unique prefix of one (may be omitted when the database holds one run)')
+    .option('--test <name>', 'only this test (default: every test of the run)')
+    .option('--port <port>', 'only tests on this responder port')
+    .option('--out <file>', 'output file (required for pcapng; jsonl goes to stdout without it)')
+    .action((db: string | undefined, opts: { format: 'pcapng' | 'jsonl'; db?: string; run?: string; test?: string; port?: string; out?: string }) => {
+      if (opts.format === 'pcapng' && opts.out === undefined) {
+        throw new UsageError('OUT_REQUIRED', '--format pcapng writes a binary file: give it with --out FILE, e.g. --out run.pcapng');
+      }
+      const options: ExportOptions = { test: opts.test, port: opts.port === undefined ? undefined : parsePort(opts.port) };
+      const store = openDatabase(databasePath(db, opts.db));
+      let collected: ExportedRun;
+      try {
+        collected = readExport(store, opts.run, options);
+      } finally {
+        store.close();
+      }
+      const output = opts.format === 'pcapng' ? renderPcapng(collected, options) : renderJsonl(collected);
+      if (opts.out === undefined) {
+        io.stdout(output as string);
+        return;
+      }
+      writeOutput(opts.out, output);
+      const on = (side: SegmentRow['side']): number => collected.segments.filter((e) => e.segment.side === side).length;
+      io.stdout(`wrote ${collected.segments.length} segments (initiator ${on('initiator')}, responder ${on('responder')}) ` +
+        `of ${collected.tests.length} test(s) of run ${collected.run.id} to ${opts.out}\n`);
+    });
+}

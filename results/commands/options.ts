@@ -1,0 +1,46 @@
+/** What the results commands' command lines share: the database argument, ports, grouping, output files. */
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { parsePortList, UsageError } from '../../shared/cli.js';
+import { DEFAULT_DB_PATH } from '../../shared/store.js';
+import type { GroupBy } from '../grouping.js';
+
+/**
+ * Every command that reads one database takes it the same way: as its first argument, or with
+ * `--db FILE` (the same; giving both, different, is a usage error); without either, the initiator's
+ * default database.
+ */
+export function withDatabase(command: Command): Command {
+  return command
+    .argument('[db]', `an mbprobe database: an initiator's, a responder's, or several merged (default: ${DEFAULT_DB_PATH}, the initiator's)`)
+    .option('--db <path>', 'the database, as an option (the same as giving it as the first argument)');
+}
+
+/** The database a command named (see withDatabase). */
+export function databasePath(positional: string | undefined, option: string | undefined): string {
+  if (positional !== undefined && option !== undefined && positional !== option) {
+    throw new UsageError('TWO_DATABASES', `two databases given, ${positional} and --db ${option}: give one`);
+  }
+  return positional ?? option ?? DEFAULT_DB_PATH;
+}
+
+export function parsePort(text: string, option = '--port'): number {
+  const ports = parsePortList(text, option);
+  if (ports.length !== 1) throw new UsageError('BAD_PORT', `${option}: give one port, e.g. ${option} 34343`);
+  return ports[0];
+}
+
+export function parseGroupBy(text: string): GroupBy {
+  if (text === 'label') return { kind: 'label' };
+  if (text.startsWith('tag:') && text.length > 4) return { kind: 'tag', key: text.slice(4) };
+  throw new UsageError('BAD_GROUP_BY', `--group-by ${text}: give label or tag:KEY (e.g. tag:country)`);
+}
+
+/** Writes a command's output file; a file that cannot be written is a usage error naming it. */
+export function writeOutput(path: string, content: string | Uint8Array): void {
+  try {
+    writeFileSync(path, content);
+  } catch (error) {
+    throw new UsageError('CANNOT_WRITE', `cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+}

@@ -1,0 +1,122 @@
+/** `export`'s two formats: pcapng (one interface per side, packets commented with their diff rows) and jsonl. */
+import { TOOL_VERSION } from '../../shared/cli.js';
+import { LINKTYPE_RAW, writePcapng, type PcapngPacket } from '../../shared/pcapng.js';
+import type { DiffRow, RunRow, SegmentRow, TestRow } from '../../shared/store.js';
+import { toHex } from '../../shared/wire/bytes.js';
+import type { ExportedRun, ExportOptions } from '../read/export.js';
+import { formatDiffRow, orderDiffRows, segmentLine } from './aligned.js';
+
+/** pcapng interface ids, one per side. */
+export const INTERFACE_ID = { initiator: 0, responder: 1 } as const;
+
+const MAX_DETAIL_COMMENT = 4000;
+
+function testComment(run: RunRow, test: TestRow): string {
+  return `mbprobe test ${test.name} port ${test.port}: ${test.verdict} (run ${run.id}${run.label ? ` ${run.label}` : ''}, test id ${test.id})`;
+}
+
+function detailComment(test: TestRow): string | undefined {
+  if (test.detail === null || test.detail === undefined) return undefined;
+  const json = JSON.stringify(test.detail);
+  return `detail: ${json.length > MAX_DETAIL_COMMENT ? `${json.slice(0, MAX_DETAIL_COMMENT - 1)}…` : json}`;
+}
+
+/** `diff <row>; received as frame N` on the sent segment, `...; sent as frame N` on the received one. */
+function rowComment(row: DiffRow, segmentId: number, frameOf: Map<number, number>): string {
+  const isSent = row.sentSegment === segmentId;
+  const peer = frameOf.get(isSent ? row.receivedSegment : row.sentSegment);
+  return `diff ${formatDiffRow(row)}; ${isSent ? 'received' : 'sent'} as ${peer === undefined ? 'a segment not exported' : `frame ${peer}`}`;
+}
+
+/**
+ * The initiator's and the responder's segments of a run (or of one test) in one pcapng: interface 0
+ * "initiator", interface 1 "responder", both raw IP with nanosecond timestamps from at_us. The first
+ * packet of each test carries a comment with the test's name, port and verdict (and one with its detail);
+ * every packet carries one comment per diff row it is the sent or received segment of, naming the frame
+ * of the other end of the pair.
+ */
+export function renderPcapng({ run, tests, segments, frameOf }: ExportedRun, options: ExportOptions): Uint8Array {
+  const packets: PcapngPacket[] = segments.map((e) => {
+    const comments: string[] = [];
+    if (e.firstOfTest) {
+      comments.push(testComment(run, e.test));
+      const detail = detailComment(e.test);
+      if (detail !== undefined) comments.push(detail);
+    }
+    for (const row of orderDiffRows(e.rows)) comments.push(rowComment(row, e.segment.id, frameOf));
+    const packet: PcapngPacket = {
+      interfaceId: INTERFACE_ID[e.segment.side],
+      timestampNs: BigInt(e.segment.atUs) * 1000n,
+      data: e.segment.bytes,
+    };
+    if (comments.length > 0) packet.comments = comments;
+    return packet;
+  });
+  const scope = options.test === undefined ? `${tests.length} tests` : `test ${options.test}`;
+  return writePcapng({
+    comment: `mbprobe run ${run.id}${run.label ? ` (${run.label})` : ''}, ${scope}${options.port === undefined ? '' : ` on port ${options.port}`}`,
+    application: `mbprobe-results ${TOOL_VERSION}`,
+    interfaces: [
+      { linkType: LINKTYPE_RAW, name: 'initiator', description: 'segments the initiator sent and received', resolution: 'ns' },
+      { linkType: LINKTYPE_RAW, name: 'responder', description: 'segments the responder sent and received', resolution: 'ns' },
+    ],
+    packets,
+  });
+}
+
+/** One line of `exportJsonl`. */
+export interface JsonlSegment {
+  run: string;
+  test: string;
+  port: number;
+  verdict: string;
+  test_id: number;
+  /** segments.id. */
+  segment: number;
+  /** The same segment's frame number in renderPcapng with the same options. */
+  frame: number;
+  side: SegmentRow['side'];
+  dir: SegmentRow['dir'];
+  at_us: number;
+  /** The whole IP packet. */
+  hex: string;
+  /** tcpdump-like line, decode issue codes appended after `!`. */
+  summary: string;
+  /** Rows in which this segment is the sent or received one; sent_segment/received_segment are segments.id. */
+  diffs: Array<{
+    id: number;
+    layer: DiffRow['layer'];
+    field: string;
+    sent: string | null;
+    received: string | null;
+    class: DiffRow['class'];
+    change: string | null;
+    sent_segment: number;
+    received_segment: number;
+  }>;
+}
+
+/** One JSON object per segment and line, in the order (and with the frame numbers) of renderPcapng. */
+export function renderJsonl({ run, segments }: ExportedRun): string {
+  return segments.map((e): string => {
+    const line: JsonlSegment = {
+      run: run.id,
+      test: e.test.name,
+      port: e.test.port,
+      verdict: e.test.verdict,
+      test_id: e.test.id,
+      segment: e.segment.id,
+      frame: e.frame,
+      side: e.segment.side,
+      dir: e.segment.dir,
+      at_us: e.segment.atUs,
+      hex: toHex(e.segment.bytes),
+      summary: segmentLine(e.segment.bytes),
+      diffs: e.rows.map((r) => ({
+        id: r.id, layer: r.layer, field: r.field, sent: r.sent, received: r.received, class: r.class,
+        change: r.change, sent_segment: r.sentSegment, received_segment: r.receivedSegment,
+      })),
+    };
+    return `${JSON.stringify(line)}\n`;
+  }).join('');
+}
