@@ -28,7 +28,7 @@ describe('command lines', () => {
     expect(rows.map((r) => r.name)).toEqual(CATALOGUE.map((t) => t.name));
     for (const r of rows) {
       expect(r.sends.length).toBeGreaterThan(10);
-      expect(r.verdicts.slice(-4)).toEqual(['dropped', 'reply-dropped', 'reset', 'inconclusive']);
+      expect(r.verdicts.slice(-5)).toEqual(['dropped', 'intercepted', 'reply-dropped', 'reset', 'inconclusive']);
     }
     const text = capture();
     await initiator(['list'], text.io);
