@@ -5,7 +5,7 @@
  * in-page link has its target, and the Content-Security-Policy blocked nothing (nothing tried to
  * load or run). The report is written through the CLI's main() in-process, so no build is needed.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,17 +17,12 @@ import { Store } from '../../shared/store.js';
 import { heatmap, ids, startTags } from '../helpers/html.js';
 import { countColour, decodePng } from '../helpers/png.js';
 import { fillReportFixture, HOSTILE_LABEL, REPORT_FIXTURE_COLUMNS, REPORT_FIXTURE_HEATMAP } from '../helpers/report-fixture.js';
+import { installed } from '../helpers/tools.js';
 
 const CHROMIUM_TIMEOUT_MS = 60_000;
 
-function findChromium(): string | undefined {
-  if (existsSync('/usr/bin/chromium')) return '/usr/bin/chromium';
-  const found = spawnSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' });
-  return found.status === 0 && found.stdout.trim() ? found.stdout.trim().split('\n')[0] : undefined;
-}
-
-const chromium = findChromium();
-const SKIP_REASON = 'chromium not found (/usr/bin/chromium or on PATH): scripts/setup installs Debian\'s chromium for this test';
+const chromium = installed('chromium', 'chromium-browser');
+const SKIP_REASON = 'chromium not found on PATH: scripts/setup installs Debian\'s chromium for this test';
 if (!chromium) console.warn(`report-chromium.test.ts: skipped: ${SKIP_REASON}`);
 
 interface Outcome {

@@ -4,15 +4,16 @@
  * written by our writer). Every payload is exactly the length asked for, and the same every time.
  */
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTP_USER_AGENT, payloadFor, responderHost, TlsExtension } from '../../initiator/payloads.js';
 import { LINKTYPE_RAW, writePcapng } from '../../shared/pcapng.js';
 import { encodePacket, TcpFlag } from '../../shared/wire/index.js';
+import { installed } from '../helpers/tools.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
 const HOSTS = [
@@ -232,20 +233,7 @@ describe('TLS ClientHello on port 443', () => {
 
 // ---- tshark ----
 
-function onPath(program: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, program), constants.X_OK);
-      return join(dir, program);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-const TSHARK = onPath('tshark');
+const TSHARK = installed('tshark');
 
 describe.skipIf(!TSHARK)('tshark dissects the ClientHello as we built it', () => {
   const cases = HOSTS.flatMap(({ typed, sni }) => [100, 200, 517, 1448].map((length) => ({ typed, sni, length })));

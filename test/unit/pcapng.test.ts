@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import {
   type PcapngFile,
   type PcapngPacket,
 } from '../../shared/pcapng.js';
+import { installed } from '../helpers/tools.js';
 
 function hex(text: string): Uint8Array {
   return Uint8Array.from(Buffer.from(text.replace(/\s+/g, ''), 'hex'));
@@ -360,7 +361,7 @@ describe('readPcapng on hostile input', () => {
   });
 });
 
-const tsharkOnPath = spawnSync('tshark', ['--version']).error === undefined;
+const tsharkOnPath = installed('tshark') !== undefined;
 
 describe('tshark interoperability', () => {
   it.skipIf(!tsharkOnPath)('opens the file and sees the interface ids, comments, exact timestamps and ports written', () => {

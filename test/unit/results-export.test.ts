@@ -13,6 +13,7 @@ import { registerDiffsCommand, renderDiffs } from '../../results/commands/diffs.
 import { exportJsonl, exportPcapng, registerExportCommand } from '../../results/commands/export.js';
 import type { JsonlSegment } from '../../results/render/export.js';
 import { T0, SYN, SYN_CLAMPED, SYNACK, SYNACK_HOPPED, ACK, SYN_DATA, RST, seg, rowsOf } from '../helpers/segments.js';
+import { installed } from '../helpers/tools.js';
 
 /** A store of real Linux segments and their middlebox-changed copies (test/helpers/segments.ts). */
 const RUN = 'c0ffee01-5a5a-4b4b-8c8c-000000000001';
@@ -224,7 +225,7 @@ describe('exportPcapng', () => {
     expect(file.comment).toBe(`mbprobe run ${OTHER_RUN}, test syn-mss on port 443`);
   });
 
-  const tsharkOnPath = spawnSync('tshark', ['--version']).error === undefined;
+  const tsharkOnPath = installed('tshark') !== undefined;
   it.skipIf(!tsharkOnPath)('opens cleanly in tshark, with the packets on the right interfaces and the comments', async () => {
     const path = join(dir, 'run.pcapng');
     expect(await run(['export', '--db', dbPath, '--run', 'c0ffee01', '--format', 'pcapng', '--out', path])).toMatchObject({

@@ -16,6 +16,7 @@ import { renderCompare } from '../../results/render/compare.js';
 import { latexEscape } from '../../results/render/grid.js';
 import { renderTable } from '../../results/render/table.js';
 import { generateResultsDatabase } from '../helpers/synthetic.js';
+import { installed } from '../helpers/tools.js';
 
 // ------------------------------------------------------------------------------------------------
 // The fixture: five paths with known verdicts.
@@ -277,8 +278,7 @@ describe('renderTable', () => {
     expect(parsed).toEqual(computeTable(fixture()));
   });
 
-  const hasPdflatex = spawnSync('sh', ['-c', 'command -v pdflatex'], { encoding: 'utf8' }).status === 0;
-  it.skipIf(!hasPdflatex)('latex compiles with pdflatex: the table, grouped, with every special character, and compare', () => {
+  it.skipIf(!installed('pdflatex'))('latex compiles with pdflatex: the table, grouped, with every special character, and compare', () => {
     const nasty = computeTable(fixture());
     // Not '$': \\$ takes its glyph from the TS1 fonts, which minimal TeX installations lack.
     nasty.rows[0].verdict = 'a_b%c&d#e{f}g~h^i\\j<k>l|m';

@@ -40,9 +40,9 @@
  *  - 'fragment' and 'not-tcp' are not problems but reasons why neither side dissects TCP.
  */
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LINKTYPE_RAW, writePcapng } from '../../shared/pcapng.js';
 import {
@@ -51,6 +51,7 @@ import {
   type Ipv4Header, type Ipv6Header, type Packet, type TcpHeader, type TcpOption,
 } from '../../shared/wire/index.js';
 import { loadFixtures } from '../helpers/fixtures.js';
+import { installed } from '../helpers/tools.js';
 
 interface Entry {
   name: string;
@@ -302,20 +303,7 @@ function expertsOf(node: PdmlNode | undefined): Expert[] {
 
 // ---- Running tshark ----
 
-function onPath(program: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, program), constants.X_OK);
-      return join(dir, program);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-const TSHARK = onPath('tshark');
+const TSHARK = installed('tshark');
 const BASE_TIME_NS = 1_700_000_000_000_000_000n;
 const timeOf = (i: number): bigint => BASE_TIME_NS + BigInt(i) * 1_000_001n;
 
