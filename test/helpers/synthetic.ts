@@ -9,17 +9,7 @@ import { allVerdicts } from '../../initiator/test-case.js';
 import { CATALOGUE } from '../../initiator/catalogue/index.js';
 import { Store } from '../../shared/store.js';
 import { SQL } from '../../shared/store/statements.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../lab/wan.js';
 
 export interface GenerateOptions {
   /** Distinct paths the runs are spread over (half labeled, half by address). */
@@ -32,7 +22,7 @@ export interface GenerateOptions {
 /** A database of `runs` initiator runs, each with every test on every port (a few missing); returns nothing, writes `path`. */
 export function generateResultsDatabase(path: string, runs: number, options: GenerateOptions = {}): void {
   const { paths = Math.max(1, Math.floor(runs / 3)), tests = 5, ports = [34343, 80, 443], seed = 1 } = options;
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
   const catalogue = CATALOGUE.slice(0, tests);
   const store = Store.open(path);
