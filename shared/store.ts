@@ -2,10 +2,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { MbprobeError } from './wire/errors.js';
-import { addedViewsSql, SCHEMA_SQL, SCHEMA_VERSION } from './store/schema.js';
+import { addedViewsSql, MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION, upgradeViewsSql, type RunKind } from './store/schema.js';
 import { SQL } from './store/statements.js';
 
-export { SCHEMA_SQL, SCHEMA_VERSION } from './store/schema.js';
+export { RUN_KINDS, SCHEMA_SQL, SCHEMA_VERSION, type RunKind } from './store/schema.js';
 
 /** Where the initiator keeps its results unless told otherwise. */
 export const DEFAULT_DB_PATH = 'results/mbprobe.sqlite';
@@ -29,6 +29,8 @@ export interface RunRecord {
   toolVersion: string;
   hostInfo?: Record<string, unknown>;
   tags?: Record<string, string>;
+  /** Default 'measurement' (a run against a responder); 'server-scan' for `mbprobe-initiator scan`. */
+  kind?: RunKind;
 }
 
 export interface SegmentRecord {
@@ -65,6 +67,9 @@ export interface TestRecord {
   detail: unknown;
   segments: SegmentRecord[];
   diffs: DiffRecord[];
+  /** The server a scan probed: its address, and the name it was resolved from (unset for measurements). */
+  target?: string | null;
+  targetName?: string | null;
 }
 
 export interface RunRow {
@@ -76,6 +81,7 @@ export interface RunRow {
   toolVersion: string;
   hostInfo: Record<string, unknown>;
   tags: Record<string, string>;
+  kind: RunKind;
 }
 
 export interface TestRow {
@@ -88,6 +94,9 @@ export interface TestRow {
   finishedAt: string;
   verdict: string;
   detail: unknown;
+  /** The server a scan probed (null for measurements against a responder). */
+  target: string | null;
+  targetName: string | null;
 }
 
 export interface SegmentRow extends SegmentRecord {
@@ -123,14 +132,25 @@ type TestSql = Omit<TestRow, 'detail'> & { detail: string | null };
 type SegmentSql = Omit<SegmentRow, 'bytes'> & { bytes: Buffer };
 type VerdictSql = Omit<VerdictRow, 'detail'> & { detail: string | null };
 
+/**
+ * Statements prepared on first use: a read-only connection to an older file reads it through TEMP
+ * views (shared/store/schema.ts, upgradeViewsSql), on which a write statement cannot even be prepared.
+ */
+function writeStatements<K extends string>(db: Database.Database, sql: Record<K, string>): Record<K, Database.Statement> {
+  const statements = {} as Record<K, Database.Statement>;
+  for (const key of Object.keys(sql) as K[]) {
+    let statement: Database.Statement | undefined;
+    Object.defineProperty(statements, key, { get: () => (statement ??= db.prepare(sql[key])), enumerable: true });
+  }
+  return statements;
+}
+
 function prepareStatements(db: Database.Database) {
   return {
-    insertRun: db.prepare(SQL.insertRun),
-    finishRun: db.prepare(SQL.finishRun),
-    insertTest: db.prepare(SQL.insertTest),
-    insertSegment: db.prepare(SQL.insertSegment),
-    insertDiff: db.prepare(SQL.insertDiff),
-    deleteTest: db.prepare(SQL.deleteTest),
+    write: writeStatements(db, {
+      insertRun: SQL.insertRun, finishRun: SQL.finishRun, insertTest: SQL.insertTest,
+      insertSegment: SQL.insertSegment, insertDiff: SQL.insertDiff, deleteTest: SQL.deleteTest,
+    }),
     runs: db.prepare<[], RunSql>(SQL.runs),
     run: db.prepare<[string], RunSql>(SQL.run),
     tests: db.prepare<[string], TestSql>(SQL.tests),
@@ -185,7 +205,11 @@ export class Store {
     }
   }
 
-  /** Creates the schema in a new file, refuses other versions before writing anything, then sets the pragmas. */
+  /**
+   * Creates the schema in a new file, migrates a file of an older version opened for writing (read-only,
+   * it is read through TEMP views of the current shape), refuses newer versions before writing
+   * anything, then sets the pragmas.
+   */
   private static prepareConnection(db: Database.Database, path: string, opts: OpenOptions): void {
     db.pragma('foreign_keys = ON');
     const userVersion = (): number => db.pragma('user_version', { simple: true }) as number;
@@ -195,8 +219,15 @@ export class Store {
         if (userVersion() === 0 && Store.isEmpty(db)) Store.createSchema(db, opts.createdBy ?? 'mbprobe');
       }).immediate();
     }
+    if (!opts.readonly && userVersion() > 0 && userVersion() < SCHEMA_VERSION && MIGRATIONS[userVersion()] !== undefined) {
+      // Re-checked inside, as above: another process may have migrated the file while we waited for the lock.
+      db.transaction(() => {
+        if (userVersion() < SCHEMA_VERSION) Store.migrate(db, userVersion());
+      }).immediate();
+    }
     const version = userVersion();
-    if (version !== SCHEMA_VERSION) {
+    const readableOlder = opts.readonly && version > 0 && version < SCHEMA_VERSION && MIGRATIONS[version] !== undefined;
+    if (version !== SCHEMA_VERSION && !readableOlder) {
       const has = version === 0 ? 'has no mbprobe schema (user_version 0)' : `has schema version ${version}`;
       throw new StoreError('SCHEMA_VERSION_MISMATCH',
         `${path} ${has}; this build of mbprobe reads schema version ${SCHEMA_VERSION}. ` +
@@ -207,10 +238,26 @@ export class Store {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
     }
+    if (readableOlder) {
+      db.exec(upgradeViewsSql(version));
+      return;
+    }
     // Files written before initiator_runs existed: the same version (a view holds no data), so add it.
     if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = 'initiator_runs'").get() === undefined) {
       db.exec(addedViewsSql(opts.readonly ?? false));
     }
+  }
+
+  /** Runs the migrations from `from` up to SCHEMA_VERSION (inside the caller's transaction); the file then reads as if created by this build. */
+  private static migrate(db: Database.Database, from: number): void {
+    for (let version = from; version < SCHEMA_VERSION; version++) {
+      const sql = MIGRATIONS[version];
+      if (sql === undefined) throw new StoreError('NO_MIGRATION', `no migration from schema version ${version}; open the file with the mbprobe version that wrote it`);
+      db.exec(sql);
+      db.pragma(`user_version = ${version + 1}`);
+    }
+    db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(SCHEMA_VERSION));
+    db.prepare("INSERT INTO meta (key, value) VALUES ('migrated_from', ?) ON CONFLICT (key) DO NOTHING").run(String(from));
   }
 
   private static isEmpty(db: Database.Database): boolean {
@@ -232,7 +279,7 @@ export class Store {
 
   insertRun(run: RunRecord): void {
     try {
-      this.statements.insertRun.run({
+      this.statements.write.insertRun.run({
         id: run.id,
         started_at: run.startedAt,
         finished_at: run.finishedAt ?? null,
@@ -241,6 +288,7 @@ export class Store {
         tool_version: run.toolVersion,
         host_info: JSON.stringify(run.hostInfo ?? {}),
         tags: JSON.stringify(run.tags ?? {}),
+        kind: run.kind ?? 'measurement',
       });
     } catch (err) {
       if (sqliteCode(err) === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
@@ -251,7 +299,7 @@ export class Store {
   }
 
   finishRun(runId: string, finishedAt: string): void {
-    if (this.statements.finishRun.run(finishedAt, runId).changes === 0) {
+    if (this.statements.write.finishRun.run(finishedAt, runId).changes === 0) {
       throw new StoreError('RUN_NOT_FOUND', `Cannot finish run ${runId}: it is not in ${this.path}. Insert the run before finishing it.`);
     }
   }
@@ -260,7 +308,7 @@ export class Store {
   insertTest(test: TestRecord): number {
     try {
       return this.transaction(() => {
-        const testId = Number(this.statements.insertTest.run({
+        const testId = Number(this.statements.write.insertTest.run({
           run_id: test.runId,
           seq: test.seq ?? null,
           name: test.name,
@@ -269,9 +317,11 @@ export class Store {
           finished_at: test.finishedAt,
           verdict: test.verdict,
           detail: test.detail === undefined || test.detail === null ? null : JSON.stringify(test.detail),
+          target: test.target ?? null,
+          target_name: test.targetName ?? null,
         }).lastInsertRowid);
         const segmentIds = test.segments.map((s) =>
-          Number(this.statements.insertSegment.run({ test_id: testId, side: s.side, dir: s.dir, at_us: s.atUs, bytes: s.bytes }).lastInsertRowid));
+          Number(this.statements.write.insertSegment.run({ test_id: testId, side: s.side, dir: s.dir, at_us: s.atUs, bytes: s.bytes }).lastInsertRowid));
         for (const d of test.diffs) {
           const sentId = segmentIds[d.sentSegment];
           const receivedId = segmentIds[d.receivedSegment];
@@ -280,7 +330,7 @@ export class Store {
               `Test ${test.name} (run ${test.runId}) has a ${d.layer} diff of '${d.field}' referring to segments ${d.sentSegment}/${d.receivedSegment}, ` +
               `but only ${segmentIds.length} segments were given; nothing was written to ${this.path}. This is a bug in the caller.`);
           }
-          this.statements.insertDiff.run({
+          this.statements.write.insertDiff.run({
             test_id: testId, sent_segment: sentId, received_segment: receivedId,
             layer: d.layer, field: d.field, sent: d.sent, received: d.received, class: d.class, change: d.change ?? null,
           });
@@ -298,7 +348,7 @@ export class Store {
 
   /** Deletes a test with its segments and diffs (the responder replaces its bounded record of unattributed segments). */
   deleteTest(testId: number): void {
-    this.statements.deleteTest.run(testId);
+    this.statements.write.deleteTest.run(testId);
   }
 
   runs(): RunRow[] {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { describeValidationError } from './control.js';
-import type { Store } from './store.js';
+import { RUN_KINDS, type Store } from './store.js';
 import { MbprobeError } from './wire/errors.js';
 
 /**
@@ -74,6 +74,9 @@ const uploadTestSchema = z.object({
   detail: z.unknown().superRefine(jsonSized(UPLOAD_LIMITS.detailChars, 'detail')),
   segments: z.array(uploadSegmentSchema).max(UPLOAD_LIMITS.segmentsPerTest),
   diffs: z.array(uploadDiffSchema).max(UPLOAD_LIMITS.diffsPerTest),
+  /** Scans only: the server probed (its address) and the name it was resolved from; absent for measurements against a responder. */
+  target: shortText(64).optional(),
+  targetName: shortText(255).nullable().optional(),
 }).strict().superRefine((test, ctx) => {
   test.diffs.forEach((d, i) => {
     for (const key of ['sentSegment', 'receivedSegment'] as const) {
@@ -95,6 +98,8 @@ const uploadRunSchema = z.object({
   hostInfo: z.record(z.string().max(64), z.unknown()).superRefine(jsonSized(UPLOAD_LIMITS.hostInfoChars, 'hostInfo')).refine(
     (info) => info.role !== 'responder', 'a submitted run cannot claim role "responder" (those are the responder\'s own records)'),
   tags: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/), z.string().max(200)).refine((t) => Object.keys(t).length <= 32, 'at most 32 tags'),
+  /** Absent for a measurement against a responder (what every upload was before scans), so such uploads stay as they were. */
+  kind: z.enum(RUN_KINDS).optional(),
 }).strict();
 
 export const runUploadSchema = z.object({
@@ -164,6 +169,8 @@ export function runToUpload(store: Store, runId: string): RunUpload {
         class: d.class,
         change: d.change,
       })),
+      // Only scans name a target; a measurement's upload has exactly the fields it always had.
+      ...(t.target !== null ? { target: t.target, targetName: t.targetName } : {}),
     };
   });
   return {
@@ -177,6 +184,7 @@ export function runToUpload(store: Store, runId: string): RunUpload {
       toolVersion: run.toolVersion,
       hostInfo: run.hostInfo,
       tags: run.tags,
+      ...(run.kind !== 'measurement' ? { kind: run.kind } : {}),
     },
     tests,
   };

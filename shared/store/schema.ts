@@ -3,8 +3,30 @@
  * initiator, responder and merged databases.
  */
 
-/** Bump whenever the tables change; files with another version are refused rather than guessed at. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Bump whenever the tables change, with a migration from the version before (MIGRATIONS): older files
+ * are migrated when opened for writing and seen through TEMP views when opened read-only (upgradeViewsSql);
+ * files of a newer version are refused rather than guessed at.
+ *
+ * 2: runs.kind ('measurement', or 'server-scan' for `mbprobe-initiator scan`), tests.target and
+ *    tests.target_name (the server a scan probed: its address and the name it was resolved from).
+ */
+export const SCHEMA_VERSION = 2;
+
+/** What kind of run a row of runs is: a measurement against a responder, or a scan of ordinary servers. */
+export const RUN_KINDS = ['measurement', 'server-scan'] as const;
+export type RunKind = (typeof RUN_KINDS)[number];
+
+const RUN_KIND_COLUMN = `kind TEXT NOT NULL DEFAULT 'measurement' CHECK (kind IN (${RUN_KINDS.map((k) => `'${k}'`).join(', ')}))`;
+/** The server a scan probed (NULL for measurements against a responder): its address, and the name it was resolved from (NULL when given as an address). */
+const TARGET_COLUMNS = ['target TEXT', 'target_name TEXT'] as const;
+
+/** The verdicts view: one row per test, what researchers query first (target NULL but for scans). */
+const VERDICTS_SELECT = `SELECT r.id AS run_id, r.label AS label, t.name AS test, t.port AS port, t.verdict AS verdict, t.detail AS detail,
+    r.kind AS kind, t.target AS target, t.target_name AS target_name
+  FROM tests t JOIN runs r ON r.id = t.run_id
+  ORDER BY r.started_at, r.id, t.seq, t.id`;
+const VERDICTS_VIEW = `verdicts AS\n  ${VERDICTS_SELECT}`;
 
 /**
  * Runs that are measurements: everything but the responder's own records of what it received
@@ -31,7 +53,8 @@ CREATE TABLE runs (
   responder    TEXT,
   tool_version TEXT NOT NULL,
   host_info    TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(host_info)),
-  tags         TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(tags))
+  tags         TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(tags)),
+  ${RUN_KIND_COLUMN}
 );
 
 CREATE TABLE tests (
@@ -43,7 +66,8 @@ CREATE TABLE tests (
   started_at  TEXT NOT NULL,
   finished_at TEXT NOT NULL,
   verdict     TEXT NOT NULL,
-  detail      TEXT CHECK (detail IS NULL OR json_valid(detail))
+  detail      TEXT CHECK (detail IS NULL OR json_valid(detail)),
+  ${TARGET_COLUMNS.join(',\n  ')}
 );
 CREATE INDEX tests_run_id ON tests(run_id);
 CREATE INDEX tests_name_port ON tests(name, port);
@@ -75,13 +99,42 @@ CREATE INDEX diffs_test_id ON diffs(test_id);
 CREATE INDEX diffs_sent_segment ON diffs(sent_segment);
 CREATE INDEX diffs_received_segment ON diffs(received_segment);
 
-CREATE VIEW verdicts AS
-  SELECT r.id AS run_id, r.label AS label, t.name AS test, t.port AS port, t.verdict AS verdict, t.detail AS detail
-  FROM tests t JOIN runs r ON r.id = t.run_id
-  ORDER BY r.started_at, r.id, t.seq, t.id;
+CREATE VIEW ${VERDICTS_VIEW};
 
 CREATE VIEW ${INITIATOR_RUNS_VIEW};
 `;
+
+/**
+ * Every migration, by the version it starts from: SQL that turns a file of that version into one of
+ * the next, run in one transaction with the version bump. Columns are added (ALTER TABLE ... ADD
+ * COLUMN rewrites nothing, so a migration takes milliseconds whatever the file's size) and views
+ * recreated; existing rows keep their meaning through the new columns' defaults.
+ */
+export const MIGRATIONS: Readonly<Record<number, string>> = {
+  1: `
+ALTER TABLE runs ADD COLUMN ${RUN_KIND_COLUMN};
+${TARGET_COLUMNS.map((c) => `ALTER TABLE tests ADD COLUMN ${c};`).join('\n')}
+DROP VIEW IF EXISTS verdicts;
+CREATE VIEW ${VERDICTS_VIEW};
+`,
+};
+
+/**
+ * For a file of an older version opened read-only (it cannot be migrated): TEMP views of the same
+ * names as its tables and views, with the columns added since filled with their defaults, so every
+ * query of this build reads it as it would a migrated file. TEMP objects come first in SQLite's name
+ * lookup, so `runs` means the view on this connection; the file is untouched.
+ */
+export function upgradeViewsSql(version: number): string {
+  if (version >= SCHEMA_VERSION) return '';
+  // Version 1 lacks runs.kind and the tests' target columns.
+  return `
+CREATE TEMP VIEW runs AS SELECT *, 'measurement' AS kind FROM main.runs;
+CREATE TEMP VIEW tests AS SELECT *, NULL AS target, NULL AS target_name FROM main.tests;
+CREATE TEMP VIEW ${VERDICTS_VIEW};
+CREATE TEMP VIEW ${INITIATOR_RUNS_VIEW};
+`;
+}
 
 /**
  * The views added to schema version 1 after files of it were written (a view holds no data, so the
@@ -93,7 +146,7 @@ export function addedViewsSql(readonly: boolean): string {
 }
 
 /** Copied columns in table order (without the row's own id and its parent's), for statements that copy rows as they are. */
-export const RUN_COLUMNS = ['id', 'started_at', 'finished_at', 'label', 'responder', 'tool_version', 'host_info', 'tags'] as const;
-export const TEST_COLUMNS = ['seq', 'name', 'port', 'started_at', 'finished_at', 'verdict', 'detail'] as const;
+export const RUN_COLUMNS = ['id', 'started_at', 'finished_at', 'label', 'responder', 'tool_version', 'host_info', 'tags', 'kind'] as const;
+export const TEST_COLUMNS = ['seq', 'name', 'port', 'started_at', 'finished_at', 'verdict', 'detail', 'target', 'target_name'] as const;
 export const SEGMENT_COLUMNS = ['side', 'dir', 'at_us', 'bytes'] as const;
 export const DIFF_COLUMNS = ['layer', 'field', 'sent', 'received', 'class', 'change'] as const;

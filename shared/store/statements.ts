@@ -22,13 +22,13 @@ export const SQL = {
   deleteTest: 'DELETE FROM tests WHERE id = ?',
 
   runs: `SELECT id, started_at AS startedAt, finished_at AS finishedAt, label, responder,
-    tool_version AS toolVersion, host_info AS hostInfo, tags FROM runs ORDER BY started_at, id`,
+    tool_version AS toolVersion, host_info AS hostInfo, tags, kind FROM runs ORDER BY started_at, id`,
   run: `SELECT id, started_at AS startedAt, finished_at AS finishedAt, label, responder,
-    tool_version AS toolVersion, host_info AS hostInfo, tags FROM runs WHERE id = ?`,
-  tests: `SELECT id, run_id AS runId, seq, name, port, started_at AS startedAt, finished_at AS finishedAt, verdict, detail
-    FROM tests WHERE run_id = ? ORDER BY seq, id`,
-  test: `SELECT id, run_id AS runId, seq, name, port, started_at AS startedAt, finished_at AS finishedAt, verdict, detail
-    FROM tests WHERE id = ?`,
+    tool_version AS toolVersion, host_info AS hostInfo, tags, kind FROM runs WHERE id = ?`,
+  tests: `SELECT id, run_id AS runId, seq, name, port, started_at AS startedAt, finished_at AS finishedAt, verdict, detail,
+    target, target_name AS targetName FROM tests WHERE run_id = ? ORDER BY seq, id`,
+  test: `SELECT id, run_id AS runId, seq, name, port, started_at AS startedAt, finished_at AS finishedAt, verdict, detail,
+    target, target_name AS targetName FROM tests WHERE id = ?`,
   segments: `SELECT id, test_id AS testId, side, dir, at_us AS atUs, bytes FROM segments WHERE test_id = ? ORDER BY at_us, id`,
   diffs: `SELECT id, test_id AS testId, sent_segment AS sentSegment, received_segment AS receivedSegment,
     layer, field, sent, received, class, change FROM diffs WHERE test_id = ? ORDER BY id`,

@@ -40,14 +40,14 @@ export function generateResultsDatabase(path: string, runs: number, options: Gen
       const tags = random() < 0.1 ? {} : { net: pick(['fixed', 'mobile', 'wifi']), country: pick(['DE', 'FR', 'US', 'JP']) };
       insertRun.run({
         id, started_at: startedAt, finished_at: null, label, responder: 'responder.example.org', tool_version: 'gen',
-        host_info: JSON.stringify(hostInfo), tags: JSON.stringify(tags),
+        host_info: JSON.stringify(hostInfo), tags: JSON.stringify(tags), kind: 'measurement',
       });
       let seq = 0;
       for (const test of catalogue) {
         for (const port of ports) {
           if (random() < 0.05) continue;
           const verdict = random() < 0.7 ? test.verdicts[0] : pick(allVerdicts(test));
-          insertTest.run({ run_id: id, seq: seq++, name: test.name, port, started_at: startedAt, finished_at: startedAt, verdict, detail: null });
+          insertTest.run({ run_id: id, seq: seq++, name: test.name, port, started_at: startedAt, finished_at: startedAt, verdict, detail: null, target: null, target_name: null });
         }
       }
     }

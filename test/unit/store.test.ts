@@ -86,10 +86,10 @@ describe('Store round trip', () => {
     store.insertRun(fullRun);
     store.insertRun({ id: 'run-0', startedAt: '2024-04-30T09:00:00.000Z', toolVersion: '0.1.0' });
 
-    expect(store.run('run-1')).toEqual(fullRun);
+    expect(store.run('run-1')).toEqual({ ...fullRun, kind: 'measurement' });
     expect(store.run('run-0')).toEqual({
       id: 'run-0', startedAt: '2024-04-30T09:00:00.000Z', finishedAt: null, label: null, responder: null,
-      toolVersion: '0.1.0', hostInfo: {}, tags: {},
+      toolVersion: '0.1.0', hostInfo: {}, tags: {}, kind: 'measurement',
     });
     expect(store.run('nope')).toBeUndefined();
     expect(store.runs().map((r) => r.id)).toEqual(['run-0', 'run-1']);
@@ -106,7 +106,7 @@ describe('Store round trip', () => {
 
     expect(store.tests('run-1')).toEqual([{
       id: testId, runId: 'run-1', seq: 7, name: 'mss-clamp', port: 443, startedAt: '2024-05-01T10:00:01.000Z',
-      finishedAt: '2024-05-01T10:00:02.500Z', verdict: 'interference', detail: testRecord().detail,
+      finishedAt: '2024-05-01T10:00:02.500Z', verdict: 'interference', detail: testRecord().detail, target: null, targetName: null,
     }]);
 
     const stored = store.segments(testId);
@@ -155,10 +155,11 @@ describe('Store round trip', () => {
     store.insertTest(testRecord({ name: 'late', port: 8080, verdict: 'pass', detail: { n: 2 }, seq: 2, segments: [], diffs: [] }));
     store.insertTest(testRecord({ name: 'early', port: 443, verdict: 'interference', detail: ['x'], seq: 1, segments: [], diffs: [] }));
 
+    const measurement = { kind: 'measurement', target: null, target_name: null };
     expect(store.db.prepare('SELECT * FROM verdicts').all()).toEqual([
-      { run_id: 'run-1', label: 'home-dsl', test: 'early', port: 443, verdict: 'interference', detail: '["x"]' },
-      { run_id: 'run-1', label: 'home-dsl', test: 'late', port: 8080, verdict: 'pass', detail: '{"n":2}' },
-      { run_id: 'run-2', label: null, test: 'ecn', port: 80, verdict: 'pass', detail: null },
+      { run_id: 'run-1', label: 'home-dsl', test: 'early', port: 443, verdict: 'interference', detail: '["x"]', ...measurement },
+      { run_id: 'run-1', label: 'home-dsl', test: 'late', port: 8080, verdict: 'pass', detail: '{"n":2}', ...measurement },
+      { run_id: 'run-2', label: null, test: 'ecn', port: 80, verdict: 'pass', detail: null, ...measurement },
     ]);
     expect(store.verdicts('run-1')).toEqual([
       { runId: 'run-1', label: 'home-dsl', test: 'early', port: 443, verdict: 'interference', detail: ['x'] },
@@ -248,7 +249,7 @@ describe('Store errors', () => {
     const path = join(dir, 'db.sqlite');
     open(path).insertRun(fullRun);
     const reader = open(path, { readonly: true });
-    expect(reader.run('run-1')).toEqual(fullRun);
+    expect(reader.run('run-1')).toEqual({ ...fullRun, kind: 'measurement' });
     expect(() => reader.insertRun({ ...fullRun, id: 'run-2' })).toThrow(/readonly/);
   });
 });
@@ -359,5 +360,70 @@ describe('Store file handling', () => {
     expect(tests.map((t) => t.name)).toEqual(['committed']);
     expect(Array.from(after.segments(tests[0].id)[0].bytes)).toEqual([0x45, 0]);
     expect(count(after, 'segments')).toBe(1);
+  });
+});
+
+describe('Store schema migration', () => {
+  /** A file exactly as schema version 1 wrote it (before runs.kind and the tests' target columns), with one run and test. */
+  function writeVersion1(path: string): void {
+    const raw = new Database(path);
+    raw.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE runs (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, label TEXT, responder TEXT, tool_version TEXT NOT NULL,
+        host_info TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(host_info)), tags TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(tags)));
+      CREATE TABLE tests (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, seq INTEGER NOT NULL, name TEXT NOT NULL,
+        port INTEGER NOT NULL CHECK (port BETWEEN 0 AND 65535), started_at TEXT NOT NULL, finished_at TEXT NOT NULL, verdict TEXT NOT NULL,
+        detail TEXT CHECK (detail IS NULL OR json_valid(detail)));
+      CREATE TABLE segments (id INTEGER PRIMARY KEY, test_id INTEGER NOT NULL REFERENCES tests(id) ON DELETE CASCADE, side TEXT NOT NULL, dir TEXT NOT NULL,
+        at_us INTEGER NOT NULL, bytes BLOB NOT NULL);
+      CREATE TABLE diffs (id INTEGER PRIMARY KEY, test_id INTEGER NOT NULL REFERENCES tests(id) ON DELETE CASCADE, sent_segment INTEGER NOT NULL,
+        received_segment INTEGER NOT NULL, layer TEXT NOT NULL, field TEXT NOT NULL, sent TEXT, received TEXT, class TEXT NOT NULL, change TEXT);
+      CREATE VIEW verdicts AS SELECT r.id AS run_id, r.label AS label, t.name AS test, t.port AS port, t.verdict AS verdict, t.detail AS detail
+        FROM tests t JOIN runs r ON r.id = t.run_id ORDER BY r.started_at, r.id, t.seq, t.id;
+      INSERT INTO meta VALUES ('schema_version', '1'), ('created_by', 'mbprobe-initiator 0.1.0');
+      INSERT INTO runs (id, started_at, finished_at, label, responder, tool_version) VALUES ('old', '2024-01-01T00:00:00Z', '2024-01-01T00:01:00Z', 'dsl', 'r.example', '0.1.0');
+      INSERT INTO tests (run_id, seq, name, port, started_at, finished_at, verdict, detail) VALUES ('old', 0, 'syn-mss', 443, '2024-01-01T00:00:01Z', '2024-01-01T00:00:02Z', 'passed', NULL);
+    `);
+    raw.pragma('user_version = 1');
+    raw.close();
+  }
+
+  it('read-only: sees a version 1 file with the current columns (defaults) and leaves the file as it was', () => {
+    const path = join(dir, 'v1.sqlite');
+    writeVersion1(path);
+    const reader = open(path, { readonly: true });
+    expect(reader.run('old')?.kind).toBe('measurement');
+    expect(reader.tests('old').map((t) => [t.name, t.target, t.targetName])).toEqual([['syn-mss', null, null]]);
+    expect(reader.db.prepare('SELECT test, kind, target FROM verdicts').all()).toEqual([{ test: 'syn-mss', kind: 'measurement', target: null }]);
+    expect(reader.db.prepare('SELECT id, kind FROM initiator_runs').all()).toEqual([{ id: 'old', kind: 'measurement' }]);
+    reader.close();
+    const raw = new Database(path, { readonly: true });
+    expect(raw.pragma('user_version', { simple: true })).toBe(1);
+    expect((raw.prepare('PRAGMA table_info(runs)').all() as Array<{ name: string }>).map((c) => c.name)).not.toContain('kind');
+    raw.close();
+  });
+
+  it('for writing: migrates a version 1 file in place, keeping every row', () => {
+    const path = join(dir, 'v1.sqlite');
+    writeVersion1(path);
+    const store = open(path);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(store.db.prepare("SELECT key, value FROM meta WHERE key IN ('schema_version', 'migrated_from') ORDER BY key").all())
+      .toEqual([{ key: 'migrated_from', value: '1' }, { key: 'schema_version', value: String(SCHEMA_VERSION) }]);
+    expect(store.run('old')).toMatchObject({ label: 'dsl', kind: 'measurement' });
+    expect(store.tests('old')).toMatchObject([{ name: 'syn-mss', verdict: 'passed', target: null, targetName: null }]);
+    // The new columns work, with their check.
+    store.insertRun({ id: 'scan', startedAt: '2024-02-01T00:00:00Z', toolVersion: '0.2.0', kind: 'server-scan' });
+    store.insertTest(testRecord({ runId: 'scan', name: 'server-tfo', verdict: 'data-accepted', target: '192.0.2.7', targetName: 'example.org', segments: [], diffs: [] }));
+    expect(store.db.prepare('SELECT test, kind, target, target_name FROM verdicts ORDER BY run_id').all()).toEqual([
+      { test: 'syn-mss', kind: 'measurement', target: null, target_name: null },
+      { test: 'server-tfo', kind: 'server-scan', target: '192.0.2.7', target_name: 'example.org' },
+    ]);
+    expect(() => store.db.prepare("UPDATE runs SET kind = 'other'").run()).toThrow(/CHECK/);
+    store.close();
+    // Opening again changes nothing.
+    const again = open(path);
+    expect(again.db.prepare("SELECT value FROM meta WHERE key = 'migrated_from'").get()).toEqual({ value: '1' });
+    expect(again.runs().map((r) => [r.id, r.kind])).toEqual([['old', 'measurement'], ['scan', 'server-scan']]);
   });
 });
