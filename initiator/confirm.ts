@@ -8,8 +8,8 @@
  *  - a verdict that rests on something not arriving (the shared dropped, reply-dropped, and each
  *    test's own such verdicts, `absenceVerdicts`) is published only when its run saw no sign of
  *    loss, or when a second run of the test gives it again; dropped, reply-dropped and
- *    inconclusive always need that second run (a probe sent three times and never seen is dropped
-    in one run: its copies are the repetition).
+ *    inconclusive always need that second run, and dropped needs three copies of its probe gone over
+    its runs as well.
  * Runs that never agree end as inconclusive, with every run's verdict in the detail. Pure: the
  * runner asks after each run whether to run the test once more.
  */
@@ -35,7 +35,7 @@ export interface TestRun {
   probeCopies?: number;
 }
 
-/** A probe sent this many times, each after a round-trip-derived wait, and never seen: the run has repeated itself. */
+/** Copies of a probe (over all its runs) that must be gone for dropped. */
 export const COPIES_THAT_CONFIRM = 3;
 
 export type Decision = { final: true; verdict: string; reason?: string } | { final: false };
@@ -44,8 +44,16 @@ export type Decision = { final: true; verdict: string; reason?: string } | { fin
 export function decide(kinds: VerdictKinds, runs: readonly TestRun[]): Decision {
   const last = runs[runs.length - 1];
   if (last.verdict === kinds.clean) return { final: true, verdict: kinds.clean };
-  // Three copies of the probe, spaced by retransmission waits, all gone: as good as three runs.
-  if (last.verdict === 'dropped' && (last.probeCopies ?? 0) >= COPIES_THAT_CONFIRM) return { final: true, verdict: 'dropped' };
+  // Dropped needs two runs, and three copies of the probe gone over them: a probe sent once per run
+  // (proactive-ack's) takes three runs. Three copies lost in one run happen once in a thousand
+  // exchanges on a path losing 10%, and a catalogue makes hundreds of exchanges.
+  if (last.verdict === 'dropped') {
+    const dropped = runs.filter((r) => r.verdict === 'dropped');
+    const copies = dropped.reduce((n, r) => n + Math.max(1, r.probeCopies ?? 1), 0);
+    if (dropped.length >= 2 && copies >= COPIES_THAT_CONFIRM) return { final: true, verdict: 'dropped' };
+    if (runs.length < MAX_TEST_RUNS) return { final: false };
+    return { final: true, verdict: 'inconclusive', reason: `the probe never arrived, but only ${copies} of its copies were sent over ${runs.length} runs (${runs.map((r) => r.verdict).join(', ')}): a lossy path` };
+  }
   const alwaysConfirm = LOSS_LIKE.has(last.verdict);
   const fromAbsence = alwaysConfirm || (kinds.absence ?? []).includes(last.verdict);
   // What arrived stands on its own; what did not, only from a run without any sign of loss.

@@ -29,10 +29,10 @@ async function main(argv: string[]): Promise<number> {
     .option('--tests <list>', 'test cases', 'all')
     .option('--ports <list>', 'responder ports', '34343,80,443')
     .option('--family <4|6>', 'IP version of the path', '4')
-    .option('--concurrency <n>', 'the initiator\'s --concurrency', '3')
+    .option('--concurrency <n>', 'the initiator\'s --concurrency (default: its own)')
     .option('--out <dir>', 'where the databases go', 'results/soak')
     .parse(argv, { from: 'user' });
-  const o = program.opts<{ profile: string; wan: string; runs: string; tests: string; ports: string; family: string; concurrency: string; out: string }>();
+  const o = program.opts<{ profile: string; wan: string; runs: string; tests: string; ports: string; family: string; concurrency?: string; out: string }>();
   if (!PROFILES[o.profile]) {
     process.stderr.write(`scripts/soak: unknown profile ${o.profile}\n`);
     return 2;
@@ -67,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     for (let r = 1; r <= runs; r++) {
       const runStarted = Date.now();
       const m = await measureAcrossLab(lab, {
-        workDir, tests: o.tests, concurrency: Number(o.concurrency), family: Number(o.family) === 6 ? 6 : 4,
+        workDir, tests: o.tests, ...(o.concurrency ? { concurrency: Number(o.concurrency) } : {}), family: Number(o.family) === 6 ? 6 : 4,
         initiatorArgs: ['--ports', o.ports],
       });
       let runFalse = 0;

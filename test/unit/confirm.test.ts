@@ -28,13 +28,17 @@ describe('when a verdict is published (initiator/confirm.ts)', () => {
     for (const v of ['dropped', 'reply-dropped', 'inconclusive']) expect(decide({ clean: 'passed' }, [run(v)])).toEqual({ final: false });
   });
 
-  it('takes a probe sent three times and never seen as dropped in one run; fewer copies need a second run', () => {
-    expect(decide({ clean: 'passed' }, [{ ...run('dropped', LOST), probeCopies: 3 }])).toEqual({ final: true, verdict: 'dropped' });
+  it('takes dropped from two runs with three copies of the probe gone between them; a probe sent once per run needs three runs', () => {
+    expect(decide({ clean: 'passed' }, [{ ...run('dropped', LOST), probeCopies: 3 }])).toEqual({ final: false });
+    expect(decide({ clean: 'passed' }, [{ ...run('dropped', LOST), probeCopies: 3 }, { ...run('dropped', LOST), probeCopies: 3 }])).toEqual({ final: true, verdict: 'dropped' });
     expect(decide({ clean: 'passed' }, [{ ...run('dropped'), probeCopies: 1 }])).toEqual({ final: false });
+    expect(decide({ clean: 'none' }, [{ ...run('dropped'), probeCopies: 1 }, { ...run('dropped'), probeCopies: 1 }])).toEqual({ final: false });
+    expect(decide({ clean: 'none' }, [1, 2, 3].map(() => ({ ...run('dropped'), probeCopies: 1 })))).toEqual({ final: true, verdict: 'dropped' });
+    expect(decide({ clean: 'none' }, [run('inconclusive'), { ...run('dropped'), probeCopies: 1 }, { ...run('dropped'), probeCopies: 1 }])).toMatchObject({ final: true, verdict: 'inconclusive' });
   });
 
   it('publishes a verdict two runs agree on', () => {
-    expect(decide({ clean: 'passed' }, [run('dropped', LOST), run('dropped', LOST)])).toEqual({ final: true, verdict: 'dropped' });
+    expect(decide({ clean: 'passed' }, [run('reply-dropped', LOST), run('reply-dropped', LOST)])).toEqual({ final: true, verdict: 'reply-dropped' });
     expect(decide({ clean: 'intact', absence: ['coalesced'] }, [run('coalesced', LOST), run('dropped', LOST), run('coalesced', LOST)])).toEqual({ final: true, verdict: 'coalesced' });
   });
 
@@ -44,8 +48,8 @@ describe('when a verdict is published (initiator/confirm.ts)', () => {
   });
 
   it(`says inconclusive, naming every run, when ${MAX_TEST_RUNS} runs never agree`, () => {
-    const d = decide({ clean: 'new-data', absence: ['old-data', 'resized'] }, [run('old-data', LOST), run('resized', LOST), run('dropped', LOST)]);
+    const d = decide({ clean: 'new-data', absence: ['old-data', 'resized'] }, [run('old-data', LOST), run('resized', LOST), run('inconclusive', LOST)]);
     expect(d).toMatchObject({ final: true, verdict: 'inconclusive' });
-    expect((d as { reason: string }).reason).toContain('old-data, resized, dropped');
+    expect((d as { reason: string }).reason).toContain('old-data, resized, inconclusive');
   });
 });
