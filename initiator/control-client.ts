@@ -107,7 +107,18 @@ export class ControlClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  private send(method: string, url: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+  private async send(method: string, url: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+    try {
+      return await this.sendOnce(method, url, body, timeoutMs);
+    } catch (error) {
+      // A kept-alive connection the responder closed as idle just as this request went out: the
+      // responder never read it, so sending it again on a new connection is safe (Node's own advice).
+      if ((error as { reusedSocket?: boolean }).reusedSocket && (error as { code?: string }).code === 'ECONNRESET') return this.sendOnce(method, url, body, timeoutMs);
+      throw error;
+    }
+  }
+
+  private sendOnce(method: string, url: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
     const request = this.transport.insecure ? httpRequest : httpsRequest;
     return new Promise((resolve, reject) => {
       const req = request(url, {
@@ -122,7 +133,7 @@ export class ControlClient {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
       });
-      req.on('error', reject);
+      req.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
       req.end(body);
     });
   }

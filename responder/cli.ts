@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { ExitCode, parsePortList, parsePositiveInt, processIo, requireNetworkPrivileges, runProgram, TOOL_VERSION, UsageError, type CliIo } from '../shared/cli.js';
@@ -20,6 +22,8 @@ export const DEFAULT_CONTROL_PORT = CONTROL_PORT;
 const SESSION_IDLE_MS = 10 * 60_000;
 /** Captured packets waiting for the packet loop at most (about 200 bytes each in memory). */
 const CAPTURE_QUEUE = 100_000;
+/** How often the kept unattributed segments are written (replacing the previous copy). */
+const UNATTRIBUTED_FLUSH_MS = 60_000;
 /** How often the capture's losses are checked and, when they grew, logged. */
 const LOSS_LOG_MS = 60_000;
 
@@ -44,7 +48,7 @@ export function buildProgram(io: CliIo, signal?: AbortSignal): Command {
     .version(TOOL_VERSION)
     .option('--ports <list>', 'test ports to answer on (comma-separated)', DEFAULT_TEST_PORTS.join(','))
     .option('--control-port <port>', 'port of the control API (HTTP + JSON)', String(DEFAULT_CONTROL_PORT))
-    .option('--iface <name>', 'interface to capture on (default: any)')
+    .option('--iface <name>', 'interface to capture on (default: the only one up besides lo, else any)')
     .option('--db <path>', 'SQLite database recording every segment', 'responder.sqlite')
     .addOption(new Option('--rate <segments/s>', 'per-source segment rate limit').default('20000'))
     .option('--no-collect', 'refuse volunteers\' run submissions (POST /v1/runs); by default they are stored in --db')
@@ -73,7 +77,8 @@ the TLS certificate and key (after an ACME client renewed them).`)
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new UsageError('TLS_INCOMPLETE', 'give both --tls-cert and --tls-key (or neither, for plain HTTP)');
       const tls = opts.tlsCert && opts.tlsKey ? { certPath: resolve(opts.tlsCert), keyPath: resolve(opts.tlsKey) } : undefined;
       requireNetworkPrivileges('mbprobe-responder');
-      const iface = opts.iface ?? 'any';
+      const iface = opts.iface ?? defaultInterface();
+      for (const warning of offloadWarnings(iface)) io.stderr(`mbprobe-responder: warning: ${warning}\n`);
       const store = Store.open(opts.db);
       const runId = `responder-${randomUUID()}`;
       store.insertRun({ id: runId, startedAt: new Date().toISOString(), label: 'responder', responder: hostname(), toolVersion: TOOL_VERSION, hostInfo: { role: 'responder', iface, ports, controlPort } });
@@ -121,14 +126,15 @@ the TLS certificate and key (after an ACME client renewed them).`)
         };
         const lossCheck = setInterval(() => reportLosses(false), LOSS_LOG_MS);
         cleanups.push(() => clearInterval(lossCheck));
-        // Idle sessions are closed (their tests committed) and stray segments committed regularly,
-        // so a responder killed without warning loses at most the last few seconds of strays.
+        // Idle sessions are closed (their tests committed) and token buckets that refilled forgotten.
         const housekeeping = setInterval(() => {
           service.expireIdleSessions(SESSION_IDLE_MS);
-          service.flushUnattributed();
           service.pruneBuckets();
         }, 5_000);
         cleanups.push(() => clearInterval(housekeeping));
+        // The bounded record of unattributed segments is rewritten once a minute: a SIGKILL loses at most a minute of scanners.
+        const unattributedFlush = setInterval(() => service.flushUnattributed(), UNATTRIBUTED_FLUSH_MS);
+        cleanups.push(() => clearInterval(unattributedFlush));
         await waitForStop(signal);
         io.stderr(`mbprobe-responder: stopping (${service.stats.received} segments received, ${service.stats.sent} sent, ${service.stats.unattributed} unattributed)\n`);
         reportLosses(true);
@@ -138,6 +144,34 @@ the TLS certificate and key (after an ACME client renewed them).`)
         store.close();
       }
     });
+}
+
+/**
+ * The interface to capture on when none is given: the host's only interface that is up besides
+ * loopback, else "any". On "any" (Linux cooked capture) libpcap gives each packet a ring slot of
+ * the whole 64 KiB snap length; on an Ethernet interface without receive offloads, of its MTU, so
+ * the same --capture-buffer holds about 30 times as many packets (a crowd's bursts fit).
+ */
+export function defaultInterface(): string {
+  try {
+    const up = readdirSync('/sys/class/net').filter((name) => name !== 'lo' && readFileSync(`/sys/class/net/${name}/operstate`, 'utf8').trim() !== 'down');
+    return up.length === 1 ? up[0] : 'any';
+  } catch {
+    return 'any';
+  }
+}
+
+/** Receive offloads that make the kernel merge a flow's segments before capture (and libpcap use 64 KiB ring slots). */
+function offloadWarnings(iface: string): string[] {
+  if (iface === 'any') return [];
+  let features = '';
+  try {
+    features = execFileSync('ethtool', ['-k', iface], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+  } catch {
+    return [];
+  }
+  const on = ['generic-receive-offload', 'large-receive-offload'].filter((f) => new RegExp(`^${f}: on`, 'm').test(features));
+  return on.length ? [`${on.join(' and ')} on ${iface}: the kernel merges consecutive segments of a flow before they are captured, so the responder sees fewer, larger segments than the initiator sent; turn it off: ethtool -K ${iface} gro off lro off`] : [];
 }
 
 function parseCount(text: string, option: string): number {

@@ -103,6 +103,8 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   const server = options.tls ? createTlsServer(readTls(options.tls), onRequest) : createServer(onRequest);
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
+  // An initiator keeps one connection for a whole run, idle while a test waits on the path.
+  server.keepAliveTimeout = 30_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse, client: string): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://responder');

@@ -34,9 +34,20 @@ export function isAnswerable(segment: DecodedPacket): boolean {
   return segment.ip !== undefined && segment.tcp !== undefined && !segment.issues.some((i) => UNANSWERABLE.has(i.code)) && optionsDelimited(segment.tcp);
 }
 
+/** The last ISNs computed, per secret: a SYN sent again (or a SYN flood on one flow) costs a lookup, not an HMAC. */
+const recentIsns = new WeakMap<Uint8Array, Map<string, number>>();
+const RECENT_ISNS = 4096;
+
 export function responderIsn(secret: Uint8Array, ip: IpHeader, tcp: TcpHeader, initiatorIsn: number): number {
-  const mac = createHmac('sha256', secret).update(`${ip.src}|${tcp.srcPort}|${ip.dst}|${tcp.dstPort}|${initiatorIsn}`).digest();
-  return mac.readUInt32BE(0);
+  const input = `${ip.src}|${tcp.srcPort}|${ip.dst}|${tcp.dstPort}|${initiatorIsn}`;
+  let recent = recentIsns.get(secret);
+  if (!recent) recentIsns.set(secret, (recent = new Map()));
+  const known = recent.get(input);
+  if (known !== undefined) return known;
+  const isn = createHmac('sha256', secret).update(input).digest().readUInt32BE(0);
+  if (recent.size >= RECENT_ISNS) recent.clear();
+  recent.set(input, isn);
+  return isn;
 }
 
 /** The bytes the responder sends as data: a recognisable, position-dependent pattern. */

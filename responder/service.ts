@@ -67,6 +67,8 @@ export class ResponderService {
   private readonly nowUs: () => number;
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private pending: TestRecord[] = [];
+  /** The order of the run's tests, given explicitly: the store's default (one past the highest so far) reads every test of the run. 0 is the unattributed pseudo-test. */
+  private nextSeq = 1;
   private persistTimer?: NodeJS.Immediate | NodeJS.Timeout;
 
   constructor(private readonly options: ResponderOptions) {
@@ -216,6 +218,7 @@ export class ResponderService {
       runId: this.options.runId,
       name: test.name,
       port: test.port,
+      seq: this.nextSeq++,
       startedAt: at(first),
       finishedAt: at(last),
       verdict: 'recorded',

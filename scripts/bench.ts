@@ -29,6 +29,7 @@ import { storeUpload } from '../responder/collection.js';
 import { parseUpload, runToUpload } from '../shared/upload.js';
 import { createLab, removeStaleLabs } from '../lab/index.js';
 import { runInitiator, startResponder, type LabVerdict } from '../lab/index.js';
+import { responderUnderLoad } from './bench-responder.js';
 
 import { DEFAULT_CONCURRENCY } from '../initiator/schedule.js';
 import { catalogueOverLongPaths } from './bench-paths.js';
@@ -158,3 +159,4 @@ await responderThroughput();
 await tableOverManyRuns();
 await catalogueAcrossCleanPath();
 await catalogueOverLongPaths({ profiles: ['clean', 'nat', 'synproxy', 'split-proxy'], rtts: [0, 100, 300], sequential: true });
+await responderUnderLoad();

@@ -66,6 +66,8 @@ export interface CaptureOptions {
 
 const MAX_SNAPLEN = 65535;
 const DEFAULT_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Longest stretch of queued packets delivered in one event-loop turn (CaptureOptions.queue). */
+const DRAIN_SLICE_MS = 2;
 
 /** Microseconds since the epoch, from the monotonic clock anchored at process start (same clock as CapturedPacket.atUs). */
 export function nowUs(): number {
@@ -170,13 +172,26 @@ export function openCapture(opts: CaptureOptions): LiveCapture {
   let lastKernel: KernelCaptureStatistics | undefined;
   const queueLimit = opts.queue ?? 0;
   let queue: CapturedPacket[] = [];
+  let next = 0;
+  // A turn of at most DRAIN_SLICE_MS, then libuv polls libpcap's socket again: the ring need only hold
+  // what arrives in one slice, not in the whole batch's processing time.
   const drain = (): void => {
-    const batch = queue;
-    queue = [];
-    for (const packet of batch) {
-      if (closed) return;
+    const until = performance.now() + DRAIN_SLICE_MS;
+    while (next < queue.length && !closed) {
+      const packet = queue[next++];
       for (const listener of listeners) listener(packet);
+      if ((next & 63) === 0 && performance.now() > until) break;
     }
+    if (next < queue.length && !closed) {
+      if (next >= 16_384) {
+        queue = queue.slice(next); // under sustained overload the queue never empties: drop what was delivered
+        next = 0;
+      }
+      setImmediate(drain);
+      return;
+    }
+    queue = [];
+    next = 0;
   };
   cap.on('packet', (nbytes: number, capTruncated: boolean) => {
     const atUs = nowUs();
@@ -184,7 +199,7 @@ export function openCapture(opts: CaptureOptions): LiveCapture {
     const offset = ipOffset(linkType, buffer, nbytes);
     if (offset === undefined) return; // not IP (ARP, LLDP, ...)
     counts.delivered++;
-    if (queueLimit > 0 && queue.length >= queueLimit) {
+    if (queueLimit > 0 && queue.length - next >= queueLimit) {
       counts.queueDropped++;
       return;
     }

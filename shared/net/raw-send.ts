@@ -57,6 +57,10 @@ export function destinationOf(packet: Uint8Array, family: 4 | 6): string {
   return ipv6ToString(packet, 24);
 }
 
+interface NativeSend {
+  send(buffer: Buffer, offset: number, length: number, address: string, done: (bytes: number) => void): void;
+}
+
 export function openRawSender(opts: RawSenderOptions): PacketSink {
   const raw = loadRawSocket();
   const family = opts.family;
@@ -79,6 +83,9 @@ export function openRawSender(opts: RawSenderOptions): PacketSink {
     throw new MbprobeError('RAW_SOCKET_FAILED', `Could not open a raw IPv${family} socket: ${message}`, { cause: err });
   }
 
+  // raw-socket's internals: its native handle (synchronous sendto) and its queue of pending sends.
+  const queued = socket as unknown as { wrap?: NativeSend; requests: unknown[] };
+  const wrap = typeof queued.wrap?.send === 'function' && Array.isArray(queued.requests) ? queued.wrap : undefined;
   let failure: Error | undefined;
   let closed = false;
   /** Rejecters of sends still queued inside raw-socket, failed on close() (their callbacks would never run). */
@@ -111,6 +118,22 @@ export function openRawSender(opts: RawSenderOptions): PacketSink {
         destination = destinationOf(packet, family);
       } catch (err) {
         return Promise.reject(err);
+      }
+      // At once when nothing is queued: raw-socket's own send() writes one queued packet per event-loop
+      // turn, so a responder answering tens of thousands of segments per second fell behind without
+      // bound. Its native send (sendto on the non-blocking socket) is what that queue calls too.
+      if (wrap && queued.requests.length === 0) {
+        try {
+          let written = -1;
+          wrap.send(Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength), 0, packet.byteLength, destination, (bytes: number) => void (written = bytes));
+          if (written === packet.byteLength) return Promise.resolve();
+          return Promise.reject(new MbprobeError('SEND_FAILED', `Only ${written} of ${packet.byteLength} bytes to ${destination} were sent`));
+        } catch (err) {
+          // A full socket buffer: wait in raw-socket's queue for the socket to be writable; anything else fails.
+          if (!/temporarily unavailable|no buffer space/i.test((err as Error).message)) {
+            return Promise.reject(new MbprobeError('SEND_FAILED', `Sending ${packet.byteLength} bytes to ${destination} failed: ${(err as Error).message}`, { cause: err }));
+          }
+        }
       }
       // Copy: the write happens later (when the socket is writable) and callers may reuse their array.
       const buffer = Buffer.from(packet);
