@@ -2,10 +2,9 @@
 import type { Command } from 'commander';
 import type { CliIo } from '../../shared/cli.js';
 import { computeCompare } from '../read/compare.js';
-import { openDatabase } from '../read/database.js';
 import { renderCompare } from '../render/compare.js';
 import type { Format } from '../render/grid.js';
-import { databasePath, withDatabase } from './options.js';
+import { readDatabase, withDatabase } from './options.js';
 import { formatOption } from './table.js';
 
 export function registerCompareCommand(program: Command, io: CliIo): Command {
@@ -14,11 +13,7 @@ export function registerCompareCommand(program: Command, io: CliIo): Command {
     .addOption(formatOption())
     .option('--only-different', 'only the columns where paths disagree (inconclusive and missing results are not disagreements)')
     .action((db: string | undefined, opts: { db?: string; format: Format; onlyDifferent?: boolean }) => {
-      const store = openDatabase(databasePath(db, opts.db));
-      try {
-        io.stdout(renderCompare(computeCompare(store, { onlyDifferent: opts.onlyDifferent ?? false }), opts.format));
-      } finally {
-        store.close();
-      }
+      const data = readDatabase(db, opts.db, (store) => computeCompare(store, { onlyDifferent: opts.onlyDifferent ?? false }));
+      io.stdout(renderCompare(data, opts.format));
     });
 }

@@ -2,11 +2,10 @@
 import type { Command } from 'commander';
 import type { CliIo } from '../../shared/cli.js';
 import type { Store } from '../../shared/store.js';
-import { openDatabase } from '../read/database.js';
 import { readEvidence } from '../read/evidence.js';
 import { resolveRun, selectTests } from '../read/runs.js';
 import { renderDiffs as renderAligned, type DiffsOptions } from '../render/aligned.js';
-import { databasePath, parsePort, withDatabase } from './options.js';
+import { parsePort, readDatabase, withDatabase } from './options.js';
 
 /**
  * What `diffs` prints for `test` of run `runId` (a unique prefix is enough): with several ports and no
@@ -26,11 +25,7 @@ export function registerDiffsCommand(program: Command, io: CliIo): Command {
     .option('--interference-only', 'hide rows of class expected (TTL, IP ID, valid checksums)')
     .action((db: string | undefined, opts: { db?: string; run?: string; test: string; port?: string; interferenceOnly?: boolean }) => {
       const port = opts.port === undefined ? undefined : parsePort(opts.port);
-      const store = openDatabase(databasePath(db, opts.db));
-      try {
-        io.stdout(`${renderDiffs(store, opts.run, opts.test, { port, interferenceOnly: opts.interferenceOnly ?? false })}\n`);
-      } finally {
-        store.close();
-      }
+      const options = { port, interferenceOnly: opts.interferenceOnly ?? false };
+      io.stdout(`${readDatabase(db, opts.db, (store) => renderDiffs(store, opts.run, opts.test, options))}\n`);
     });
 }

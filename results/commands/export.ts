@@ -2,10 +2,9 @@
 import { Option, type Command } from 'commander';
 import { UsageError, type CliIo } from '../../shared/cli.js';
 import type { SegmentRow, Store } from '../../shared/store.js';
-import { openDatabase } from '../read/database.js';
-import { readExport, type ExportedRun, type ExportOptions } from '../read/export.js';
+import { readExport, type ExportOptions } from '../read/export.js';
 import { renderJsonl, renderPcapng } from '../render/export.js';
-import { databasePath, parsePort, withDatabase, writeOutput } from './options.js';
+import { parsePort, readDatabase, withDatabase, writeOutput } from './options.js';
 
 /** A run's (or one test's) segments as pcapng (see renderPcapng). Throws UsageError for an unknown run or test. */
 export function exportPcapng(store: Store, runId: string | undefined, options: ExportOptions = {}): Uint8Array {
@@ -30,13 +29,7 @@ export function registerExportCommand(program: Command, io: CliIo): Command {
         throw new UsageError('OUT_REQUIRED', '--format pcapng writes a binary file: give it with --out FILE, e.g. --out run.pcapng');
       }
       const options: ExportOptions = { test: opts.test, port: opts.port === undefined ? undefined : parsePort(opts.port) };
-      const store = openDatabase(databasePath(db, opts.db));
-      let collected: ExportedRun;
-      try {
-        collected = readExport(store, opts.run, options);
-      } finally {
-        store.close();
-      }
+      const collected = readDatabase(db, opts.db, (store) => readExport(store, opts.run, options));
       const output = opts.format === 'pcapng' ? renderPcapng(collected, options) : renderJsonl(collected);
       if (opts.out === undefined) {
         io.stdout(output as string);

@@ -2,8 +2,9 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parsePortList, UsageError } from '../../shared/cli.js';
-import { DEFAULT_DB_PATH } from '../../shared/store.js';
+import { DEFAULT_DB_PATH, type Store } from '../../shared/store.js';
 import type { GroupBy } from '../grouping.js';
+import { openDatabase } from '../read/database.js';
 
 /**
  * Every command that reads one database takes it the same way: as its first argument, or with
@@ -22,6 +23,16 @@ export function databasePath(positional: string | undefined, option: string | un
     throw new UsageError('TWO_DATABASES', `two databases given, ${positional} and --db ${option}: give one`);
   }
   return positional ?? option ?? DEFAULT_DB_PATH;
+}
+
+/** Opens the database a command named (read-only), reads it with `read`, and closes it. */
+export function readDatabase<T>(positional: string | undefined, option: string | undefined, read: (store: Store) => T): T {
+  const store = openDatabase(databasePath(positional, option));
+  try {
+    return read(store);
+  } finally {
+    store.close();
+  }
 }
 
 export function parsePort(text: string, option = '--port'): number {

@@ -4,10 +4,9 @@ import type { Command } from 'commander';
 import { parsePositiveInt, plural, TOOL_VERSION, UsageError, type CliIo } from '../../shared/cli.js';
 import type { Store } from '../../shared/store.js';
 import { formatGroupBy, type GroupBy } from '../grouping.js';
-import { openDatabase } from '../read/database.js';
 import { DEFAULT_MAX_DRILLDOWN, DEFAULT_MAX_PATHS, readReport, summarizeReport, type ReportSummary } from '../read/report.js';
 import { renderReportHtml } from '../render/html/report.js';
-import { databasePath, parseGroupBy, withDatabase, writeOutput } from './options.js';
+import { databasePath, parseGroupBy, readDatabase, withDatabase, writeOutput } from './options.js';
 
 export interface ReportOptions {
   /** The database as named in the header (default: the store's path). */
@@ -63,13 +62,7 @@ export function registerReportCommand(program: Command, io: CliIo): Command {
       if (resolve(opts.out) === resolve(db)) {
         throw new UsageError('OUT_IS_DATABASE', `--out ${opts.out} is the database itself: give another file, e.g. --out report.html`);
       }
-      const store = openDatabase(db);
-      let report: ReturnType<typeof buildReport>;
-      try {
-        report = buildReport(store, { database: db, groupBy, maxPaths, maxDrilldown });
-      } finally {
-        store.close();
-      }
+      const report = readDatabase(db, undefined, (store) => buildReport(store, { database: db, groupBy, maxPaths, maxDrilldown }));
       writeOutput(opts.out, report.html);
       const s = report.summary;
       const shown = s.heatmapPaths < s.paths ? ` (${s.heatmapPaths} in the heatmap)` : '';
