@@ -69,6 +69,7 @@ export class ResponderService {
   private pending: TestRecord[] = [];
   /** The order of the run's tests, given explicitly: the store's default (one past the highest so far) reads every test of the run. 0 is the unattributed pseudo-test. */
   private nextSeq = 1;
+  private lastSendErrorLog = 0;
   private persistTimer?: NodeJS.Immediate | NodeJS.Timeout;
 
   constructor(private readonly options: ResponderOptions) {
@@ -143,7 +144,11 @@ export class ResponderService {
     this.stats.sent++;
     sink.send(bytes).catch((error: unknown) => {
       this.stats.sendErrors++;
-      this.options.log?.(`send to ${reply.ip.dst} failed: ${error instanceof Error ? error.message : String(error)}`);
+      // One line per 10 s at most: under overload every answer may fail alike.
+      const now = Date.now();
+      if (now - this.lastSendErrorLog < 10_000) return;
+      this.lastSendErrorLog = now;
+      this.options.log?.(`send to ${reply.ip.dst} failed: ${error instanceof Error ? error.message : String(error)} (${this.stats.sendErrors} failed sends so far)`);
     });
   }
 

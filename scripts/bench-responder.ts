@@ -60,22 +60,21 @@ async function floodsAgainstBoth(lab: Lab, dir: string): Promise<void> {
   // On "any" (Linux cooked capture) libpcap gives every packet a ring slot of the whole snap length (64 KiB);
   // on an Ethernet interface without offloads, of the MTU: the same buffer holds 30 times as many packets.
   for (const [sessions, iface] of [[1, 'any'], [SESSIONS, 'any'], [SESSIONS, lab.interfaces.responder]] as const) {
-    const responder = await startMbprobeResponder(lab, join(dir, `flood-${sessions}-${iface}.sqlite`), ['--rate', '1000000', '--capture-buffer', String(CAPTURE_BUFFER_MIB), '--iface', iface]);
-    try {
-      const flows = await registerFlows(lab, addresses.routed.slice(0, sessions), FLOWS / sessions);
-      for (const rate of RATES) {
-        const before = await settled(lab);
+    for (const rate of RATES) {
+      // A fresh responder per flood: its counters are this flood's alone, nothing left over from the last one.
+      const responder = await startMbprobeResponder(lab, join(dir, `flood-${sessions}-${iface}-${rate}.sqlite`), ['--rate', '1000000', '--capture-buffer', String(CAPTURE_BUFFER_MIB), '--iface', iface]);
+      try {
+        const flows = await registerFlows(lab, addresses.routed.slice(0, sessions), FLOWS / sessions);
         const result = await flood(lab, { flows, rate, seconds: FLOOD_SECONDS, junk: JUNK });
-        const after = await settled(lab);
-        const delta = (series: string): number => (after[series] ?? 0) - (before[series] ?? 0);
-        const captured = delta('mbprobe_responder_segments_total{outcome="received"}');
-        const answered = delta('mbprobe_responder_segments_total{outcome="answered"}');
+        const m = await settled(lab);
+        const captured = m['mbprobe_responder_segments_total{outcome="received"}'];
+        const answered = m['mbprobe_responder_segments_total{outcome="answered"}'];
         rows.push({ who: `mbprobe/${sessions} on ${iface}`, rate, captured, sent: result.sent });
         console.log(`  mbprobe ${iface.padEnd(4)}${String(sessions).padStart(8)}  ${k(rate).padStart(9)}  ${k(result.rate).padStart(6)}   ${String(captured).padStart(7)} (${pct(captured, result.sent).padStart(6)})  ` +
-          `${String(answered).padStart(7)} of ${String(result.syns).padStart(7)} (${String(result.answers).padStart(7)})  ${String(delta('mbprobe_responder_capture_dropped_total{where="kernel"}')).padStart(12)}  ${String(delta('mbprobe_responder_capture_dropped_total{where="queue"}')).padStart(11)}`);
+          `${String(answered).padStart(7)} of ${String(result.syns).padStart(7)} (${String(result.answers).padStart(7)})  ${String(m['mbprobe_responder_capture_dropped_total{where="kernel"}']).padStart(12)}  ${String(m['mbprobe_responder_capture_dropped_total{where="queue"}']).padStart(11)}`);
+      } finally {
+        await responder.stop();
       }
-    } finally {
-      await responder.stop();
     }
   }
   const sports: [number, number] = [20000, 20000 + FLOWS - 1];
@@ -126,6 +125,7 @@ async function crowd(dir: string): Promise<void> {
       const rssBefore = responder.rss();
       const alone = { routed: await runCrowd(lab, [addresses.routed[0]]), natted: await runCrowd(lab, [addresses.natted[0]]) };
       const together = await runCrowd(lab, [...addresses.routed, ...addresses.natted]);
+      if (together.code !== 0) console.log(`  the crowd's driver failed (exit ${together.code}): ${together.stderr.trim().split('\n').slice(-5).join(' | ')}`);
       let differ = 0;
       const examples: string[] = [];
       for (const address of [...addresses.routed, ...addresses.natted]) {

@@ -61,6 +61,42 @@ interface NativeSend {
   send(buffer: Buffer, offset: number, length: number, address: string, done: (bytes: number) => void): void;
 }
 
+/** A send waiting in raw-socket's queue (its own request objects). */
+interface QueuedSend {
+  buffer: Buffer;
+  offset: number;
+  length: number;
+  address: string;
+  afterCallback: (error: Error | null, bytes: number) => void;
+  beforeCallback?: (() => void) | null;
+}
+
+/** Packets waiting for a full socket buffer at most; beyond, a send fails at once (memory stays bounded under overload). */
+const MAX_QUEUED = 1024;
+
+const isBufferFull = (error: unknown): boolean => /temporarily unavailable|no buffer space/i.test((error as Error).message);
+
+/**
+ * Writes what waits in raw-socket's queue, in order, until the socket's buffer is full again:
+ * raw-socket itself writes one queued packet per event-loop turn, far too few under load.
+ */
+function flushQueuedFrom(wrap: NativeSend, requests: QueuedSend[]): void {
+  while (requests.length > 0) {
+    const req = requests[0];
+    try {
+      req.beforeCallback?.();
+      wrap.send(req.buffer, req.offset, req.length, req.address, (bytes) => {
+        requests.shift();
+        req.afterCallback(null, bytes);
+      });
+    } catch (error) {
+      if (isBufferFull(error)) return;
+      requests.shift();
+      req.afterCallback(error as Error, 0);
+    }
+  }
+}
+
 export function openRawSender(opts: RawSenderOptions): PacketSink {
   const raw = loadRawSocket();
   const family = opts.family;
@@ -84,8 +120,9 @@ export function openRawSender(opts: RawSenderOptions): PacketSink {
   }
 
   // raw-socket's internals: its native handle (synchronous sendto) and its queue of pending sends.
-  const queued = socket as unknown as { wrap?: NativeSend; requests: unknown[] };
+  const queued = socket as unknown as { wrap?: NativeSend; requests: QueuedSend[] };
   const wrap = typeof queued.wrap?.send === 'function' && Array.isArray(queued.requests) ? queued.wrap : undefined;
+  const flushQueued = (native: NativeSend): void => flushQueuedFrom(native, queued.requests);
   let failure: Error | undefined;
   let closed = false;
   /** Rejecters of sends still queued inside raw-socket, failed on close() (their callbacks would never run). */
@@ -122,6 +159,7 @@ export function openRawSender(opts: RawSenderOptions): PacketSink {
       // At once when nothing is queued: raw-socket's own send() writes one queued packet per event-loop
       // turn, so a responder answering tens of thousands of segments per second fell behind without
       // bound. Its native send (sendto on the non-blocking socket) is what that queue calls too.
+      if (wrap) flushQueued(wrap);
       if (wrap && queued.requests.length === 0) {
         try {
           let written = -1;
@@ -130,10 +168,13 @@ export function openRawSender(opts: RawSenderOptions): PacketSink {
           return Promise.reject(new MbprobeError('SEND_FAILED', `Only ${written} of ${packet.byteLength} bytes to ${destination} were sent`));
         } catch (err) {
           // A full socket buffer: wait in raw-socket's queue for the socket to be writable; anything else fails.
-          if (!/temporarily unavailable|no buffer space/i.test((err as Error).message)) {
+          if (!isBufferFull(err)) {
             return Promise.reject(new MbprobeError('SEND_FAILED', `Sending ${packet.byteLength} bytes to ${destination} failed: ${(err as Error).message}`, { cause: err }));
           }
         }
+      }
+      if (queued.requests.length >= MAX_QUEUED) {
+        return Promise.reject(new MbprobeError('SEND_FAILED', `Sending ${packet.byteLength} bytes to ${destination} failed: ${queued.requests.length} packets already wait for the raw socket's buffer`));
       }
       // Copy: the write happens later (when the socket is writable) and callers may reuse their array.
       const buffer = Buffer.from(packet);

@@ -143,6 +143,21 @@ describe.skipIf(!canRun).sequential('a responder that is not root, with only the
     store.close();
   }, 200_000);
 
+  it('measures against each --responder in turn, one run each recording its responder; one that cannot be reached does not stop the others', async () => {
+    const db = join(dir, 'several.sqlite');
+    const unreachable = lab.addresses.middleboxRight; // routed, but nothing listens on its control port
+    const run = await lab.exec(lab.namespaces.initiator, [process.execPath, join(projectRoot(), 'dist/initiator/bin.js'), 'run', '--responder', name, '--responder', unreachable,
+      '--responder', lab.addresses.responder, '--ca', certs.ca, '--db', db, '--tests', 'syn-baseline,nat', '--json'], { allowFailure: true, timeoutMs: 120_000 });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/responder 2 of 3: .*\n.*cannot reach the responder's control API/);
+    expect(run.stderr).toMatch(new RegExp(`the run against ${unreachable.replace(/\./g, '\\.')} failed`));
+    const verdicts = run.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { responder: string; test: string; verdict: string });
+    expect(verdicts.map((v) => `${v.responder} ${v.test}`).sort()).toEqual([name, lab.addresses.responder].flatMap((r) => [0, 1, 2].flatMap(() => [`${r} nat`, `${r} syn-baseline`])).sort());
+    const store = Store.open(db, { readonly: true });
+    expect(store.runs().map((r) => [r.responder, r.hostInfo.responderAddress]).sort()).toEqual([[lab.addresses.responder, lab.addresses.responder], [name, lab.addresses.responder]].sort());
+    store.close();
+  }, 150_000);
+
   it('reports its counts on /metrics (kernel capture counters included) and is healthy on /healthz', async () => {
     const [status, text] = (await getText('/metrics')).split(/\n(.*)/s);
     expect(status).toBe('200');
