@@ -9,15 +9,20 @@ const PROBE_BYTES = 100;
 
 export const proactiveAck: TestCase = {
   name: 'proactive-ack',
-  sends: `after an ordinary handshake, one ${PROBE_BYTES}-byte data segment, sent once, that the responder is asked never to acknowledge; the connection is then reset`,
+  sends: `after an ordinary handshake, one ${PROBE_BYTES}-byte data segment (two copies 5 ms apart, never retransmitted) that the responder is asked never to acknowledge; the connection is then reset`,
   verdicts: ['none', 'acked-by-middlebox'],
   plan: { withholdAck: true },
   async run(connection, context) {
     const synAck = await settledHandshake(connection);
     if (!synAck) return;
     const seq = connection.sndNxt;
-    // Sent once: a retransmission would be a second chance for a middlebox to ACK, and a second probe.
-    await connection.send({ flags: TcpFlag.ACK | TcpFlag.PSH, seq, payload: context.payload(PROBE_BYTES), options: timestampsIfWellFormed(connection, synAck) });
+    // Never retransmitted after a wait (that would be a second chance for a middlebox to ACK); two
+    // identical copies 5 ms apart, so a path that loses one still delivers the probe (a box that ACKs
+    // data ACKs the first copy anyway).
+    const probe = { flags: TcpFlag.ACK | TcpFlag.PSH, seq, payload: context.payload(PROBE_BYTES), options: timestampsIfWellFormed(connection, synAck) };
+    await connection.send(probe);
+    await connection.linger(5);
+    await connection.send(probe);
     connection.sndNxt = (seq + PROBE_BYTES) >>> 0;
     const waitMs = ackWaitMs(connection);
     connection.notes.waitedMs = waitMs;
