@@ -21,6 +21,7 @@ import { CATALOGUE } from './catalogue/index.js';
 import { latestFinishedRun, prepareSubmission, sendSubmission } from './submit.js';
 import { CONTROL_PORT, TEST_PORTS } from '../shared/ports.js';
 import { DEFAULT_CONCURRENCY } from './schedule.js';
+import { registerScanCommand } from './scan/command.js';
 
 interface RunOptions extends TransportOptions {
   responder: string[];
@@ -153,6 +154,7 @@ Example:
       if (opts.json) return io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
       for (const r of rows) io.stdout(`${r.name}\n  sends:    ${r.sends}\n  verdicts: ${r.verdicts.join(', ')}\n`);
     });
+  registerScanCommand(program, io, parseTags);
   return program;
 }
 

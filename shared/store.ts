@@ -148,7 +148,7 @@ function writeStatements<K extends string>(db: Database.Database, sql: Record<K,
 function prepareStatements(db: Database.Database) {
   return {
     write: writeStatements(db, {
-      insertRun: SQL.insertRun, finishRun: SQL.finishRun, insertTest: SQL.insertTest,
+      insertRun: SQL.insertRun, finishRun: SQL.finishRun, mergeHostInfo: SQL.mergeHostInfo, insertTest: SQL.insertTest,
       insertSegment: SQL.insertSegment, insertDiff: SQL.insertDiff, deleteTest: SQL.deleteTest,
     }),
     runs: db.prepare<[], RunSql>(SQL.runs),
@@ -301,6 +301,13 @@ export class Store {
   finishRun(runId: string, finishedAt: string): void {
     if (this.statements.write.finishRun.run(finishedAt, runId).changes === 0) {
       throw new StoreError('RUN_NOT_FOUND', `Cannot finish run ${runId}: it is not in ${this.path}. Insert the run before finishing it.`);
+    }
+  }
+
+  /** Adds `info`'s keys to the run's host_info (JSON merge patch: a key set to null is removed). */
+  mergeHostInfo(runId: string, info: Record<string, unknown>): void {
+    if (this.statements.write.mergeHostInfo.run(JSON.stringify(info), runId).changes === 0) {
+      throw new StoreError('RUN_NOT_FOUND', `Cannot update run ${runId}: it is not in ${this.path}.`);
     }
   }
 

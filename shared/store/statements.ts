@@ -13,6 +13,8 @@ const insert = (table: string, columns: readonly string[]): string =>
 export const SQL = {
   insertRun: insert('runs', RUN_COLUMNS),
   finishRun: 'UPDATE runs SET finished_at = ? WHERE id = ?',
+  /** Adds (or replaces) keys of host_info: what a run learns only as it goes (a scan's counts of targets left out). */
+  mergeHostInfo: 'UPDATE runs SET host_info = json_patch(host_info, ?) WHERE id = ?',
   /** seq NULL: one past the run's highest so far. */
   insertTest: `INSERT INTO tests (run_id, ${TEST_COLUMNS.join(', ')})
     VALUES (@run_id, COALESCE(@seq, (SELECT COALESCE(MAX(seq), -1) + 1 FROM tests WHERE run_id = @run_id)),
