@@ -12,7 +12,7 @@ import { DEFAULT_DB_PATH, Store } from '../shared/store.js';
 import { MbprobeError } from '../shared/wire/errors.js';
 import { ControlClient, type ControlTransport } from './control-client.js';
 import { Prober } from './probe.js';
-import { routeTo } from './route.js';
+import { sourceRouteTo } from '../shared/net/route.js';
 import { runTests, type TestResult } from './runner.js';
 import { allVerdicts, type TestCase } from './test-case.js';
 import { loadTestFile } from './test-file.js';
@@ -193,7 +193,7 @@ async function runAgainst(responderName: string, opts: RunOptions, transport: Co
   const responder = (await lookup(responderName).catch(() => {
     throw new UsageError('UNKNOWN_HOST', `--responder ${responderName}: no such host`);
   })).address;
-  const route = routeTo(responder);
+  const route = sourceRouteTo(responder);
   const client = new ControlClient(responder, controlPort, undefined, { ...transport, serverName: responderName });
   const hello = await client.hello();
   const missing = ports.filter((p) => !hello.ports.includes(p));

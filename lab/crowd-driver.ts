@@ -16,7 +16,7 @@ import { CATALOGUE } from '../initiator/catalogue/index.js';
 import { ControlClient } from '../initiator/control-client.js';
 import { reserveFreshPorts } from '../initiator/local-ports.js';
 import { Prober } from '../initiator/probe.js';
-import { routeTo } from '../initiator/route.js';
+import { sourceRouteTo } from '../shared/net/route.js';
 import { runTests } from '../initiator/runner.js';
 import { DEFAULT_CONCURRENCY } from '../initiator/schedule.js';
 import { openCapture } from '../shared/net/capture.js';
@@ -38,7 +38,7 @@ const responder = values.responder!;
 const addresses = values.addresses!.split(',');
 const tests = values.tests === 'all' ? [...CATALOGUE] : CATALOGUE.filter((t) => values.tests!.split(',').includes(t.name));
 const ports = [...TEST_PORTS];
-const route = routeTo(responder);
+const route = sourceRouteTo(responder);
 
 const store = Store.open(':memory:');
 const firewall = await holdNftTable(`mbprobe_crowd_${process.pid}`, initiatorRules([responder], ports));

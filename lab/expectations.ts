@@ -48,20 +48,16 @@ export const CLEAN: Record<string, string> = {
   'reserved-bits': 'passed',
 };
 
-/** A transparent split-connection proxy answers and re-sends everything itself. */
-const SPLIT_PROXY: Record<string, Expectation> = {
+/**
+ * What a proxy terminating the client's connection does to everything that crosses it over its own
+ * connection to the server: a new handshake (its own SYN, sequence numbers, window, no unknown
+ * options) and the data re-sent by its own stack.
+ */
+const RELAYED: Record<string, string> = {
   'syn-baseline': 'proxied',
-  'syn-wscale': 'modified',
-  'syn-timestamp': 'modified',
-  'syn-unknown-option': 'removed',
-  'syn-mptcp': 'removed',
-  'syn-tfo': 'removed',
-  'synack-unknown-option': 'removed',
   'syn-data': 'payload-removed',
-  'syn-ecn': 'cleared',
   'seq-rewrite': 'rewritten-both',
   'window-rewrite': 'rewritten',
-  'nat': 'address+port',
   'data-unknown-option': 'removed',
   'data-mptcp': 'removed',
   'data-timestamp': 'modified',
@@ -70,11 +66,24 @@ const SPLIT_PROXY: Record<string, Expectation> = {
   'proactive-ack': 'acked-by-middlebox',
   'coalesce': 'coalesced',
   'seq-hole': 'held',
+  'reserved-bits': 'cleared',
+};
+
+/** A transparent split-connection proxy answers and re-sends everything itself, at once. */
+const SPLIT_PROXY: Record<string, Expectation> = {
+  ...RELAYED,
+  'syn-wscale': 'modified',
+  'syn-timestamp': 'modified',
+  'syn-unknown-option': 'removed',
+  'syn-mptcp': 'removed',
+  'syn-tfo': 'removed',
+  'synack-unknown-option': 'removed',
+  'syn-ecn': 'cleared',
+  'nat': 'address+port',
   'ack-hole': 'dropped',
   'retransmit-inconsistent': 'old-data',
   'sack-blocks': 'removed',
   'urgent-pointer': 'cleared',
-  'reserved-bits': 'cleared',
 };
 
 /** A profile that acts differently per port: each port's table of differing verdicts (unlisted ports: clean). */
@@ -97,21 +106,9 @@ const intercepted = (tests: readonly string[]): Record<string, string> => Object
  */
 const LAZY_PROXY: Record<string, string> = {
   ...intercepted(HANDSHAKE_ONLY),
-  'syn-baseline': 'proxied',
-  'syn-data': 'payload-removed',
-  'seq-rewrite': 'rewritten-both',
-  'window-rewrite': 'rewritten',
-  'data-unknown-option': 'removed',
-  'data-mptcp': 'removed',
-  'data-timestamp': 'modified',
-  'ip-ecn': 'bleached',
-  'ip-dscp': 'bleached',
-  'proactive-ack': 'acked-by-middlebox',
-  'coalesce': 'coalesced',
-  'seq-hole': 'held',
+  ...RELAYED,
   // conntrack-invalid (an ACK of data never sent), the probe is not redirected to the proxy: it reaches the responder as sent
   'ack-hole': 'passed',
-  'reserved-bits': 'cleared',
 };
 
 /** Per profile: the verdicts that differ from the clean path. */

@@ -20,8 +20,8 @@
  * stdout once both captures are open.
  */
 import { readFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { openCapture } from '../../shared/net/capture.js';
+import { argValue, runDaemon, type Stop } from './lifecycle.js';
 import { TEST_PORTS } from '../../shared/ports.js';
 import { openRawSender, type PacketSink } from '../../shared/net/raw-send.js';
 import { asPacket, decodePacket, encodePacket, type Packet } from '../../shared/wire/packet.js';
@@ -257,14 +257,7 @@ export function createRewriter(names: readonly string[]): (bytes: Uint8Array, di
   };
 }
 
-function argValue(argv: string[], name: string): string {
-  const at = argv.indexOf(name);
-  const value = at >= 0 ? argv[at + 1] : undefined;
-  if (!value) throw new Error(`missing ${name}`);
-  return value;
-}
-
-function main(argv: string[]): void {
+function main(argv: string[]): Stop {
   const left = argValue(argv, '--left');
   const right = argValue(argv, '--right');
   const rewrite = createRewriter(argValue(argv, '--transform').split(','));
@@ -289,28 +282,12 @@ function main(argv: string[]): void {
   const fromRight = openCapture({ iface: right, filter: `${notOwn(right)} and tcp and (${ports('src')})` });
   fromLeft.onPacket((p) => forward(p.bytes, 'forward'));
   fromRight.onPacket((p) => forward(p.bytes, 'reverse'));
-  const stop = (): never => {
+  return () => {
     fromLeft.close();
     fromRight.close();
     sinks[4].close();
     sinks[6].close();
-    process.exit(0);
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  if (argv.includes('--exit-on-stdin-end')) {
-    process.stdin.on('end', stop);
-    process.stdin.on('error', stop);
-    process.stdin.resume();
-  }
-  process.stdout.write('ready\n');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  try {
-    main(process.argv.slice(2));
-  } catch (e) {
-    process.stderr.write(`rewriter: ${(e as Error).message}\n`);
-    process.exit(1);
-  }
-}
+runDaemon('rewriter', import.meta.url, main);

@@ -7,10 +7,10 @@
  *
  *   node dist/lab/daemons/wan.js --left IF --right IF --spec 'delay=50ms,loss=10%,jitter=30ms' [--exit-on-stdin-end]
  *
- * Prints `ready` once both captures are open; on SIGUSR1 (and at exit) one JSON line of counters.
+ * Prints `ready` once both captures are open (lab/daemons/lifecycle.ts); on SIGUSR1 (and at exit) one JSON line of counters.
  */
-import { pathToFileURL } from 'node:url';
 import { openFrameCapture, type FrameCapture } from '../../shared/net/capture.js';
+import { argValue, runDaemon, type Stop } from './lifecycle.js';
 import { parseWanSpec, seededRandom, wanDirection, type WanDecision } from '../wan.js';
 
 const ETHERTYPE_IPV4 = 0x0800;
@@ -33,14 +33,7 @@ interface Counters {
   lost: number;
 }
 
-function argValue(argv: string[], name: string): string {
-  const at = argv.indexOf(name);
-  const value = at >= 0 ? argv[at + 1] : undefined;
-  if (!value) throw new Error(`missing ${name}`);
-  return value;
-}
-
-function main(argv: string[]): void {
+function main(argv: string[]): Stop {
   const spec = parseWanSpec(argValue(argv, '--spec'));
   const left = openFrameCapture({ iface: argValue(argv, '--left'), filter: 'inbound' });
   const right = openFrameCapture({ iface: argValue(argv, '--right'), filter: 'inbound' });
@@ -63,27 +56,11 @@ function main(argv: string[]): void {
     process.stdout.write(`${JSON.stringify(counters)}\n`);
   };
   process.on('SIGUSR1', report);
-  const stop = (): never => {
+  return () => {
     report();
     left.close();
     right.close();
-    process.exit(0);
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  if (argv.includes('--exit-on-stdin-end')) {
-    process.stdin.on('end', stop);
-    process.stdin.on('error', stop);
-    process.stdin.resume();
-  }
-  process.stdout.write('ready\n');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  try {
-    main(process.argv.slice(2));
-  } catch (e) {
-    process.stderr.write(`wan: ${(e as Error).message}\n`);
-    process.exit(1);
-  }
-}
+runDaemon('wan', import.meta.url, main);

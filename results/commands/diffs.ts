@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { CliIo } from '../../shared/cli.js';
 import type { Store } from '../../shared/store.js';
 import { readEvidence } from '../read/evidence.js';
-import { resolveRun, selectTests } from '../read/runs.js';
+import { resolveRun, testsOfRun } from '../read/runs.js';
 import { renderDiffs as renderAligned, type DiffsOptions } from '../render/aligned.js';
 import { parsePort, readDatabase, withDatabase } from './options.js';
 
@@ -13,7 +13,7 @@ import { parsePort, readDatabase, withDatabase } from './options.js';
  */
 export function renderDiffs(store: Store, runId: string | undefined, test: string, options: DiffsOptions = {}): string {
   const run = resolveRun(store, runId);
-  return renderAligned(selectTests(store, run, test, options.port).map((t) => readEvidence(store, run, t)), options);
+  return renderAligned(testsOfRun(store, run, test, options.port).map((t) => readEvidence(store, run, t)), options);
 }
 
 export function registerDiffsCommand(program: Command, io: CliIo): Command {

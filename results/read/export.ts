@@ -1,7 +1,7 @@
 /** The segments `export` writes: every segment of the selected tests on both sides, with their diff rows, in one order for pcapng and jsonl. */
 import type { DiffRow, RunRow, SegmentRow, Store, TestRow } from '../../shared/store.js';
 import { readEvidence } from './evidence.js';
-import { resolveRun, selectTests } from './runs.js';
+import { resolveRun, testsOfRun } from './runs.js';
 
 export interface ExportOptions {
   /** Only this test (every port it ran on, unless `port`); default every test of the run. */
@@ -36,7 +36,7 @@ export interface ExportedRun {
  */
 export function readExport(store: Store, runId: string | undefined, options: ExportOptions): ExportedRun {
   const run = resolveRun(store, runId);
-  const tests = selectTests(store, run, options.test, options.port);
+  const tests = testsOfRun(store, run, options.test, options.port);
   const entries: Omit<ExportedSegment, 'frame' | 'firstOfTest'>[] = [];
   for (const test of tests) {
     const { segments, diffs } = readEvidence(store, run, test);

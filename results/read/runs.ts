@@ -28,7 +28,7 @@ function listRuns(runs: readonly RunRow[]): string {
  * The tests of a run named `name` (every port, or only `port`), in the order they ran; without a name,
  * every test of the run (on `port` if given). UsageError listing what exists when nothing matches.
  */
-export function selectTests(store: Store, run: RunRow, name?: string, port?: number): TestRow[] {
+export function testsOfRun(store: Store, run: RunRow, name?: string, port?: number): TestRow[] {
   const all = store.tests(run.id);
   const named = name === undefined ? all : all.filter((t) => t.name === name);
   const selected = port === undefined ? named : named.filter((t) => t.port === port);

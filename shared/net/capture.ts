@@ -11,6 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { isIP } from 'node:net';
 import { MbprobeError } from '../wire/errors.js';
+import { routeTo } from './route.js';
 import { requireNative } from './native-module.js';
 import { dltFromCapName, ipLooksTruncated, ipOffset, isSupportedLinkType } from './link.js';
 import { KernelStatisticsReader, packetSocketDescriptors, type KernelCaptureStatistics } from './packet-statistics.js';
@@ -276,41 +277,7 @@ export function openFrameCapture(opts: CaptureOptions): FrameCapture {
   };
 }
 
-interface IpRouteGet {
-  dev?: string;
-  dst?: string;
-  type?: string;
-}
-
 /** The interface whose route reaches `address` (`ip -j route get ADDR`), for --iface defaults. */
 export function defaultInterfaceFor(address: string): string {
-  if (isIP(address) === 0) {
-    throw new MbprobeError('INVALID_ARGUMENT', `"${address}" is not an IPv4 or IPv6 address`);
-  }
-  let output: string;
-  try {
-    output = execFileSync('ip', ['-j', 'route', 'get', address], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 5000,
-    });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') {
-      throw new MbprobeError('IPROUTE2_NOT_FOUND', 'The "ip" command is missing: apt-get install iproute2, or pass --iface', { cause: err });
-    }
-    const detail = (e.stderr ?? '').trim() || e.message;
-    throw new MbprobeError('NO_ROUTE', `No route to ${address}: ${detail}. Pass --iface explicitly.`, { cause: err });
-  }
-  let routes: IpRouteGet[];
-  try {
-    routes = JSON.parse(output) as IpRouteGet[];
-  } catch (err) {
-    throw new MbprobeError('NO_ROUTE', `Could not read "ip -j route get ${address}" output: ${output.trim()}`, { cause: err });
-  }
-  const dev = routes.find((r) => typeof r.dev === 'string')?.dev;
-  if (!dev) {
-    throw new MbprobeError('NO_ROUTE', `No interface routes to ${address} (${routes.map((r) => r.type ?? 'route').join(', ') || 'no route'}). Pass --iface explicitly.`);
-  }
-  return dev;
+  return routeTo(address, 'Pass --iface explicitly.').iface;
 }
