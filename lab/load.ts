@@ -4,7 +4,7 @@
  * initiator's namespace (lab/tools/flood.c), the answers counted where they arrive.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from './profile.js';
@@ -96,27 +96,45 @@ export interface FloodResult {
   answers: number;
 }
 
+const ANSWERS_TABLE = 'mbprobe_flood';
+
+/**
+ * Answers are counted, and dropped so the initiator's kernel does not reset them, by a table that
+ * stays for the lab's life: answers a busy responder sends late are dropped too (a reset would reach
+ * the responder as one more segment of the flow).
+ */
+async function answersCounter(lab: Lab): Promise<void> {
+  const ns = lab.namespaces.initiator;
+  if ((await lab.exec(ns, ['nft', 'list', 'table', 'inet', ANSWERS_TABLE], { allowFailure: true })).code === 0) return;
+  await lab.exec(ns, ['nft', `add table inet ${ANSWERS_TABLE}\nadd chain inet ${ANSWERS_TABLE} prerouting { type filter hook prerouting priority raw - 10; policy accept; }\nadd counter inet ${ANSWERS_TABLE} answers\nadd rule inet ${ANSWERS_TABLE} prerouting ip saddr ${lab.addresses.responder} tcp sport { 34343, 80, 443 } tcp flags & (syn | ack) == syn | ack counter name answers drop`]);
+}
+
+/** SYN-ACKs that arrived in the initiator's namespace since the last flood began. */
+export async function answersArrived(lab: Lab): Promise<number> {
+  const counted = await lab.exec(lab.namespaces.initiator, ['nft', 'list', 'counter', 'inet', ANSWERS_TABLE, 'answers']);
+  return Number(/packets (\d+)/.exec(counted.stdout)?.[1] ?? NaN);
+}
+
 /**
  * Sends `rate` segments/s for `seconds` from the initiator's namespace: SYNs of `flows` in turn, and a
  * `junk` fraction of scanner-like segments (random sources, ports and flags, a quarter malformed).
- * Answers are counted (and dropped, so the kernel does not reset them) as they arrive.
+ * `answers` counts the SYN-ACKs that arrived by half a second after the end (answersArrived, read
+ * later, counts the late ones too).
  */
 export async function flood(lab: Lab, options: { flows: readonly Flow[]; rate: number; seconds: number; junk: number }): Promise<FloodResult> {
   const dir = mkdtempSync(join(tmpdir(), 'mbprobe-flood-'));
   const flowsFile = join(dir, 'flows.txt');
   writeFileSync(flowsFile, options.flows.map((f) => `${f.src} ${f.srcPort} ${f.dstPort} ${f.isn}`).join('\n'));
-  const table = 'mbprobe_flood';
   const ns = lab.namespaces.initiator;
-  await lab.exec(ns, ['nft', `add table inet ${table}\nadd chain inet ${table} prerouting { type filter hook prerouting priority raw - 10; policy accept; }\nadd counter inet ${table} answers\nadd rule inet ${table} prerouting ip saddr ${lab.addresses.responder} tcp flags & (syn | ack) == syn | ack counter name answers drop`]);
+  await answersCounter(lab);
+  await lab.exec(ns, ['nft', 'reset', 'counter', 'inet', ANSWERS_TABLE, 'answers']);
   try {
     const run = await lab.exec(ns, [buildLoadTools().flood, '--dst', lab.addresses.responder, '--rate', String(options.rate), '--seconds', String(options.seconds),
       '--junk', String(options.junk), ...(options.flows.length ? ['--flows', flowsFile] : [])], { timeoutMs: (options.seconds + 30) * 1000 });
-    await new Promise((r) => setTimeout(r, 500)); // the last answers
-    const counted = await lab.exec(ns, ['nft', 'list', 'counter', 'inet', table, 'answers']);
-    const answers = Number(/packets (\d+)/.exec(counted.stdout)?.[1] ?? NaN);
-    return { ...(JSON.parse(run.stdout) as Omit<FloodResult, 'answers'>), answers };
+    await new Promise((r) => setTimeout(r, 500));
+    return { ...(JSON.parse(run.stdout) as Omit<FloodResult, 'answers'>), answers: await answersArrived(lab) };
   } finally {
-    await lab.exec(ns, ['nft', 'delete', 'table', 'inet', table], { allowFailure: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, removeStaleLabs, type Lab } from '../lab/index.js';
 import { addCrowdAddresses, crowdProfile, runCrowd, verdictsOf } from '../lab/crowd.js';
-import { flood, registerFlows, responderMetrics, startEchoResponder, startMbprobeResponder, type Flow } from '../lab/load.js';
+import { answersArrived, flood, registerFlows, responderMetrics, startEchoResponder, startMbprobeResponder, type Flow } from '../lab/load.js';
 
 const env = (name: string, fallback: string): string => process.env[name] ?? fallback;
 const FLOOD_SECONDS = Number(env('MBPROBE_BENCH_FLOOD_SECONDS', '5'));
@@ -67,6 +67,7 @@ async function floodsAgainstBoth(lab: Lab, dir: string): Promise<void> {
         const flows = await registerFlows(lab, addresses.routed.slice(0, sessions), FLOWS / sessions);
         const result = await flood(lab, { flows, rate, seconds: FLOOD_SECONDS, junk: JUNK });
         const m = await settled(lab);
+        result.answers = await answersArrived(lab); // late ones included
         const captured = m['mbprobe_responder_segments_total{outcome="received"}'];
         const answered = m['mbprobe_responder_segments_total{outcome="answered"}'];
         rows.push({ who: `mbprobe/${sessions} on ${iface}`, rate, captured, sent: result.sent });
@@ -82,6 +83,8 @@ async function floodsAgainstBoth(lab: Lab, dir: string): Promise<void> {
   for (const rate of RATES) {
     const echo = await startEchoResponder(lab, { bufferBytes: CAPTURE_BUFFER_MIB * MiB, sports });
     const result = await flood(lab, { flows: echoFlows, rate, seconds: FLOOD_SECONDS, junk: JUNK });
+    await new Promise((r) => setTimeout(r, 1000));
+    result.answers = await answersArrived(lab);
     const counts = JSON.parse(await echo.stop()) as { captured: number; answered: number; pcapReceived: number; pcapDropped: number };
     rows.push({ who: 'echo', rate, captured: counts.captured, sent: result.sent });
     console.log(`  C echo any  ${'-'.padStart(8)}  ${k(rate).padStart(9)}  ${k(result.rate).padStart(6)}   ${String(counts.captured).padStart(7)} (${pct(counts.captured, result.sent).padStart(6)})  ` +
