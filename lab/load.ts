@@ -16,6 +16,7 @@ let built: { flood: string; echo: string } | undefined;
 export function buildLoadTools(): { flood: string; echo: string } {
   if (built) return built;
   const dir = mkdtempSync(join(tmpdir(), 'mbprobe-tools-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const source = (name: string): string => join(projectRoot(), 'lab/tools', name);
   const flood = join(dir, 'flood');
   const echo = join(dir, 'echo-responder');
