@@ -82,6 +82,7 @@ export async function runTests(plan: RunPlan, prober: Prober, client: ControlCli
       }
       const job = { test, port, seq, order: plan.tests.indexOf(test), localPort: plan.localPorts[seq], sparePort: () => spare.shift() };
       running.push(runOne(plan, job, ticket, shared, prober, client, store).then((result) => {
+        if (!result) return;
         results.push(result);
         plan.onResult?.(result, results.length, jobs.length);
       }));
@@ -117,7 +118,7 @@ const BOUND_WAIT_MS = 10_000;
 /** `order`: the test's place in its port's list. */
 type Job = { test: TestCase; port: number; seq: number; order: number; localPort: number; sparePort: () => number | undefined };
 
-async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, prober: Prober, client: ControlClient, store: Store): Promise<TestResult> {
+async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, prober: Prober, client: ControlClient, store: Store): Promise<TestResult | undefined> {
   const { test, port } = job;
   const gate = shared.gates.get(port)!;
   const attempts: Attempt[] = [];
@@ -131,7 +132,16 @@ async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, pr
     // Slots go round the ports (each port's n-th test before any port's n+1-th), and to runs that
     // confirm a verdict before new tests: the run ends when its slowest port does.
     const priority = attempts.length > 0 ? 1 : -job.order;
-    attempts.push(await shared.slots.add(() => attemptOne(plan, job, attempts.length, port_, mine, shared, prober, client), { priority }) as Attempt);
+    const attempt = await shared.slots.add(async () => {
+      // Interrupted while waiting for a slot: a test not yet begun is not begun at all.
+      if (plan.signal?.aborted && attempts.length === 0) {
+        mine.done();
+        return undefined;
+      }
+      return attemptOne(plan, job, attempts.length, port_, mine, shared, prober, client);
+    }, { priority }) as Attempt | undefined;
+    if (!attempt) return undefined;
+    attempts.push(attempt);
     // A run that may have taken another test's segments (or lost its own to one) proves nothing: again, alone.
     decision = attempts.at(-1)!.wantsExclusive ? { final: false } : decide({ clean: test.verdicts[0], absence: test.absenceVerdicts }, attempts);
     if (decision.final || plan.signal?.aborted) break;
