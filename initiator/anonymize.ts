@@ -33,10 +33,12 @@ export interface Anonymization {
   headerFields: number;
 }
 
-/** The volunteer's addresses recorded in the run: its source, and what the responder saw. */
+/** The volunteer's addresses recorded in the run: its source (a scan's, per family), and what the responder saw. */
 export function volunteerAddresses(upload: RunUpload): string[] {
   const info = upload.run.hostInfo;
-  const found = [info.source, info.observedAddress].filter((a): a is string => typeof a === 'string' && a.length > 0);
+  // A scan records a source per address family (initiator/scan/command.ts).
+  const perFamily = info.sources !== null && typeof info.sources === 'object' ? Object.values(info.sources as Record<string, unknown>) : [];
+  const found = [info.source, info.observedAddress, ...perFamily].filter((a): a is string => typeof a === 'string' && a.length > 0);
   return [...new Set(found.map(canonical).filter((a): a is string => a !== undefined))];
 }
 

@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { NFT_TABLE, nft, projectRoot } from './profile.js';
+import { daemonScript, NFT_TABLE, nft, projectRoot } from './profile.js';
 import type { Lab } from './topology.js';
 
 export type ListenerKind =
@@ -49,6 +49,11 @@ export interface ServerConfig {
   commands?: (lab: Lab) => string[][];
   /** The ports and what each is. */
   ports: ServerPort[];
+  /**
+   * A port with an AccECN server (RFC 9768): Linux's own (net.ipv4.tcp_ecn 3, an ordinary listener)
+   * where the kernel offers it, else lab/daemons/accecn-server.ts (the handshake in user space).
+   */
+  accecnPort?: number;
 }
 
 /** Two TFO keys: backends of one service that do not share their key (RFC 7413 4.1.2 says they must). */
@@ -141,11 +146,31 @@ function plain(): ServerConfig {
   };
 }
 
-export const SERVER_CONFIGS: Readonly<Record<string, ServerConfig>> = Object.freeze(Object.fromEntries([features(), plain()].map((c) => [c.name, c])));
+/** An AccECN server: the kernel's where it has AccECN, else the handshake in user space. */
+function accecn(): ServerConfig {
+  return {
+    name: 'accecn',
+    description: 'An AccECN server (RFC 9768) on port 80: Linux\'s own with net.ipv4.tcp_ecn 3 where the kernel offers it, else lab/daemons/accecn-server',
+    sysctls: {},
+    listeners: [],
+    ports: [{ port: 80, description: 'accecn' }],
+    accecnPort: 80,
+  };
+}
+
+export const SERVER_CONFIGS: Readonly<Record<string, ServerConfig>> = Object.freeze(Object.fromEntries([features(), plain(), accecn()].map((c) => [c.name, c])));
 
 export interface RunningServers {
   config: ServerConfig;
+  /** Who answers on accecnPort: the kernel (AccECN in this kernel's TCP) or the user-space daemon. */
+  accecnBy?: 'kernel' | 'user-space';
   stop(): Promise<void>;
+}
+
+/** Does this kernel's TCP offer AccECN? (net.ipv4.tcp_ecn accepts 3 from Linux 6.19 on; set here in the namespace, where it stays if so.) */
+async function enableKernelAccecn(lab: Lab): Promise<boolean> {
+  const result = await lab.exec(lab.namespaces.responder, ['sysctl', '-q', '-w', 'net.ipv4.tcp_ecn=3'], { allowFailure: true });
+  return result.code === 0;
 }
 
 /** Configures the lab's responder namespace as `config` says and starts its listeners; resolves once they listen. */
@@ -155,11 +180,43 @@ export async function startServers(lab: Lab, config: ServerConfig): Promise<Runn
   const rules = config.nftRules?.(lab) ?? [];
   if (rules.length) await lab.exec(ns, nft([`add table inet ${NFT_TABLE}`, ...rules]));
   for (const argv of config.commands?.(lab) ?? []) await lab.exec(ns, argv);
-  const child: ChildProcess = lab.spawn(ns, ['python3', join(projectRoot(), 'lab', 'daemons', 'servers.py')], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const listeners = [...config.listeners];
+  const children: ChildProcess[] = [];
+  let accecnBy: RunningServers['accecnBy'];
+  if (config.accecnPort !== undefined) {
+    if (await enableKernelAccecn(lab)) {
+      accecnBy = 'kernel';
+      listeners.push({ port: config.accecnPort, kind: 'tcp' });
+    } else {
+      accecnBy = 'user-space';
+      // The daemon answers from user space; the namespace's kernel must not answer the port too.
+      await lab.exec(ns, nft([`add table inet ${NFT_TABLE}_accecn`, `add chain inet ${NFT_TABLE}_accecn input { type filter hook input priority filter; policy accept; }`,
+        `add rule inet ${NFT_TABLE}_accecn input tcp dport ${config.accecnPort} drop`]));
+      children.push(await started(lab, ns, [process.execPath, daemonScript('accecn-server'), '--iface', lab.interfaces.responder, '--port', String(config.accecnPort), '--exit-on-stdin-end']));
+    }
+  }
+  if (listeners.length) children.push(await started(lab, ns, ['python3', join(projectRoot(), 'lab', 'daemons', 'servers.py')], `${JSON.stringify(listeners)}\n`));
+  return {
+    config,
+    accecnBy,
+    stop: async () => {
+      await Promise.all(children.map((child) => new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.stdin!.end();
+        setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+      })));
+    },
+  };
+}
+
+/** Spawns a server daemon in the namespace and resolves once it prints `ready`. */
+async function started(lab: Lab, ns: string, argv: string[], input?: string): Promise<ChildProcess> {
+  const child = lab.spawn(ns, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the lab's servers did not start within 10 s: ${stderr}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${argv.join(' ')} did not start within 10 s: ${stderr}`)), 10_000);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
@@ -170,19 +227,11 @@ export async function startServers(lab: Lab, config: ServerConfig): Promise<Runn
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`the lab's servers exited with ${code}: ${stderr}`));
+      reject(new Error(`${argv.join(' ')} exited with ${code}: ${stderr}`));
     });
-    child.stdin!.write(`${JSON.stringify(config.listeners)}\n`);
+    if (input !== undefined) child.stdin!.write(input);
   });
-  return {
-    config,
-    stop: () => new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.stdin!.end();
-      setTimeout(() => child.kill('SIGKILL'), 2000).unref();
-    }),
-  };
+  return child;
 }
 
 /**

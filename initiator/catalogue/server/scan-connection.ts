@@ -96,19 +96,35 @@ export class ScanConnection {
   }
 
   /**
+   * The sequence number the server expects next, as its latest ACK says: where a RST is in its window
+   * (RFC 5961 3.2 wants exactly this one), also when data of ours never arrived.
+   */
+  private serverExpects(): number {
+    const isn = this.probe.isn;
+    let best = this.answer!.packet.tcp!.ack;
+    for (const o of this.probe.received) {
+      const tcp = o.packet.tcp;
+      if (tcp && (tcp.flags & TcpFlag.ACK) && !(tcp.flags & TcpFlag.RST) && ((tcp.ack - isn) | 0) > ((best - isn) | 0)) best = tcp.ack;
+    }
+    return best;
+  }
+
+  /**
    * Ends the connection as a scanner does right after the SYN-ACK: a RST at the sequence number the
    * SYN-ACK acknowledged (what the kernel itself sends for a connection it does not know); after the
-   * handshake, RST+ACK at the next sequence number. Nothing to end after silence or a RST.
+   * handshake, RST+ACK at the sequence number the server last acknowledged. Nothing to end after
+   * silence or a RST.
    */
   async reset(): Promise<void> {
     if (!this.synAcked) return;
-    await this.probe.send(this.handshakeDone ? { flags: TcpFlag.RST | TcpFlag.ACK } : { flags: TcpFlag.RST, ack: 0 });
+    const seq = this.serverExpects();
+    await this.probe.send(this.handshakeDone ? { flags: TcpFlag.RST | TcpFlag.ACK, seq } : { flags: TcpFlag.RST, seq, ack: 0 });
   }
 
   /**
    * Ends a connection that carried a request as a client does: waits (a few round trips) for the
-   * answer, then FIN, the server's FIN, our last ACK. A server that never closes gets a RST instead, so
-   * no state is left behind on it.
+   * answer, then FIN, the server's FIN, our last ACK. A server that never closes, or never acknowledged
+   * the request, gets a RST instead, so no state is left behind on it.
    */
   async finish(): Promise<void> {
     if (!this.synAcked) return;
@@ -121,10 +137,16 @@ export class ScanConnection {
       await probe.waitFor((o) => o.atUs >= lastData.atUs && (hasData(o) || isFin(o) || isRst(o)), wait);
     }
     if (probe.received.some((o) => isRst(o) && o !== this.answer)) return;
+    // Data the server never acknowledged: a FIN after it would wait in the server's out-of-order queue.
+    if (this.serverExpects() !== probe.sndNxt) {
+      await this.reset();
+      probe.notes.closedBy = 'rst';
+      return;
+    }
     const finAck = await probe.exchange({ flags: TcpFlag.FIN | TcpFlag.ACK, options: this.timestamps() }, (o) => isRst(o) || isFin(o));
     probe.sndNxt = (probe.sndNxt + 1) >>> 0;
     if (!finAck) {
-      await probe.send({ flags: TcpFlag.RST | TcpFlag.ACK });
+      await this.reset();
       probe.notes.closedBy = 'rst';
       return;
     }
