@@ -12,6 +12,7 @@ import PQueue from 'p-queue';
 import { createLab, parseWanSpec, PROFILES, removeStaleLabs } from '../lab/index.js';
 import { measureAcrossLab, type LabMeasurement } from '../lab/index.js';
 import { TEST_PORTS } from '../shared/ports.js';
+import { CATALOGUE } from '../initiator/catalogue/index.js';
 import { renderReport } from '../results/commands/report.js';
 import { computeTable } from '../results/read/table.js';
 import { renderTable } from '../results/render/table.js';
@@ -99,7 +100,9 @@ export function formatSideBySide(measurements: readonly LabMeasurement[]): strin
       if (!ports.includes(v.port)) ports.push(v.port);
     }
   }
-  // Tests in catalogue order, ports in the order the design lists them.
+  // Tests in catalogue order (then any from --test-file), ports in the order the design lists them.
+  const testOrder = (t: string): number => (CATALOGUE.some((c) => c.name === t) ? CATALOGUE.findIndex((c) => c.name === t) : CATALOGUE.length);
+  tests.sort((a, b) => testOrder(a) - testOrder(b));
   const portOrder = (p: number): number => (TEST_PORTS.includes(p) ? TEST_PORTS.indexOf(p) : TEST_PORTS.length + p);
   ports.sort((a, b) => portOrder(a) - portOrder(b));
   const keys = tests.flatMap((t) => ports.map((p) => `${t} ${p}`));
