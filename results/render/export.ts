@@ -2,6 +2,7 @@
 import { TOOL_VERSION } from '../../shared/cli.js';
 import { LINKTYPE_RAW, writePcapng, type PcapngPacket } from '../../shared/pcapng.js';
 import type { DiffRow, RunRow, SegmentRow, TestRow } from '../../shared/store.js';
+import type { DatasetManifest } from '../../shared/store/dataset.js';
 import { toHex } from '../../shared/wire/bytes.js';
 import type { ExportedRun, ExportOptions } from '../read/export.js';
 import { formatDiffRow, orderDiffRows, segmentLine } from './aligned.js';
@@ -119,4 +120,18 @@ export function renderJsonl({ run, segments }: ExportedRun): string {
     };
     return `${JSON.stringify(line)}\n`;
   }).join('');
+}
+
+/** What `export --format parquet` wrote: rows and files per table, what was left out. */
+export function renderDatasetSummary(manifest: DatasetManifest, out: string): string {
+  const months = manifest.tables[0]?.files.map((f) => f.month) ?? [];
+  const span = months.length === 0 ? 'no runs' : months.length === 1 ? `month ${months[0]}` : `${months.length} months, ${months[0]} to ${months[months.length - 1]}`;
+  const lines = [`wrote a Parquet dataset (version ${manifest.version}, ${span}) to ${out}:`];
+  for (const t of manifest.tables) {
+    const bytes = t.files.reduce((sum, f) => sum + f.bytes, 0);
+    lines.push(`  ${t.name.padEnd(9)} ${String(t.rows).padStart(12)} rows  ${(bytes / 1024 / 1024).toFixed(1).padStart(9)} MiB`);
+  }
+  if (manifest.responderRunsLeftOut > 0) lines.push(`left out: ${manifest.responderRunsLeftOut} responder record(s) (whole volunteer addresses; --responder-records exports them)`);
+  for (const n of manifest.notExported) lines.push(`not exported: table ${n.table}: ${n.reason}`);
+  return `${lines.join('\n')}\n`;
 }
