@@ -9,6 +9,7 @@
  *  4. A volunteer's submission of the full-catalogue run measured in 1: preparing it (anonymised),
  *     and on the responder validating, storing, and recognising it again (the responder's event
  *     loop is busy for that long per submission).
+ *  5. A scan of 1,000 lab servers at the default and a high SYN rate (scripts/bench-scan.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +34,7 @@ import { responderUnderLoad } from './bench-responder.js';
 
 import { DEFAULT_CONCURRENCY } from '../initiator/schedule.js';
 import { catalogueOverLongPaths } from './bench-paths.js';
+import { scanOfManyTargets } from './bench-scan.js';
 
 async function catalogueAcrossCleanPath(): Promise<void> {
   if (process.getuid?.() !== 0) {
@@ -160,3 +162,4 @@ await tableOverManyRuns();
 await catalogueAcrossCleanPath();
 await catalogueOverLongPaths({ profiles: ['clean', 'nat', 'synproxy', 'split-proxy'], rtts: [0, 100, 300], sequential: true });
 await responderUnderLoad();
+await scanOfManyTargets();

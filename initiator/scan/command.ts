@@ -222,7 +222,8 @@ async function scan(opts: ScanOptions, io: CliIo, parseTags: (specs: readonly st
             return undefined;
           }
           if (!captures.has(found.iface)) {
-            const capture = openCapture({ iface: found.iface, filter, queue: 65_536 });
+            // A ring that holds a few seconds of answers at a high --rate, should the event loop fall behind.
+            const capture = openCapture({ iface: found.iface, filter, queue: 65_536, bufferBytes: 32 << 20 });
             captures.set(found.iface, capture);
             prober.attach(capture);
           }
@@ -273,7 +274,10 @@ async function scan(opts: ScanOptions, io: CliIo, parseTags: (specs: readonly st
     if (progress) io.stderr('\r\x1b[K');
     const elapsedMs = performance.now() - started;
     const left = { excluded: summary.excluded, reserved: summary.reserved, duplicate: summary.duplicate, noRoute: summary.noRoute, unresolved: summary.unresolved };
-    store.mergeHostInfo(runId, { leftOut: left, synsSent: synRate.sent, elapsedMs: Math.round(elapsedMs), interrupted: summary.interrupted });
+    // Answers the capture lost look like servers that did not answer: said, and kept with the run.
+    const lost = [...captures.values()].map((c) => c.statistics()).reduce((n, st) => n + st.queueDropped + (st.kernel?.drops ?? 0), 0);
+    store.mergeHostInfo(runId, { leftOut: left, synsSent: synRate.sent, elapsedMs: Math.round(elapsedMs), interrupted: summary.interrupted, capturedPacketsLost: lost });
+    if (lost > 0) io.stderr(`mbprobe-initiator: warning: the capture lost ${plural(lost, 'packet')} (this host could not keep up): some servers may seem not to answer; scan again with a lower --rate\n`);
     store.finishRun(runId, new Date().toISOString());
     if (!opts.json) io.stdout(formatScanSummary(tests, verdictCounts));
     const leftOut = Object.entries(left).filter(([, n]) => n > 0).map(([why, n]) => `${n} ${why === 'noRoute' ? 'without a route' : why}`);

@@ -27,13 +27,15 @@ def listener(spec, family):
     if family == 6:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     if kind in ("tfo", "tfo-no-cookie"):
-        sock.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN, 64)
+        # The queue of pending TFO requests: as large as the accept backlog, so that a scan at a high rate
+        # (hundreds of connections at once, to every address of the namespace) never finds it full.
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN, 65535)
         if spec.get("tfoKey"):
             sock.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_KEY, bytes.fromhex(spec["tfoKey"]))
     if kind == "tfo-no-cookie":
         sock.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, 1)
     sock.bind(("::" if family == 6 else "0.0.0.0", spec["port"]))
-    sock.listen(4096)
+    sock.listen(65535)  # the kernel caps it at net.core.somaxconn
     sock.setblocking(False)
     return sock
 

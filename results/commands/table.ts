@@ -1,6 +1,7 @@
 /** `mbprobe-results table`: the paper table (read/table.ts) in a format (render/table.ts). */
 import { Option, type Command } from 'commander';
 import type { CliIo } from '../../shared/cli.js';
+import { COUNTED_BY, type CountedBy } from '../read/paths.js';
 import { computeTable } from '../read/table.js';
 import { FORMATS, type Format } from '../render/grid.js';
 import { renderTable } from '../render/table.js';
@@ -13,8 +14,9 @@ export function registerTableCommand(program: Command, io: CliIo): Command {
     .description('the paper table: one row per behaviour (test and verdict), one column per port, each cell "n / N (p%)" of paths (a path is a run label, or the initiator\'s address)')
     .addOption(formatOption())
     .option('--group-by <attribute>', 'one block of port columns per value of label, or of tag:KEY (a tag given with mbprobe-initiator run --tag KEY=VALUE)')
-    .action((db: string | undefined, opts: { db?: string; format: Format; groupBy?: string }) => {
+    .addOption(new Option('--by <unit>', 'what the cells count: paths (a run label or initiator address; a scan\'s path to each server is one), or the servers scans probed (target)').choices(COUNTED_BY).default('path'))
+    .action((db: string | undefined, opts: { db?: string; format: Format; groupBy?: string; by: CountedBy }) => {
       const groupBy = opts.groupBy === undefined ? undefined : parseGroupBy(opts.groupBy);
-      io.stdout(renderTable(readDatabase(db, opts.db, (store) => computeTable(store, { groupBy })), opts.format));
+      io.stdout(renderTable(readDatabase(db, opts.db, (store) => computeTable(store, { groupBy, by: opts.by })), opts.format));
     });
 }

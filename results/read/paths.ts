@@ -12,12 +12,25 @@
  */
 import type { Store } from '../../shared/store.js';
 import {
-  initiatorRunPaths, RESULT_FIELD, RESULT_RECORD, resultsByRun, type StoredResult,
+  initiatorRunPaths, RESULT_FIELD, RESULT_RECORD, resultsByRun, scanResultsByTarget, type StoredResult,
 } from '../../shared/store/queries.js';
 import type { GroupBy } from '../grouping.js';
 import { codePointCompare, INCONCLUSIVE } from '../verdicts.js';
 
-export type PathKind = 'label' | 'address' | 'run';
+export type PathKind = 'label' | 'address' | 'run' | 'target';
+
+/**
+ * What the units counted are (`table --by`): paths (a run's label or address; a scan's, to each server
+ * it probed), or the servers scans probed (measurements against a responder are left out).
+ */
+export type CountedBy = 'path' | 'target';
+export const COUNTED_BY: readonly CountedBy[] = ['path', 'target'];
+
+/** Between a scan's path key and the server it probed, in the keys of counting by path. */
+const TARGET_SEPARATOR = '\u0001';
+
+/** Is this path key a scan's path to one server (counted by path)? */
+export const isScanPath = (key: string): boolean => key.includes(TARGET_SEPARATOR);
 
 const INCONCLUSIVE_SUFFIX = `${RESULT_FIELD}${INCONCLUSIVE}`;
 
@@ -40,19 +53,31 @@ export function parseResultLine(line: string): { name: string; port: number; ver
  * about 2.5 s for 1.5 million tests on a 2-core machine, against about 1.3 s here.
  */
 export function visitLatestResults(
-  store: Store, groupBy: GroupBy | undefined, visit: (group: string | null, path: string, lines: readonly string[]) => void,
+  store: Store, groupBy: GroupBy | undefined, visit: (group: string | null, path: string, lines: readonly string[]) => void, by?: CountedBy,
 ): void {
   const runs = initiatorRunPaths(store, groupBy);
   const results = resultsByRun(store);
+  // A scan (`mbprobe-initiator scan`) probed many servers: counted by path, each server is a path of
+  // its own (from the scan's vantage point to it); counted by target, each server is one unit, from
+  // wherever it was scanned. Without `by`, a scan is one path like any run.
+  const scans = by === undefined ? undefined : scanResultsByTarget(store);
   const byGroup = new Map<string | null, Map<string, string[]>>();
-  for (const [id, path, group] of runs) {
-    const lines = results.get(id);
-    if (lines === undefined) continue;
+  const add = (group: string | null, path: string, lines: string): void => {
     let paths = byGroup.get(group);
     if (!paths) byGroup.set(group, (paths = new Map()));
     const list = paths.get(path);
     if (list) list.push(lines);
     else paths.set(path, [lines]);
+  };
+  for (const [id, path, group] of runs) {
+    const perTarget = scans?.get(id);
+    if (perTarget) {
+      for (const [target, lines] of perTarget) add(group, by === 'target' ? `t${target}` : `${path}${TARGET_SEPARATOR}${target}`, lines);
+      continue;
+    }
+    if (by === 'target') continue;
+    const lines = results.get(id);
+    if (lines !== undefined) add(group, path, lines);
   }
   // Paths measured once with the same results (most of them, on real data) share one array.
   const once = new Map<string, readonly string[]>();
@@ -136,6 +161,12 @@ export function latestStoredResults(testsOfRun: (runId: string) => StoredResult[
 
 /** What a path key stands for and how to name it. */
 export function describePath(key: string): { kind: PathKind; name: string } {
+  if (key.startsWith('t')) return { kind: 'target', name: key.slice(1) };
+  const toTarget = key.indexOf(TARGET_SEPARATOR);
+  if (toTarget >= 0) {
+    const from = describePath(key.slice(0, toTarget));
+    return { kind: from.kind, name: `${from.name} → ${key.slice(toTarget + 1)}` };
+  }
   const rest = key.slice(1);
   if (key.startsWith('l')) return { kind: 'label', name: rest };
   if (key.startsWith('a')) {
@@ -145,7 +176,7 @@ export function describePath(key: string): { kind: PathKind; name: string } {
   return { kind: 'run', name: `run ${rest}` };
 }
 
-const PATH_KIND_ORDER: Record<PathKind, number> = { label: 0, address: 1, run: 2 };
+const PATH_KIND_ORDER: Record<PathKind, number> = { label: 0, address: 1, run: 2, target: 3 };
 
 export function comparePathKeys(a: string, b: string): number {
   const ka = describePath(a).kind;

@@ -19,10 +19,12 @@ import { plural } from '../../shared/cli.js';
 import type { Store } from '../../shared/store.js';
 import { codePointCompare, compareTests, compareVerdicts, INCONCLUSIVE } from '../verdicts.js';
 import { describeGroupBy, formatGroupBy, NO_GROUP, type GroupBy } from '../grouping.js';
-import { parseResultLine, visitLatestResults } from './paths.js';
+import { isScanPath, parseResultLine, visitLatestResults, type CountedBy } from './paths.js';
 
 export interface TableOptions {
   groupBy?: GroupBy;
+  /** What n and N count: paths (default; a scan's path to each server is one), or the servers scans probed. */
+  by?: CountedBy;
 }
 
 export interface TableCell {
@@ -64,12 +66,13 @@ export function computeTable(store: Store, options: TableOptions = {}): TableDat
   // group -> the lines of a path (shared between paths with the same results) -> paths
   const pathsByLines = new Map<string | null, Map<readonly string[], number>>();
   const allPaths = new Set<string>();
+  const by = options.by ?? 'path';
   visitLatestResults(store, options.groupBy, (group, path, lines) => {
     let byLines = pathsByLines.get(group);
     if (!byLines) pathsByLines.set(group, (byLines = new Map()));
     byLines.set(lines, (byLines.get(lines) ?? 0) + 1);
     allPaths.add(path);
-  });
+  }, by);
   const groupPaths = new Map<string | null, number>();
   const counts: Array<{ grp: string | null; n: number; name: string; port: number; verdict: string }> = [];
   for (const [grp, byLines] of pathsByLines) {
@@ -122,10 +125,15 @@ export function computeTable(store: Store, options: TableOptions = {}): TableDat
   }
 
   const grouped = options.groupBy ? `, in one block of columns per ${describeGroupBy(options.groupBy)} (runs without it: ${NO_GROUP})` : '';
+  const unit = by === 'target' ? 'server' : 'path';
   const notes = [
-    `Each cell: n / N (p%) of paths. N counts the paths with a conclusive result for the test on that port; a path's result is its latest conclusive one.`,
-    `Inconclusive results (the measurement failed) are not in N: the inconclusive rows give the number of paths whose only results were inconclusive.`,
-    `A path is a run label, or for unlabeled runs the initiator's address. ${plural(totalPaths, 'path')}; columns are responder ports${grouped}.`,
+    `Each cell: n / N (p%) of ${unit}s. N counts the ${unit}s with a conclusive result for the test on that port; a ${unit}'s result is its latest conclusive one.`,
+    `Inconclusive results (the measurement failed) are not in N: the inconclusive rows give the number of ${unit}s whose only results were inconclusive.`,
+    by === 'target'
+      ? `A server is an address a scan (mbprobe-initiator scan) probed, wherever it was scanned from; measurements against a responder are not counted. ${plural(totalPaths, 'server')}; columns are the servers' ports${grouped}.`
+      : `A path is a run label, or for unlabeled runs the initiator's address. ${plural(totalPaths, 'path')}; columns are responder ports${grouped}.`,
+    ...(by === 'path' && [...allPaths].some(isScanPath)
+      ? ['A scan\'s path to each server it probed is a path of its own, and its columns are the servers\' ports; --by target counts the servers instead.'] : []),
   ];
   return { groupBy: options.groupBy ? formatGroupBy(options.groupBy) : null, paths: totalPaths, groups, columns, rows, notes };
 }

@@ -51,6 +51,24 @@ export function resultsByRun(store: Store): Map<string, string> {
   ).raw().all());
 }
 
+/**
+ * The results of scan runs (runs.kind 'server-scan') per scanned server: run id -> target address ->
+ * `name FIELD port FIELD verdict` records joined by RECORD, as resultsByRun gives a run's.
+ */
+export function scanResultsByTarget(store: Store): Map<string, Map<string, string>> {
+  const byRun = new Map<string, Map<string, string>>();
+  const rows = store.db.prepare<[], [string, string, string]>(
+    `SELECT t.run_id, t.target, group_concat(t.name || '${RESULT_FIELD}' || t.port || '${RESULT_FIELD}' || t.verdict, '${RESULT_RECORD}')
+     FROM tests t JOIN runs r ON r.id = t.run_id WHERE r.kind = 'server-scan' AND t.target IS NOT NULL GROUP BY t.run_id, t.target`,
+  ).raw().all();
+  for (const [runId, target, lines] of rows) {
+    let targets = byRun.get(runId);
+    if (!targets) byRun.set(runId, (targets = new Map()));
+    targets.set(target, lines);
+  }
+  return byRun;
+}
+
 export interface StoredResult {
   id: number;
   name: string;

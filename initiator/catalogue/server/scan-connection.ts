@@ -66,6 +66,9 @@ export class ScanConnection {
       }
       return answer;
     }
+    // The SYN-ACK may have been lost on its way back: a RST where the server's window would start frees
+    // what the server would otherwise keep (and resend) for a minute; nothing answers it either way.
+    await probe.send({ flags: TcpFlag.RST, seq: (isn + 1) >>> 0, ack: 0 });
     return undefined;
   }
 
