@@ -80,9 +80,14 @@ function checkOutput(outDir: string): void {
   if (readdirSync(outDir).length > 0) throw new UsageError('OUT_EXISTS', `--out ${outDir} is not empty: give a new directory (a dataset is written whole)`);
 }
 
+/**
+ * JSON columns are strings holding the JSON text as stored: hyparquet-writer serialises the values of
+ * a column annotated JSON itself (JSON.stringify), which would not keep the text byte for byte, and
+ * DuckDB reads the JSON annotation only together with that converted type.
+ */
 const PARQUET_TYPES: Record<ColumnType, Omit<SchemaElement, 'name' | 'repetition_type'>> = {
   string: { type: 'BYTE_ARRAY', converted_type: 'UTF8', logical_type: { type: 'STRING' } },
-  json: { type: 'BYTE_ARRAY', converted_type: 'JSON', logical_type: { type: 'JSON' } },
+  json: { type: 'BYTE_ARRAY', converted_type: 'UTF8', logical_type: { type: 'STRING' } },
   int32: { type: 'INT32' },
   int64: { type: 'INT64' },
   double: { type: 'DOUBLE' },

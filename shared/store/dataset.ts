@@ -27,8 +27,9 @@ export const MANIFEST_FILE = 'dataset.json';
 export const UNKNOWN_MONTH = 'unknown';
 
 /**
- * Column types: `string` UTF-8 text (Parquet BYTE_ARRAY, STRING), `json` JSON text (BYTE_ARRAY, JSON),
- * `int32`/`int64` signed integers, `double`, `binary` raw bytes (BYTE_ARRAY without annotation).
+ * Column types: `string` UTF-8 text (Parquet BYTE_ARRAY, STRING), `json` JSON text as stored, in a
+ * string column (BYTE_ARRAY, STRING), `int32`/`int64` signed integers, `double`, `binary` raw bytes
+ * (BYTE_ARRAY without annotation).
  */
 export type ColumnType = 'string' | 'json' | 'int32' | 'int64' | 'double' | 'binary';
 
@@ -143,6 +144,7 @@ const MONTH_OF_START = `COALESCE(strftime('%Y-%m', started_at), '${UNKNOWN_MONTH
 export function planExport(store: Store, options: { responderRecords?: boolean } = {}): ExportPlan {
   const db = store.db;
   db.pragma('temp_store = FILE');
+  db.pragma('cache_size = -65536'); // 64 MiB of pages: the joins by run and test revisit index pages
   db.exec(`
 DROP TABLE IF EXISTS temp.export_runs;
 CREATE TEMP TABLE export_runs (month TEXT NOT NULL, started_at TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (month, started_at, id)) WITHOUT ROWID;`);

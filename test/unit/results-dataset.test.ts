@@ -1,0 +1,223 @@
+/**
+ * The Parquet dataset (`export --format parquet`) and the DuckDB engine behind table and compare.
+ *
+ * The export is checked by an independent reader: DuckDB reads the files with its own Parquet reader
+ * and SQL written here, and every row of every table, every blob byte for byte, must equal the SQLite
+ * source. Then table and compare over the dataset must equal table and compare over the database,
+ * cell for cell, on databases made of the lab's recordings, on generated ones and on the corner cases
+ * of what counts as a path and which result counts.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { main as results } from '../../results/cli.js';
+import { DATASET_TABLES, DATASET_VERSION, MANIFEST_FILE, type DatasetManifest } from '../../shared/store/dataset.js';
+import { Store } from '../../shared/store.js';
+import { exportParquet, ROW_GROUP_ROWS } from '../../results/write/parquet.js';
+import { LAB_PROFILES, labDatabase } from '../helpers/lab-database.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mbprobe-dataset-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** mbprobe-results in-process: exit code, stdout, stderr. */
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await results(argv, { stdout: (t) => void (out += t), stderr: (t) => void (err += t) });
+  return { code, out, err };
+}
+
+/** An independent reader: DuckDB over the files as a researcher would open them (hive partitioning, globs). */
+let duck: DuckDBInstance;
+let reader: DuckDBConnection;
+beforeAll(async () => {
+  duck = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' });
+  reader = await duck.connect();
+});
+afterAll(() => {
+  reader.closeSync();
+  duck.closeSync();
+});
+const duckRows = async (sql: string): Promise<unknown[][]> => (await reader.runAndReadAll(sql)).getRowsJS() as unknown[][];
+const tableGlob = (dataset: string, table: string): string => `read_parquet('${join(dataset, table)}/*/*.parquet', hive_partitioning = true)`;
+
+/** A value as both readers give it: integers as bigint, blobs as hex, JSON as its text. */
+function normal(value: unknown): unknown {
+  if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
+  return value;
+}
+
+/** Every row of a dataset table as SQLite holds it, ordered by the table's first column and run. */
+function sqliteRows(path: string, table: string, responderRecords: boolean): unknown[][] {
+  const db = new Database(path, { readonly: true });
+  try {
+    const columns = DATASET_TABLES.find((t) => t.name === table)!.columns.map((c) => c.name);
+    const runs = responderRecords ? 'SELECT id FROM runs' : "SELECT id FROM runs WHERE coalesce(json_extract(host_info, '$.role'), '') <> 'responder'";
+    const month = "COALESCE(strftime('%Y-%m', r.started_at), 'unknown')";
+    const sql = {
+      runs: `SELECT ${columns.map((c) => `r.${c}`).join(', ')}, ${month} FROM runs r WHERE r.id IN (${runs}) ORDER BY r.id`,
+      tests: `SELECT ${columns.map((c) => `t.${c}`).join(', ')}, ${month} FROM tests t JOIN runs r ON r.id = t.run_id WHERE r.id IN (${runs}) ORDER BY t.id`,
+      segments: `SELECT ${columns.map((c) => (c === 'run_id' ? 'r.id' : `s.${c}`)).join(', ')}, ${month} FROM segments s JOIN tests t ON t.id = s.test_id JOIN runs r ON r.id = t.run_id WHERE r.id IN (${runs}) ORDER BY s.id`,
+      diffs: `SELECT ${columns.map((c) => (c === 'run_id' ? 'r.id' : `d.${c}`)).join(', ')}, ${month} FROM diffs d JOIN tests t ON t.id = d.test_id JOIN runs r ON r.id = t.run_id WHERE r.id IN (${runs}) ORDER BY d.id`,
+    }[table]!;
+    return db.prepare(sql).raw(true).safeIntegers(true).all().map((row) => (row as unknown[]).map(normal));
+  } finally {
+    db.close();
+  }
+}
+
+async function datasetRows(dataset: string, table: string): Promise<unknown[][]> {
+  const columns = DATASET_TABLES.find((t) => t.name === table)!.columns.map((c) => c.name);
+  const rows = await duckRows(`SELECT ${columns.map((c) => `"${c}"`).join(', ')}, month FROM ${tableGlob(dataset, table)} ORDER BY ${table === 'runs' ? 'id' : 'id'}`);
+  return rows.map((row) => row.map((v) => normal(v instanceof Object && 'bytes' in (v as object) ? (v as { bytes: Uint8Array }).bytes : v)));
+}
+
+describe('export --format parquet', () => {
+  it('writes every table so that DuckDB reads back the database row for row, every packet byte for byte', async () => {
+    const db = join(dir, 'lab.sqlite');
+    labDatabase(db);
+    const out = join(dir, 'dataset');
+    const exported = await cli('export', db, '--format', 'parquet', '--out', out);
+    expect(exported.code, exported.err).toBe(0);
+    expect(exported.out).toMatch(/^wrote a Parquet dataset \(version 1, 3 months, 2026-09 to 2026-11\) to /);
+    expect(exported.out).toContain('left out: 1 responder record(s)');
+
+    for (const table of ['runs', 'tests', 'segments', 'diffs']) {
+      const expected = sqliteRows(db, table, false);
+      const actual = await datasetRows(out, table);
+      expect(actual.length, table).toBe(expected.length);
+      expect(actual.length, table).toBeGreaterThan(0);
+      expect(actual, table).toEqual(expected);
+    }
+    // The packets as a whole, hashed by each reader on its side.
+    const hash = (rows: unknown[][]): string => rows.reduce((h, row) => h.update(String(row[6])), createHash('sha256')).digest('hex');
+    const sqliteDb = new Database(db, { readonly: true });
+    const bytes = sqliteDb.prepare('SELECT sum(length(bytes)) AS n FROM segments s JOIN tests t ON t.id = s.test_id WHERE t.run_id NOT LIKE \'responder%\'').get() as { n: number };
+    sqliteDb.close();
+    const [[duckBytes]] = await duckRows(`SELECT sum(octet_length(bytes)) FROM ${tableGlob(out, 'segments')}`);
+    expect(Number(duckBytes)).toBe(bytes.n);
+    expect(hash(await datasetRows(out, 'segments'))).toBe(hash(sqliteRows(db, 'segments', false)));
+  });
+
+  it('types every column as the schema says (strings, JSON, 32- and 64-bit integers, binary) and marks the file with the dataset version', async () => {
+    const db = join(dir, 'lab.sqlite');
+    labDatabase(db, LAB_PROFILES.slice(0, 2));
+    const out = join(dir, 'dataset');
+    expect((await cli('export', db, '--format', 'parquet', '--out', out)).code).toBe(0);
+    const duckType = { string: 'VARCHAR', json: 'VARCHAR', int32: 'INTEGER', int64: 'BIGINT', double: 'DOUBLE', binary: 'BLOB' };
+    for (const table of DATASET_TABLES) {
+      const described = await duckRows(`DESCRIBE SELECT * FROM ${tableGlob(out, table.name)}`);
+      expect(described.map((r) => [r[0], r[1]])).toEqual([...table.columns.map((c) => [c.name, duckType[c.type]]), ['month', 'VARCHAR']]);
+      const file = (await duckRows(`SELECT file FROM glob('${join(out, table.name)}/*/*.parquet')`))[0][0] as string;
+      const schema = await duckRows(`SELECT name, repetition_type FROM parquet_schema('${file}') WHERE name <> 'duckdb_schema' AND num_children IS NULL`);
+      expect(schema).toEqual(table.columns.map((c) => [c.name, c.nullable ? 'OPTIONAL' : 'REQUIRED']));
+      const [[meta]] = await duckRows(`SELECT decode(value) FROM parquet_kv_metadata('${file}') WHERE decode(key) = 'mbprobe.dataset'`);
+      expect(JSON.parse(meta as string)).toMatchObject({ format: 'mbprobe-dataset', version: DATASET_VERSION, table: table.name });
+    }
+  });
+
+  it('partitions by the month of the run\'s start and lists every file and row in the manifest', async () => {
+    const db = join(dir, 'lab.sqlite');
+    labDatabase(db);
+    const out = join(dir, 'dataset');
+    expect((await cli('export', '--db', db, '--format', 'parquet', '--out', out)).code).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(out, MANIFEST_FILE), 'utf8')) as DatasetManifest;
+    expect(manifest).toMatchObject({ format: 'mbprobe-dataset', version: DATASET_VERSION, responderRunsLeftOut: 1, notExported: [] });
+    expect(manifest.tables.map((t) => t.name)).toEqual(['runs', 'tests', 'segments', 'diffs']);
+    expect(readdirSync(join(out, 'tests')).sort()).toEqual(['month=2026-09', 'month=2026-10', 'month=2026-11']);
+    for (const table of manifest.tables) {
+      const counted = await duckRows(`SELECT month, count(*) FROM ${tableGlob(out, table.name)} GROUP BY month ORDER BY month`);
+      expect(counted.map(([m, n]) => [m, Number(n)]), table.name).toEqual(table.files.map((f) => [f.month, f.rows]));
+      expect(table.rows).toBe(table.files.reduce((s, f) => s + f.rows, 0));
+      // Each row is in the month of its run.
+      const [[misplaced]] = await duckRows(`SELECT count(*) FROM ${tableGlob(out, table.name)} x JOIN ${tableGlob(out, 'runs')} r ON r.id = x.${table.name === 'runs' ? 'id' : 'run_id'} WHERE strftime(r.started_at::TIMESTAMP, '%Y-%m') <> x.month`);
+      expect(Number(misplaced)).toBe(0);
+    }
+  });
+
+  it('exports the responder\'s own records only with --responder-records', async () => {
+    const db = join(dir, 'lab.sqlite');
+    labDatabase(db, LAB_PROFILES.slice(0, 3));
+    const out = join(dir, 'dataset');
+    expect((await cli('export', db, '--format', 'parquet', '--out', out, '--responder-records')).code).toBe(0);
+    for (const table of ['runs', 'tests', 'segments']) expect(await datasetRows(out, table), table).toEqual(sqliteRows(db, table, true));
+    const [[records]] = await duckRows(`SELECT count(*) FROM ${tableGlob(out, 'runs')} WHERE host_info->>'role' = 'responder'`);
+    expect(Number(records)).toBe(1);
+  });
+
+  it('writes row groups of at most ROW_GROUP_ROWS rows, so a month of any size is streamed', async () => {
+    const db = join(dir, 'many.sqlite');
+    const store = Store.open(db);
+    store.insertRun({ id: 'big', startedAt: '2026-11-01T00:00:00.000Z', toolVersion: 't' });
+    store.insertTest({ runId: 'big', name: 'syn-mss', port: 80, startedAt: 'x', finishedAt: 'x', verdict: 'passed', detail: null, diffs: [],
+      segments: Array.from({ length: ROW_GROUP_ROWS * 2 + 5 }, (_, i) => ({ side: 'initiator' as const, dir: 'sent' as const, atUs: i, bytes: Uint8Array.of(0x45, i & 255) })) });
+    store.close();
+    const out = join(dir, 'dataset');
+    expect((await cli('export', db, '--format', 'parquet', '--out', out)).code).toBe(0);
+    const file = join(out, 'segments/month=2026-11/part-0.parquet');
+    const groups = await duckRows(`SELECT row_group_id, any_value(row_group_num_rows) FROM parquet_metadata('${file}') GROUP BY ALL ORDER BY 1`);
+    expect(groups.map(([, n]) => Number(n))).toEqual([ROW_GROUP_ROWS, ROW_GROUP_ROWS, 5]);
+    const [[n, last]] = await duckRows(`SELECT count(*), max(at_us) FROM ${tableGlob(out, 'segments')}`);
+    expect([Number(n), Number(last)]).toEqual([ROW_GROUP_ROWS * 2 + 5, ROW_GROUP_ROWS * 2 + 4]);
+  });
+
+  it('exports a hops table with its own columns and its run\'s month when the database has one', async () => {
+    const db = join(dir, 'lab.sqlite');
+    labDatabase(db, LAB_PROFILES.slice(0, 2));
+    const raw = new Database(db);
+    // Whatever shape hop localisation gives it: here rows tied to a test, with a blob and a nullable column.
+    raw.exec('CREATE TABLE hops (id INTEGER PRIMARY KEY, test_id INTEGER NOT NULL REFERENCES tests(id), ttl INTEGER NOT NULL, address TEXT, quote BLOB)');
+    raw.exec("INSERT INTO hops (test_id, ttl, address, quote) SELECT id, 3, CASE WHEN id % 2 = 0 THEN '198.18.0.1' END, x'4500' FROM tests");
+    const hops = (raw.prepare("SELECT count(*) AS n FROM hops h JOIN tests t ON t.id = h.test_id JOIN runs r ON r.id = t.run_id WHERE coalesce(json_extract(r.host_info, '$.role'), '') <> 'responder'").get() as { n: number }).n;
+    raw.close();
+    const out = join(dir, 'dataset');
+    const exported = await cli('export', db, '--format', 'parquet', '--out', out);
+    expect(exported.code, exported.err).toBe(0);
+    expect(exported.out).toMatch(new RegExp(`hops +${hops} rows`));
+    const described = await duckRows(`DESCRIBE SELECT * FROM ${tableGlob(out, 'hops')}`);
+    expect(described.map((r) => [r[0], r[1]])).toEqual([['id', 'BIGINT'], ['run_id', 'VARCHAR'], ['test_id', 'BIGINT'], ['ttl', 'BIGINT'], ['address', 'VARCHAR'], ['quote', 'BLOB'], ['month', 'VARCHAR']]);
+    const [[n, wrongRun, nulls]] = await duckRows(`SELECT count(*), count(*) FILTER (WHERE h.run_id <> t.run_id OR h.month <> t.month), count(*) FILTER (WHERE address IS NULL)
+      FROM ${tableGlob(out, 'hops')} h JOIN ${tableGlob(out, 'tests')} t ON t.id = h.test_id`);
+    expect([Number(n), Number(wrongRun), Number(nulls) > 0]).toEqual([hops, 0, true]);
+  });
+
+  it('refuses what it cannot write, and leaves no directory behind', async () => {
+    const db = join(dir, 'lab.sqlite');
+    labDatabase(db, LAB_PROFILES.slice(0, 1));
+    const busy = join(dir, 'busy');
+    mkdirSync(busy);
+    writeFileSync(join(busy, 'keep.txt'), 'x');
+    expect(await cli('export', db, '--format', 'parquet', '--out', busy)).toMatchObject({ code: 2, err: expect.stringMatching(/--out .*busy is not empty/) });
+    expect(await cli('export', db, '--format', 'parquet')).toMatchObject({ code: 2, err: expect.stringMatching(/--format parquet writes a directory: give it with --out DIR/) });
+    expect(await cli('export', db, '--format', 'parquet', '--out', join(dir, 'x'), '--run', 'abc')).toMatchObject({ code: 2, err: expect.stringMatching(/exports the whole database; --run/) });
+    expect(await cli('export', db, '--format', 'jsonl', '--responder-records')).toMatchObject({ code: 2, err: expect.stringMatching(/--responder-records is for --format parquet/) });
+
+    // A value of a type mbprobe never stores (a fraction where seq is an integer) stops the export: nothing is left.
+    const raw = new Database(db);
+    raw.exec("UPDATE tests SET seq = 1.5 WHERE id = (SELECT max(id) FROM tests WHERE run_id LIKE 'lab-%')");
+    raw.close();
+    const out = join(dir, 'dataset');
+    const refused = await cli('export', db, '--format', 'parquet', '--out', out);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/tests\.seq holds number in a row of month 2026-\d\d; the dataset's seq is a non-null int64/);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.includes('partial'))).toEqual([]);
+  });
+
+  it('writes a dataset of a database without runs that readers take as empty', () => {
+    const db = join(dir, 'empty.sqlite');
+    Store.open(db).close();
+    const store = Store.open(db, { readonly: true });
+    const manifest = exportParquet(store, join(dir, 'dataset'));
+    store.close();
+    expect(manifest.tables.map((t) => [t.name, t.rows, t.files.length])).toEqual([['runs', 0, 0], ['tests', 0, 0], ['segments', 0, 0], ['diffs', 0, 0]]);
+  });
+});
