@@ -1,17 +1,18 @@
 /**
  * Command line for the mbprobe lab (run through scripts/lab):
  *
- *   lab up PROFILE [--id N] [--wan SPEC] [--json]
+ *   lab up PROFILE [--id N] [--wan SPEC] [--hops SPEC] [--json]
  *                                      create a persistent lab and leave it up (--wan: a WAN
- *                                      emulator on the initiator's link, e.g. delay=50ms,loss=10%,jitter=30ms)
+ *                                      emulator on the initiator's link, e.g. delay=50ms,loss=10%,jitter=30ms;
+ *                                      --hops: routers around the middlebox, e.g. 4,middlebox=3,short-quote=2)
  *   lab down [ID|all]                  remove lab ID; `all`: every lab (also ones
  *                                      in use by other processes); no argument:
  *                                      labs started with `up` and stale labs
  *   lab list [--json]                  profiles with descriptions, labs present
  */
-import { createLab, destroyLabById, formatWanSpec, LabError, listLabs, PROFILES, removeStaleLabs, type Lab } from './index.js';
+import { createLab, destroyLabById, formatHopsSpec, formatWanSpec, LabError, listLabs, PROFILES, removeStaleLabs, type Lab } from './index.js';
 
-const USAGE = `usage: scripts/lab up PROFILE [--id N] [--wan delay=50ms,loss=10%,jitter=30ms] [--json]
+const USAGE = `usage: scripts/lab up PROFILE [--id N] [--wan delay=50ms,loss=10%,jitter=30ms] [--hops 4,middlebox=3[,short-quote=2][,mpls=4][,ratelimit=kernel]] [--json]
        scripts/lab down [ID|all]
        scripts/lab list [--json]
 profiles: ${Object.keys(PROFILES).join(', ')}`;
@@ -20,6 +21,23 @@ function describeLab(lab: Lab): string {
   const ns = lab.namespaces;
   const a = lab.addresses;
   const i = lab.interfaces;
+  if (lab.path && lab.hops) {
+    return [
+      `lab ${lab.id} (${lab.profile.name} at hop ${lab.hops.middlebox} of ${lab.hops.count}): ${lab.profile.description}`,
+      `  initiator  netns ${ns.initiator.padEnd(10)} ${i.initiator.padEnd(9)} ${a.initiator.padEnd(15)} ${a.initiator6}`,
+      ...lab.path.map((h) => {
+        const what = [h.role, ...(h.shortQuote ? ['quotes 8 bytes of TCP'] : []), ...(h.mpls ? ['MPLS extensions'] : [])].join(', ');
+        return `  hop ${String(h.hop).padEnd(6)} netns ${h.namespace.padEnd(10)} ${h.left.iface.padEnd(9)} ${h.left.address.padEnd(15)} ${h.left.address6}  (${what})\n` +
+          `                   ${''.padEnd(10)} ${h.right.iface.padEnd(9)} ${h.right.address.padEnd(15)} ${h.right.address6}`;
+      }),
+      `  responder  netns ${ns.responder.padEnd(10)} ${i.responder.padEnd(9)} ${a.responder.padEnd(15)} ${a.responder6}`,
+      `             names   ${lab.responderNames[4]} ${lab.responderNames[6]} (resolve in the initiator's namespace only)`,
+      `  ICMP rate limits: ${lab.hops.icmpRateLimit === 'kernel' ? "the kernel's defaults" : 'off on every hop'}`,
+      ...(ns.wan && lab.wan ? [`  wan        netns ${ns.wan.padEnd(10)} bridge ${i.wanLeft} - ${i.wanRight} between initiator and hop 1: ${formatWanSpec(lab.wan)}`] : []),
+      `  e.g.  ip netns exec ${ns.initiator} traceroute -n ${a.responder}      ip netns exec ${ns.middlebox} nft list ruleset`,
+      `  remove with: scripts/lab down ${lab.id}`,
+    ].join('\n');
+  }
   return [
     `lab ${lab.id} (${lab.profile.name}): ${lab.profile.description}`,
     `  initiator  netns ${ns.initiator.padEnd(10)} ${i.initiator.padEnd(8)} ${a.initiator.padEnd(15)} ${a.initiator6}`,
@@ -51,10 +69,12 @@ async function main(argv: string[]): Promise<number> {
       if (id !== undefined) opts.id = id;
       const wanAt = args.indexOf('--wan');
       if (wanAt >= 0) opts.wan = args[wanAt + 1] ?? '';
+      const hopsAt = args.indexOf('--hops');
+      if (hopsAt >= 0) opts.hops = args[hopsAt + 1] ?? '';
       const lab = await createLab(opts);
       if (json) {
         process.stdout.write(
-          `${JSON.stringify({ id: lab.id, profile: lab.profile.name, namespaces: lab.namespaces, interfaces: lab.interfaces, addresses: lab.addresses, responderNames: lab.responderNames, ...(lab.wan ? { wan: formatWanSpec(lab.wan) } : {}) }, null, 2)}\n`,
+          `${JSON.stringify({ id: lab.id, profile: lab.profile.name, namespaces: lab.namespaces, interfaces: lab.interfaces, addresses: lab.addresses, responderNames: lab.responderNames, ...(lab.wan ? { wan: formatWanSpec(lab.wan) } : {}), ...(lab.hops ? { hops: formatHopsSpec(lab.hops), path: lab.path } : {}) }, null, 2)}\n`,
         );
       } else process.stdout.write(`${describeLab(lab)}\n`);
       return 0;

@@ -11,6 +11,14 @@
  * prefix (IPv6) and exist only inside the lab's own namespaces; nothing is
  * created in, or routed to, the host's namespace.
  *
+ * With `hops` (createLab, `scripts/lab up --hops`), the path has routers on both sides of the
+ * middlebox, every hop a namespace that forwards (lab/hops.ts):
+ *
+ *   mbp<id>-ini — mbp<id>-h1 — ... — mbp<id>-mb (hop k) — ... — mbp<id>-hN — mbp<id>-rsp
+ *
+ * the initiator and responder keep their addresses, hop 1's left and hop N's right side take the
+ * middlebox's, and the links between hops get addresses of their own.
+ *
  * Bookkeeping: /run/mbprobe-lab/<id>.pid holds the creating pid (first line)
  * plus its start time, the profile name and whether the lab is persistent
  * (started by `scripts/lab up`, outlives its creator).  Id allocation and
@@ -25,6 +33,7 @@ import { join } from 'node:path';
 import { daemonScript, LabError, NFT_TABLE, type LabProfile } from './profile.js';
 import { PROFILES } from './profiles/index.js';
 import { formatWanSpec, parseWanSpec, type WanSpec } from './wan.js';
+import { checkHopsSpec, hopRoutes, labHops, parseHopsSpec, type HopsSpec, type LabHop } from './hops.js';
 
 // ---------------------------------------------------------------------------
 // Public types
@@ -68,6 +77,9 @@ export interface Lab {
   responderNames: { 4: string; 6: string };
   /** The WAN emulator's settings when the initiator's access link has one (createLab's `wan`). */
   wan?: WanSpec;
+  /** A multi-hop path (createLab's `hops`): its settings, and every hop (the middlebox among them) in path order. */
+  hops?: HopsSpec;
+  path?: readonly LabHop[];
   /** A directory of this lab's own (configuration files of middlebox software, logs), removed with the lab. */
   runDir: string;
   /** true for labs created with `keep` (scripts/lab up): they outlive their creator */
@@ -96,7 +108,7 @@ export const MAX_LAB_ID = 63;
 export const LAB_RUN_DIR = '/run/mbprobe-lab';
 const LOCK_PATH = `${LAB_RUN_DIR}/.lock`;
 const NETNS_DIR = '/run/netns';
-const NS_NAME_RE = /^mbp(\d{1,2})-(ini|mb|rsp|wan)$/;
+const NS_NAME_RE = /^mbp(\d{1,2})-(ini|mb|rsp|wan|h\d{1,2})$/;
 
 export const LAB_INTERFACES = Object.freeze({
   initiator: 'ini0',
@@ -501,6 +513,48 @@ function checkId(id: number): void {
 }
 
 // ---------------------------------------------------------------------------
+// Shell snippets that configure a namespace
+
+/** The nftables table and packet mark of hops whose ICMP errors the quoter daemon sends. */
+export const QUOTER_TABLE = 'mbprobe_quoter';
+export const QUOTER_MARK = 0x6d62;
+
+const sys = (path: string, value: string) => `echo ${value} > /proc/sys/${path}`;
+const noDad = (devs: string[]) => [
+  sys('net/ipv6/conf/all/accept_dad', '0'),
+  sys('net/ipv6/conf/default/accept_dad', '0'),
+  ...devs.map((d) => sys(`net/ipv6/conf/${d}/accept_dad`, '0')),
+];
+const offload = (dev: string) => `ethtool -K ${dev} ${OFFLOADS.map((f) => `${f} off`).join(' ')} >/dev/null 2>&1 || true`;
+const ipBatch = (lines: string[]) => `ip -batch - <<'EOF'\n${lines.join('\n')}\nEOF`;
+const nftScript = (lines: string[]) => `nft -f - <<'EOF'\n${lines.join('\n')}\nEOF`;
+/** An end host: one interface, its addresses, default routes via the gateway. */
+const hostScript = (dev: string, v4: string, v6: string, gw4: string, gw6: string) =>
+  [
+    'set -e',
+    ...noDad([dev]),
+    sys(`net/ipv6/conf/${dev}/router_solicitations`, '0'),
+    offload(dev),
+    ipBatch([
+      'link set lo up',
+      `addr add ${v4}/24 dev ${dev}`,
+      `addr add ${v6}/64 dev ${dev} nodad`,
+      `link set ${dev} up`,
+      `route add default via ${gw4} dev ${dev}`,
+      `route add default via ${gw6} dev ${dev}`,
+    ]),
+  ].join('\n');
+/** The bridge's ends carry no address and stay silent (no IPv6 of their own): only what it forwards crosses. */
+const wanScript = (ifs: Lab['interfaces']) => [
+  'set -e',
+  ...[ifs.wanLeft, ifs.wanRight].map((d) => sys(`net/ipv6/conf/${d}/disable_ipv6`, '1')),
+  offload(ifs.wanLeft),
+  offload(ifs.wanRight),
+  ipBatch(['link set lo up', ...[ifs.wanLeft, ifs.wanRight].flatMap((d) => [`link set ${d} promisc on`, `link set ${d} up`])]),
+].join('\n');
+const inNs = (name: string, script: string) => run(['ip', 'netns', 'exec', name, 'sh', '-c', script], { timeoutMs: 20_000 });
+
+// ---------------------------------------------------------------------------
 // The lab
 
 class LabImpl implements Lab {
@@ -512,12 +566,14 @@ class LabImpl implements Lab {
   readonly persistent: boolean;
   readonly responderNames: Lab['responderNames'];
   readonly wan?: WanSpec;
+  readonly hops?: HopsSpec;
+  readonly path?: readonly LabHop[];
   readonly runDir: string;
   private readonly children = new Set<ChildProcess>();
   private destroying: Promise<void> | undefined;
   private destroyed = false;
 
-  constructor(id: number, profile: LabProfile, persistent: boolean, wan: WanSpec | undefined) {
+  constructor(id: number, profile: LabProfile, persistent: boolean, wan: WanSpec | undefined, hops: HopsSpec | undefined) {
     this.id = id;
     this.profile = profile;
     this.persistent = persistent;
@@ -526,16 +582,29 @@ class LabImpl implements Lab {
     this.addresses = labAddresses(id);
     this.responderNames = labResponderNames(id);
     if (wan) this.wan = wan;
+    if (hops) {
+      this.hops = hops;
+      this.path = labHops(id, hops, this.namespaces.middlebox, this.interfaces);
+      const mb = this.path[hops.middlebox - 1];
+      this.addresses = { ...this.addresses, middleboxLeft: mb.left.address, middleboxLeft6: mb.left.address6, middleboxRight: mb.right.address, middleboxRight6: mb.right.address6 };
+    }
     this.runDir = runDirOf(id);
     liveLabs.add(this);
   }
 
-  /** namespace name for a namespace name or role */
+  /** Every namespace of the lab: the roles', and the routers of a multi-hop path. */
+  allNamespaces(): string[] {
+    return [...new Set([...Object.values(this.namespaces), ...(this.path ?? []).map((h) => h.namespace)])];
+  }
+
+  /** namespace name for a namespace name or role ('initiator', 'middlebox', 'responder', 'wan', 'h<n>' for hop n) */
   resolveNs(ns: string): string {
     const byRole = (this.namespaces as Record<string, string>)[ns];
     if (byRole) return byRole;
-    if (Object.values(this.namespaces).includes(ns)) return ns;
-    throw new LabError('EINVAL', `${ns} is not a namespace of lab ${this.id} (${Object.values(this.namespaces).join(', ')})`);
+    const hop = /^h(\d{1,2})$/.exec(ns);
+    if (hop && this.path?.[Number(hop[1]) - 1]) return this.path[Number(hop[1]) - 1].namespace;
+    if (this.allNamespaces().includes(ns)) return ns;
+    throw new LabError('EINVAL', `${ns} is not a namespace of lab ${this.id} (${this.allNamespaces().join(', ')})`);
   }
 
   private alive(): void {
@@ -584,7 +653,7 @@ class LabImpl implements Lab {
       await gone;
       clearTimeout(t);
     }
-    await teardownNamespaces(Object.values(this.namespaces));
+    await teardownNamespaces(this.allNamespaces());
     this.releasePidFile();
     rmQuiet(this.runDir);
     this.destroyed = true;
@@ -601,7 +670,7 @@ class LabImpl implements Lab {
         /* gone */
       }
     }
-    teardownNamespacesSync(Object.values(this.namespaces));
+    teardownNamespacesSync(this.allNamespaces());
     this.releasePidFile();
     rmQuiet(this.runDir);
     this.destroyed = true;
@@ -619,6 +688,7 @@ class LabImpl implements Lab {
   // -- construction -------------------------------------------------------
 
   async build(): Promise<void> {
+    if (this.path) return this.buildPath(this.path);
     const ns = this.namespaces;
     const ifs = this.interfaces;
     const a = this.addresses;
@@ -642,40 +712,8 @@ class LabImpl implements Lab {
       ].join('\n'),
       timeoutMs: 20_000,
     });
-    // The initiator resolves the responder's lab names; the middlebox resolves nothing (its resolver is
-    // a closed local port, so software on it fails at once instead of asking the host's resolver).
-    mkdirSync(this.runDir, { recursive: true });
-    mkdirSync(`${NETNS_ETC}/${ns.initiator}`, { recursive: true });
-    writeFileSync(`${NETNS_ETC}/${ns.initiator}/hosts`,
-      `127.0.0.1 localhost\n::1 localhost\n${a.responder} ${this.responderNames[4]}\n${a.responder6} ${this.responderNames[6]}\n`);
-    mkdirSync(`${NETNS_ETC}/${ns.middlebox}`, { recursive: true });
-    writeFileSync(`${NETNS_ETC}/${ns.middlebox}/hosts`, '127.0.0.1 localhost\n::1 localhost\n');
-    writeFileSync(`${NETNS_ETC}/${ns.middlebox}/resolv.conf`, 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
-    for (const [name, content] of Object.entries(this.profile.files?.(this) ?? {})) writeFileSync(join(this.runDir, name), content);
+    this.writeEtc();
     // 2. per namespace, one shell: sysctls, offloads, addresses, routes
-    const sys = (path: string, value: string) => `echo ${value} > /proc/sys/${path}`;
-    const noDad = (devs: string[]) => [
-      sys('net/ipv6/conf/all/accept_dad', '0'),
-      sys('net/ipv6/conf/default/accept_dad', '0'),
-      ...devs.map((d) => sys(`net/ipv6/conf/${d}/accept_dad`, '0')),
-    ];
-    const offload = (dev: string) => `ethtool -K ${dev} ${OFFLOADS.map((f) => `${f} off`).join(' ')} >/dev/null 2>&1 || true`;
-    const ipBatch = (lines: string[]) => `ip -batch - <<'EOF'\n${lines.join('\n')}\nEOF`;
-    const host = (dev: string, v4: string, v6: string, gw4: string, gw6: string) =>
-      [
-        'set -e',
-        ...noDad([dev]),
-        sys(`net/ipv6/conf/${dev}/router_solicitations`, '0'),
-        offload(dev),
-        ipBatch([
-          'link set lo up',
-          `addr add ${v4}/24 dev ${dev}`,
-          `addr add ${v6}/64 dev ${dev} nodad`,
-          `link set ${dev} up`,
-          `route add default via ${gw4} dev ${dev}`,
-          `route add default via ${gw6} dev ${dev}`,
-        ]),
-      ].join('\n');
     const mb = [
       'set -e',
       ...noDad([ifs.middleboxLeft, ifs.middleboxRight]),
@@ -693,22 +731,35 @@ class LabImpl implements Lab {
         `link set ${ifs.middleboxRight} up`,
       ]),
     ].join('\n');
-    const inNs = (name: string, script: string) => run(['ip', 'netns', 'exec', name, 'sh', '-c', script], { timeoutMs: 20_000 });
-    // The bridge's ends carry no address and stay silent (no IPv6 of their own): only what it forwards crosses.
-    const wan = [
-      'set -e',
-      ...[ifs.wanLeft, ifs.wanRight].map((d) => sys(`net/ipv6/conf/${d}/disable_ipv6`, '1')),
-      offload(ifs.wanLeft),
-      offload(ifs.wanRight),
-      ipBatch(['link set lo up', ...[ifs.wanLeft, ifs.wanRight].flatMap((d) => [`link set ${d} promisc on`, `link set ${d} up`])]),
-    ].join('\n');
     await Promise.all([
-      inNs(ns.initiator, host(ifs.initiator, a.initiator, a.initiator6, a.middleboxLeft, a.middleboxLeft6)),
+      inNs(ns.initiator, hostScript(ifs.initiator, a.initiator, a.initiator6, a.middleboxLeft, a.middleboxLeft6)),
       inNs(ns.middlebox, mb),
-      inNs(ns.responder, host(ifs.responder, a.responder, a.responder6, a.middleboxRight, a.middleboxRight6)),
-      ...(ns.wan ? [inNs(ns.wan, wan)] : []),
+      inNs(ns.responder, hostScript(ifs.responder, a.responder, a.responder6, a.middleboxRight, a.middleboxRight6)),
+      ...(ns.wan ? [inNs(ns.wan, wanScript(ifs))] : []),
     ]);
-    // 3. the profile's netfilter configuration, in one shell
+    await this.configure();
+  }
+
+  /** The /etc overrides of the initiator (the responder's names) and the middlebox (no resolver), and the profile's files. */
+  private writeEtc(): void {
+    const ns = this.namespaces;
+    const a = this.addresses;
+    // The initiator resolves the responder's lab names; the middlebox resolves nothing (its resolver is
+    // a closed local port, so software on it fails at once instead of asking the host's resolver).
+    mkdirSync(this.runDir, { recursive: true });
+    mkdirSync(`${NETNS_ETC}/${ns.initiator}`, { recursive: true });
+    writeFileSync(`${NETNS_ETC}/${ns.initiator}/hosts`,
+      `127.0.0.1 localhost\n::1 localhost\n${a.responder} ${this.responderNames[4]}\n${a.responder6} ${this.responderNames[6]}\n`);
+    mkdirSync(`${NETNS_ETC}/${ns.middlebox}`, { recursive: true });
+    writeFileSync(`${NETNS_ETC}/${ns.middlebox}/hosts`, '127.0.0.1 localhost\n::1 localhost\n');
+    writeFileSync(`${NETNS_ETC}/${ns.middlebox}/resolv.conf`, 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+    for (const [name, content] of Object.entries(this.profile.files?.(this) ?? {})) writeFileSync(join(this.runDir, name), content);
+  }
+
+  /** 3. the profile's netfilter configuration, in one shell; 4. daemons: the WAN emulator's bridge, then the profile's own. */
+  private async configure(): Promise<void> {
+    const ns = this.namespaces;
+    const ifs = this.interfaces;
     const setup = this.profile.setup(this);
     if (setup.length > 0) {
       const script = setup
@@ -719,13 +770,86 @@ class LabImpl implements Lab {
         .join('\n');
       await inNs(ns.middlebox, script);
     }
-    // 4. daemons: the WAN emulator's bridge, then the profile's own
     if (ns.wan && this.wan) {
       const bridge = [process.execPath, daemonScript('wan'), '--left', ifs.wanLeft, '--right', ifs.wanRight, '--spec', formatWanSpec(this.wan),
         ...(this.persistent ? [] : ['--exit-on-stdin-end'])];
       await this.startDaemons(ns.wan, [bridge], 'ready', []);
     }
     await this.startDaemons(ns.middlebox, this.profile.daemons?.(this) ?? [], this.profile.readyLine, this.profile.listens?.(this) ?? []);
+  }
+
+  /**
+   * A multi-hop path (lab/hops.ts): every hop a forwarding namespace with routes to every link, ICMP
+   * rate limits off unless asked for the kernel's defaults, the profile on the middlebox's hop, and
+   * the quoter daemon on hops that quote short or with MPLS extensions.
+   */
+  private async buildPath(path: readonly LabHop[]): Promise<void> {
+    const ns = this.namespaces;
+    const ifs = this.interfaces;
+    const a = this.addresses;
+    const spec = this.hops!;
+    const first = path[0];
+    const last = path[path.length - 1];
+    const links = [
+      ...(ns.wan
+        ? [
+            `link add name ${ifs.wanLeft} netns ${ns.wan} type veth peer name ${ifs.initiator} netns ${ns.initiator}`,
+            `link add name ${ifs.wanRight} netns ${ns.wan} type veth peer name ${first.left.iface} netns ${first.namespace}`,
+          ]
+        : [`link add name ${first.left.iface} netns ${first.namespace} type veth peer name ${ifs.initiator} netns ${ns.initiator}`]),
+      ...path.slice(1).map((hop, i) => `link add name ${path[i].right.iface} netns ${path[i].namespace} type veth peer name ${hop.left.iface} netns ${hop.namespace}`),
+      `link add name ${last.right.iface} netns ${last.namespace} type veth peer name ${ifs.responder} netns ${ns.responder}`,
+    ];
+    await run(['ip', '-batch', '-'], {
+      input: [...[ns.initiator, ns.responder, ...(ns.wan ? [ns.wan] : []), ...path.map((h) => h.namespace)].map((n) => `netns add ${n}`), ...links, ''].join('\n'),
+      timeoutMs: 20_000,
+    });
+    this.writeEtc();
+    const prefix = (address: string): string => (address.includes(':') ? '64' : address.startsWith(`198.18.${64 + this.id}.`) ? '30' : '24');
+    const icmpLimits = spec.icmpRateLimit === 'kernel' ? [] : [
+      // Every copy of a probe gets its answer: no per-destination limit, a global one far above what a test sends.
+      sys('net/ipv4/icmp_ratelimit', '0'),
+      sys('net/ipv4/icmp_msgs_per_sec', '1000000'),
+      sys('net/ipv4/icmp_msgs_burst', '1000000'),
+      sys('net/ipv6/icmp/ratelimit', '0'),
+    ];
+    const hopScript = (hop: LabHop): string => [
+      'set -e',
+      ...noDad([hop.left.iface, hop.right.iface]),
+      sys('net/ipv4/ip_forward', '1'),
+      sys('net/ipv6/conf/all/forwarding', '1'),
+      ...icmpLimits,
+      offload(hop.left.iface),
+      offload(hop.right.iface),
+      ipBatch([
+        'link set lo up',
+        ...[hop.left, hop.right].flatMap((side) => [
+          `addr add ${side.address}/${prefix(side.address)} dev ${side.iface}`,
+          `addr add ${side.address6}/64 dev ${side.iface} nodad`,
+          `link set ${side.iface} up`,
+        ]),
+        ...hopRoutes(this.id, path, hop.hop),
+      ]),
+    ].join('\n');
+    await Promise.all([
+      inNs(ns.initiator, hostScript(ifs.initiator, a.initiator, a.initiator6, first.left.address, first.left.address6)),
+      inNs(ns.responder, hostScript(ifs.responder, a.responder, a.responder6, last.right.address, last.right.address6)),
+      ...(ns.wan ? [inNs(ns.wan, wanScript(ifs))] : []),
+      ...path.map((hop) => inNs(hop.namespace, hopScript(hop))),
+    ]);
+    await this.configure();
+    // Hops that quote less than Linux: the kernel's own time-exceeded errors dropped, the quoter's (marked) sent instead.
+    for (const hop of path.filter((h) => h.shortQuote || h.mpls)) {
+      await inNs(hop.namespace, nftScript([
+        `add table inet ${QUOTER_TABLE}`,
+        `add chain inet ${QUOTER_TABLE} output { type filter hook output priority filter; policy accept; }`,
+        `add rule inet ${QUOTER_TABLE} output meta mark != ${QUOTER_MARK} icmp type time-exceeded drop`,
+        `add rule inet ${QUOTER_TABLE} output meta mark != ${QUOTER_MARK} icmpv6 type time-exceeded drop`,
+      ]));
+      const quoter = [process.execPath, daemonScript('quoter'), '--iface', hop.left.iface, '--source4', hop.left.address, '--source6', hop.left.address6,
+        '--mark', String(QUOTER_MARK), ...(hop.mpls ? ['--mpls', String(16000 + hop.hop)] : ['--quote-tcp-bytes', '8']), ...(this.persistent ? [] : ['--exit-on-stdin-end'])];
+      await this.startDaemons(hop.namespace, [quoter], 'ready', []);
+    }
   }
 
   private async startDaemons(namespace: string, daemons: string[][], readyLine: string | undefined, wanted: Array<{ port: number; family: 4 | 6 }>): Promise<void> {
@@ -823,6 +947,12 @@ export interface CreateLabOptions {
    * under whatever the profile does: a user-space bridge in its own namespace, not a hop.
    */
   wan?: string | WanSpec;
+  /**
+   * A multi-hop path instead of the three namespaces: routers on both sides of the middlebox, every
+   * hop a forwarding namespace (`4,middlebox=3,short-quote=2`, see lab/hops.ts). Unset: initiator —
+   * middlebox — responder, as always.
+   */
+  hops?: string | HopsSpec;
 }
 
 export function resolveProfile(profile: string | LabProfile): LabProfile {
@@ -838,6 +968,7 @@ export async function createLab(opts: CreateLabOptions): Promise<Lab> {
   if (opts.id !== undefined) checkId(opts.id);
   const persistent = opts.keep ?? false;
   const wan = typeof opts.wan === 'string' ? parseWanSpec(opts.wan) : opts.wan;
+  const hops = opts.hops === undefined ? undefined : typeof opts.hops === 'string' ? parseHopsSpec(opts.hops) : checkHopsSpec(opts.hops);
   for (const program of profile.needs ?? []) {
     if (!commandExists(program)) {
       throw new LabError('EMISSING', `profile ${profile.name} needs ${program}${profile.packages?.length ? ` (Debian: apt-get install ${profile.packages.join(' ')}; scripts/setup installs it)` : ''}`);
@@ -870,7 +1001,7 @@ export async function createLab(opts: CreateLabOptions): Promise<Lab> {
     return chosen;
   });
   installExitHook();
-  const lab = new LabImpl(id, profile, persistent, wan);
+  const lab = new LabImpl(id, profile, persistent, wan, hops);
   try {
     await lab.build();
   } catch (e) {
