@@ -5,6 +5,7 @@ import { parsePortList, UsageError } from '../../shared/cli.js';
 import { DEFAULT_DB_PATH, type Store } from '../../shared/store.js';
 import type { GroupBy } from '../grouping.js';
 import { openDatabase } from '../read/database.js';
+import { resultsInput, type ResultsInput } from '../read/results.js';
 
 /**
  * Every command that reads one database takes it the same way: as its first argument, or with
@@ -23,6 +24,25 @@ export function databasePath(positional: string | undefined, option: string | un
     throw new UsageError('TWO_DATABASES', `two databases given, ${positional} and --db ${option}: give one`);
   }
   return positional ?? option ?? DEFAULT_DB_PATH;
+}
+
+/**
+ * table and compare also read Parquet datasets (`export --format parquet`): their first arguments are
+ * one database, or one or more dataset directories read as one; `--db` is the same as one argument.
+ */
+export function withResultsInput(command: Command): Command {
+  return command
+    .argument('[input...]', `an mbprobe database (default: ${DEFAULT_DB_PATH}, the initiator's), or one or more Parquet datasets (directories written by export --format parquet), read as one`)
+    .option('--db <path>', 'the database or dataset, as an option (the same as giving it as the first argument)');
+}
+
+/** What a command of withResultsInput named. */
+export function resultsInputOf(positionals: readonly string[], option: string | undefined): ResultsInput {
+  if (positionals.length <= 1) return resultsInput([databasePath(positionals[0], option)]);
+  if (option !== undefined && !positionals.includes(option)) {
+    throw new UsageError('TWO_DATABASES', `${positionals.join(', ')} and --db ${option} given: give the inputs as arguments, or one with --db`);
+  }
+  return resultsInput(positionals);
 }
 
 /** Opens the database a command named (read-only), reads it with `read`, and closes it. */

@@ -1,22 +1,22 @@
-/** `mbprobe-results table`: the paper table (read/table.ts) in a format (render/table.ts). */
+/** `mbprobe-results table`: the paper table (read/table.ts, of a database or datasets: read/results.ts) in a format (render/table.ts). */
 import { Option, type Command } from 'commander';
 import type { CliIo } from '../../shared/cli.js';
 import { COUNTED_BY, type CountedBy } from '../read/paths.js';
-import { computeTable } from '../read/table.js';
+import { readTable } from '../read/results.js';
 import { FORMATS, type Format } from '../render/grid.js';
 import { renderTable } from '../render/table.js';
-import { parseGroupBy, readDatabase, withDatabase } from './options.js';
+import { parseGroupBy, resultsInputOf, withResultsInput } from './options.js';
 
 export const formatOption = (): Option => new Option('--format <format>', 'output format').choices(FORMATS).default('markdown');
 
 export function registerTableCommand(program: Command, io: CliIo): Command {
-  return withDatabase(program.command('table'))
+  return withResultsInput(program.command('table'))
     .description('the paper table: one row per behaviour (test and verdict), one column per port, each cell "n / N (p%)" of paths (a path is a run label, or the initiator\'s address)')
     .addOption(formatOption())
     .option('--group-by <attribute>', 'one block of port columns per value of label, or of tag:KEY (a tag given with mbprobe-initiator run --tag KEY=VALUE)')
     .addOption(new Option('--by <unit>', 'what the cells count: paths (a run label or initiator address; a scan\'s path to each server is one), or the servers scans probed (target)').choices(COUNTED_BY).default('path'))
-    .action((db: string | undefined, opts: { db?: string; format: Format; groupBy?: string; by: CountedBy }) => {
+    .action(async (inputs: string[], opts: { db?: string; format: Format; groupBy?: string; by: CountedBy }) => {
       const groupBy = opts.groupBy === undefined ? undefined : parseGroupBy(opts.groupBy);
-      io.stdout(renderTable(readDatabase(db, opts.db, (store) => computeTable(store, { groupBy, by: opts.by })), opts.format));
+      io.stdout(renderTable(await readTable(resultsInputOf(inputs, opts.db), { groupBy, by: opts.by }), opts.format));
     });
 }

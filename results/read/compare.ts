@@ -32,11 +32,25 @@ export interface CompareData {
   notes: string[];
 }
 
+/** A path's result that counts for a test on a port, from either engine (results/read/results.ts). */
+export interface PathResult {
+  /** The path's key (results/read/paths.ts). */
+  path: string;
+  name: string;
+  port: number;
+  verdict: string;
+}
+
 export function computeCompare(store: Store, options: CompareOptions = {}): CompareData {
-  const rows: Array<{ path: string; name: string; port: number; verdict: string }> = [];
+  const rows: PathResult[] = [];
   visitLatestResults(store, undefined, (_group, path, lines) => {
     for (const line of lines) rows.push({ path, ...parseResultLine(line) });
   });
+  return compareFromResults(rows, options);
+}
+
+/** compare's data from every path's results that count (either engine's). */
+export function compareFromResults(rows: readonly PathResult[], options: CompareOptions = {}): CompareData {
   const columns = new Map<string, CompareColumn>();
   const byPath = new Map<string, Map<string, string>>();
   for (const r of rows) {

@@ -62,7 +62,27 @@ export interface TableData {
   notes: string[];
 }
 
+/**
+ * What the table counts, from either engine (results/read/results.ts): this module's SQLite counting
+ * (countLatestResults) or DuckDB's over a dataset (results/read/dataset.ts).
+ */
+export interface LatestCounts {
+  /** Distinct units (paths, or servers) with a result, in all groups. */
+  units: number;
+  /** Some unit is a scan's path to one server (counting by path). */
+  scanPaths: boolean;
+  /** Per group value (null: no grouping, or runs without the attribute), its units. */
+  groups: Map<string | null, number>;
+  /** Per group, test, port and verdict, the units whose result that counts it is. */
+  counts: Array<{ grp: string | null; n: number; name: string; port: number; verdict: string }>;
+}
+
 export function computeTable(store: Store, options: TableOptions = {}): TableData {
+  return tableFromCounts(countLatestResults(store, options), options);
+}
+
+/** The table's counts from a database: every path's results that count (visitLatestResults), counted. */
+export function countLatestResults(store: Store, options: TableOptions = {}): LatestCounts {
   // group -> the lines of a path (shared between paths with the same results) -> paths
   const pathsByLines = new Map<string | null, Map<readonly string[], number>>();
   const allPaths = new Set<string>();
@@ -85,7 +105,14 @@ export function computeTable(store: Store, options: TableOptions = {}): TableDat
     groupPaths.set(grp, paths);
     for (const [line, n] of lineCounts) counts.push({ grp, n, ...parseResultLine(line) });
   }
-  const totalPaths = allPaths.size;
+  return { units: allPaths.size, scanPaths: by === 'path' && [...allPaths].some(isScanPath), groups: groupPaths, counts };
+}
+
+/** The table from the counts of either engine. */
+export function tableFromCounts(latest: LatestCounts, options: TableOptions = {}): TableData {
+  const { groups: groupPaths, counts } = latest;
+  const totalPaths = latest.units;
+  const by = options.by ?? 'path';
 
   const groups = [...groupPaths]
     .map(([value, paths]) => ({ value, paths }))
@@ -132,7 +159,7 @@ export function computeTable(store: Store, options: TableOptions = {}): TableDat
     by === 'target'
       ? `A server is an address a scan (mbprobe-initiator scan) probed, wherever it was scanned from; measurements against a responder are not counted. ${plural(totalPaths, 'server')}; columns are the servers' ports${grouped}.`
       : `A path is a run label, or for unlabeled runs the initiator's address. ${plural(totalPaths, 'path')}; columns are responder ports${grouped}.`,
-    ...(by === 'path' && [...allPaths].some(isScanPath)
+    ...(latest.scanPaths
       ? ['A scan\'s path to each server it probed is a path of its own, and its columns are the servers\' ports; --by target counts the servers instead.'] : []),
   ];
   return { groupBy: options.groupBy ? formatGroupBy(options.groupBy) : null, paths: totalPaths, groups, columns, rows, notes };

@@ -15,10 +15,14 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { main as results } from '../../results/cli.js';
+import { computeCompare } from '../../results/read/compare.js';
+import { readCompare, readTable } from '../../results/read/results.js';
+import { computeTable, type TableOptions } from '../../results/read/table.js';
 import { DATASET_TABLES, DATASET_VERSION, MANIFEST_FILE, type DatasetManifest } from '../../shared/store/dataset.js';
 import { Store } from '../../shared/store.js';
 import { exportParquet, ROW_GROUP_ROWS } from '../../results/write/parquet.js';
 import { LAB_PROFILES, labDatabase } from '../helpers/lab-database.js';
+import { generateResultsDatabase } from '../helpers/synthetic.js';
 
 let dir: string;
 beforeEach(() => {
@@ -219,5 +223,185 @@ describe('export --format parquet', () => {
     const manifest = exportParquet(store, join(dir, 'dataset'));
     store.close();
     expect(manifest.tables.map((t) => [t.name, t.rows, t.files.length])).toEqual([['runs', 0, 0], ['tests', 0, 0], ['segments', 0, 0], ['diffs', 0, 0]]);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// table and compare over datasets: the same data as over the database.
+
+/** Exports `db` (every run the table reads) to a new dataset directory; returns it. */
+function exported(db: string, name = 'dataset'): string {
+  const out = join(dir, name);
+  const store = Store.open(db, { readonly: true });
+  try {
+    exportParquet(store, out);
+  } finally {
+    store.close();
+  }
+  return out;
+}
+
+const TABLE_OPTIONS: Array<[string, TableOptions]> = [
+  ['no grouping', {}],
+  ['--group-by label', { groupBy: { kind: 'label' } }],
+  ['--group-by tag:net', { groupBy: { kind: 'tag', key: 'net' } }],
+  ['--group-by tag:profile', { groupBy: { kind: 'tag', key: 'profile' } }],
+  ['--group-by tag:a/b~c', { groupBy: { kind: 'tag', key: 'a/b~c' } }],
+  ['--by target', { by: 'target' }],
+  ['--by target --group-by label', { by: 'target', groupBy: { kind: 'label' } }],
+];
+
+/** table and compare of `db` through SQLite and of its export through DuckDB, compared whole (every cell, every note). */
+async function expectSameResults(db: string, datasets: string[] = [exported(db)]): Promise<void> {
+  const store = Store.open(db, { readonly: true });
+  try {
+    for (const [name, options] of TABLE_OPTIONS) {
+      expect(await readTable({ kind: 'datasets', dirs: datasets }, options), name).toEqual(computeTable(store, options));
+    }
+    for (const onlyDifferent of [false, true]) {
+      expect(await readCompare({ kind: 'datasets', dirs: datasets }, { onlyDifferent }), `compare, onlyDifferent ${onlyDifferent}`).toEqual(computeCompare(store, { onlyDifferent }));
+    }
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * What decides a path and the result that counts, at its edges: ties in started_at, two results for a
+ * test in one run, empty labels and addresses, host_info values that are not strings, the responder's
+ * records (and a role that is not one), tags that are missing, null, not strings or not an object, a
+ * tag key with / and ~, runs without tests, a start time that is not a time and one with an offset
+ * into another month, tests outside the catalogue, scans with and without servers.
+ */
+function cornerCases(path: string): void {
+  const store = Store.open(path);
+  const run = (id: string, startedAt: string, extra: { label?: string | null; hostInfo?: unknown; tags?: unknown; kind?: 'measurement' | 'server-scan' }, tests: Array<[string, number, string, string?]>): void => {
+    store.insertRun({ id, startedAt, toolVersion: 't', label: extra.label, kind: extra.kind, hostInfo: {}, tags: {} });
+    store.db.prepare('UPDATE runs SET host_info = ?, tags = ? WHERE id = ?').run(JSON.stringify(extra.hostInfo ?? {}), JSON.stringify(extra.tags ?? {}), id);
+    for (const [name, port, verdict, target] of tests) {
+      store.insertTest({ runId: id, name, port, startedAt, finishedAt: startedAt, verdict, detail: { id }, segments: [], diffs: [], target: target ?? null });
+    }
+  };
+  // One labeled path: ties in started_at (then the higher id wins), two results for syn-mss:80 in one run (the later counts).
+  run('tie-a', '2026-11-02T00:00:00.000Z', { label: 'home' }, [['syn-mss', 80, 'passed'], ['syn-baseline', 80, 'ok']]);
+  run('tie-b', '2026-11-02T00:00:00.000Z', { label: 'home' }, [['syn-mss', 80, 'modified'], ['syn-mss', 80, 'removed'], ['syn-baseline', 80, 'inconclusive']]);
+  run('older', '2026-11-01T00:00:00.000Z', { label: 'home', tags: { net: 'wifi' } }, [['syn-wscale', 443, 'inconclusive'], ['syn-sackperm', 443, 'passed']]);
+  // Addresses: empty label, empty source, one of the two, non-strings, nothing at all.
+  run('empty-label', '2026-11-03T00:00:00.000Z', { label: '', hostInfo: { source: '10.0.0.1', observedAddress: '' }, tags: { net: 'fixed' } }, [['syn-mss', 80, 'passed']]);
+  run('observed-only', '2026-11-04T00:00:00.000Z', { hostInfo: { observedAddress: '203.0.113.5' }, tags: { net: 3 } }, [['syn-mss', 80, 'removed']]);
+  run('bool-source', '2026-11-05T00:00:00.000Z', { hostInfo: { source: true, observedAddress: 7 }, tags: { net: true } }, [['syn-mss', 443, 'passed']]);
+  run('null-source', '2026-11-06T00:00:00.000Z', { hostInfo: { source: null, observedAddress: null }, tags: { net: null, 'a/b~c': 'slashed' } }, [['syn-mss', 443, 'removed']]);
+  run('no-address-1', '2026-11-07T00:00:00.000Z', { tags: ['net'] }, [['syn-mss', 443, 'inconclusive']]);
+  run('no-address-2', '2026-11-07T00:00:00.000Z', { tags: 'net' }, [['my-probe', 9999, 'odd']]);
+  run('role-number', '2026-11-08T00:00:00.000Z', { hostInfo: { role: 5, source: '10.0.0.9' } }, [['syn-mss', 80, 'passed']]);
+  run('responder-own', '2026-11-08T00:00:00.000Z', { hostInfo: { role: 'responder' } }, [['syn-mss', 80, 'recorded']]);
+  run('no-tests', '2026-11-09T00:00:00.000Z', { label: 'idle' }, []);
+  run('not-a-time', 'yesterday', { label: 'clockless' }, [['syn-mss', 80, 'passed']]);
+  run('offset', '2026-11-30T23:30:00.000-02:00', { label: 'west' }, [['syn-mss', 80, 'passed']]);
+  // Scans: per server (counted by path and by target), and one whose tests name no server.
+  run('scan-1', '2026-11-10T00:00:00.000Z', { label: 'campus', kind: 'server-scan', tags: { net: 'fixed' } },
+    [['server-tfo', 443, 'data-accepted', '192.0.2.1'], ['server-tfo', 443, 'not-supported', '192.0.2.2'], ['server-tfo', 443, 'unreachable', '192.0.2.3'], ['server-ecn', 443, 'inconclusive', '192.0.2.3']]);
+  run('scan-2', '2026-11-11T00:00:00.000Z', { label: 'home', kind: 'server-scan' }, [['server-tfo', 443, 'syn-data-broken', '192.0.2.1'], ['server-tfo', 443, 'not-supported', '192.0.2.2']]);
+  run('scan-untargeted', '2026-11-12T00:00:00.000Z', { label: 'lab', kind: 'server-scan' }, [['server-tfo', 443, 'not-supported']]);
+  store.close();
+}
+
+describe('table and compare over a dataset (DuckDB) equal them over the database (SQLite)', () => {
+  it('on the lab\'s recorded runs: every table and compare, cell for cell', async () => {
+    const db = join(dir, 'lab.sqlite');
+    labDatabase(db);
+    await expectSameResults(db);
+  });
+
+  it('at the edges of what a path is and which result counts', async () => {
+    const db = join(dir, 'corners.sqlite');
+    cornerCases(db);
+    await expectSameResults(db);
+    // The corner cases are really there: a path of its own for runs without address, months for odd start times.
+    const table = await readTable({ kind: 'datasets', dirs: [join(dir, 'dataset')] }, {});
+    expect(table.notes.join(' ')).toMatch(/\d+ paths/);
+    expect(readdirSync(join(dir, 'dataset', 'runs')).sort()).toEqual(['month=2026-11', 'month=2026-12', 'month=unknown']);
+  });
+
+  it.each([[1500, 300, 7], [4000, 200, 11]])('on generated databases (%i runs over %i paths, seed %i)', async (runs, paths, seed) => {
+    const db = join(dir, 'generated.sqlite');
+    generateResultsDatabase(db, runs, { paths, seed });
+    await expectSameResults(db);
+  });
+
+  it('on an empty database', async () => {
+    const db = join(dir, 'empty.sqlite');
+    Store.open(db).close();
+    await expectSameResults(db);
+  });
+});
+
+describe('mbprobe-results table / compare DATASET...', () => {
+  it('prints over a dataset what it prints over the database, in every format', async () => {
+    const db = join(dir, 'lab.sqlite');
+    labDatabase(db);
+    const dataset = exported(db);
+    for (const format of ['markdown', 'csv', 'latex', 'json']) {
+      for (const argv of [['table', '--format', format], ['table', '--format', format, '--group-by', 'tag:net'], ['compare', '--format', format], ['compare', '--format', format, '--only-different']]) {
+        const fromDb = await cli(argv[0], db, ...argv.slice(1));
+        const fromDataset = await cli(argv[0], dataset, ...argv.slice(1));
+        expect(fromDataset.code, fromDataset.err).toBe(0);
+        expect(fromDataset.out, argv.join(' ')).toBe(fromDb.out);
+      }
+    }
+    expect((await cli('table', '--db', dataset)).out).toBe((await cli('table', db)).out);
+  });
+
+  it('merges several responders\' databases, exports the merge, and gives its table; or reads their datasets as one', async () => {
+    // Three responders, each with the runs of some paths; a volunteer's own database holds one of those runs again.
+    const thirds = [0, 1, 2].map((k) => LAB_PROFILES.filter((_, i) => i % 3 === k));
+    const responders = thirds.map((profiles, k) => {
+      const db = join(dir, `responder-${k}.sqlite`);
+      labDatabase(db, profiles);
+      return db;
+    });
+    const volunteer = join(dir, 'volunteer.sqlite');
+    labDatabase(volunteer, thirds[1].slice(0, 1), false);
+    const merged = join(dir, 'campaign.sqlite');
+    const merge = await cli('merge', merged, ...responders, volunteer);
+    expect(merge.code, merge.err + merge.out).toBe(0);
+
+    const campaign = exported(merged, 'campaign');
+    const [fromMerged, fromCampaign] = [await cli('table', merged, '--format', 'json'), await cli('table', campaign, '--format', 'json')];
+    expect(fromCampaign.out).toBe(fromMerged.out);
+    expect((JSON.parse(fromMerged.out) as { paths: number }).paths).toBeGreaterThan(10);
+
+    // Each responder exported on its own: the three datasets read together give the merged table.
+    const datasets = responders.map((db, k) => exported(db, `responder-${k}`));
+    expect((await cli('table', ...datasets, '--format', 'json')).out).toBe(fromMerged.out);
+    expect((await cli('compare', ...datasets, '--format', 'csv')).out).toBe((await cli('compare', merged, '--format', 'csv')).out);
+    await expectSameResults(merged, datasets);
+
+    // The volunteer's run is also in responder-1's dataset: read together, it would count twice.
+    const overlapping = await cli('table', datasets[1], exported(volunteer, 'volunteer'));
+    expect(overlapping.code).toBe(2);
+    expect(overlapping.err).toMatch(/run lab-\S+ is in more than one dataset \(.*responder-1, .*volunteer\): merge their databases/);
+  });
+
+  it.each([
+    [['table', 'DATASET', 'DB'], /lab.sqlite is a database: give one database, or one or more datasets .* merge them first/],
+    [['table', 'DB', 'DB2'], /is a database: give one database, or one or more datasets/],
+    [['compare', 'DATASET', '/nonexistent/x'], /no mbprobe database or dataset at \/nonexistent\/x: check the path/],
+    [['table', 'EMPTY_DIR'], /is a directory without dataset\.json: not an mbprobe dataset/],
+    [['table', 'OLD_DATASET'], /is an mbprobe dataset of version 0; this build reads version 1\. Export the database again/],
+    [['table', 'DATASET', 'DATASET2', '--db', 'DB'], /and --db .* given: give the inputs as arguments, or one with --db/],
+  ])('%j is a usage error (exit 2) that says what to do', async (argv, message) => {
+    const db = join(dir, 'lab.sqlite');
+    labDatabase(db, LAB_PROFILES.slice(0, 1));
+    const dataset = exported(db);
+    const empty = join(dir, 'empty-dir');
+    mkdirSync(empty);
+    const old = join(dir, 'old');
+    mkdirSync(old);
+    writeFileSync(join(old, MANIFEST_FILE), JSON.stringify({ ...JSON.parse(readFileSync(join(dataset, MANIFEST_FILE), 'utf8')), version: 0 }));
+    const names: Record<string, string> = { DATASET: dataset, DATASET2: dataset, DB: db, DB2: db, EMPTY_DIR: empty, OLD_DATASET: old };
+    const result = await cli(...argv.map((a) => names[a] ?? a));
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(message);
   });
 });
