@@ -143,6 +143,42 @@ describe.skipIf(process.getuid?.() !== 0).sequential('scan against the lab\'s se
     }
   }, 60_000);
 
+  it('Ctrl-C stops after the tests under way and keeps every finished one', async () => {
+    const lab = await createLab({ profile: 'clean' });
+    try {
+      const servers = await startServers(lab, SERVER_CONFIGS.features);
+      const db = join(workDir, 'interrupted.sqlite');
+      const ports = Object.values(SERVER_LAB_CASES[0].expected).length ? Object.keys(SERVER_LAB_CASES[0].expected) : [];
+      const child = lab.spawn(lab.namespaces.initiator, [process.execPath, join(projectRoot(), 'dist/initiator/bin.js'), 'scan', '--targets', lab.responderNames[4],
+        '--ports', ports.join(','), '--allow-private', '--json', '--gap', '0', '--db', db], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      // Interrupted once some tests are stored, well before the 91 of a whole scan.
+      while (stdout.split('\n').filter(Boolean).length < 10) await new Promise((r) => setTimeout(r, 50));
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      await servers.stop();
+      expect(code).toBe(1);
+      expect(stderr).toContain('interrupted');
+      const printed = stdout.split('\n').filter(Boolean).length;
+      const store = Store.open(db, { readonly: true });
+      try {
+        const [run] = store.runs();
+        expect(run.finishedAt).not.toBeNull();
+        expect(run.hostInfo.interrupted).toBe(true);
+        const tests = store.tests(run.id);
+        expect(tests.length).toBe(printed);
+        expect(tests.length).toBeLessThan(ports.length * SERVER_CATALOGUE.length);
+      } finally {
+        store.close();
+      }
+    } finally {
+      await lab.destroy();
+    }
+  }, 120_000);
+
   it('a scan is a run like any other: merge, submit (to a real responder), table, compare, report and export take it', async () => {
     const db = join(workDir, 'for-results.sqlite');
     {
@@ -166,6 +202,10 @@ describe.skipIf(process.getuid?.() !== 0).sequential('scan against the lab\'s se
     store.close();
     const table = JSON.parse(await results('table', merged, '--format', 'json')) as unknown;
     expect(JSON.stringify(table)).toContain('server-tfo');
+    // Counted by server: the two addresses (IPv4, IPv6), each with the features server's verdicts on 80 and 443.
+    const byTarget = JSON.parse(await results('table', merged, '--by', 'target', '--format', 'json')) as { paths: number; rows: Array<{ test: string; verdict: string; cells: Array<{ n: number; N: number }> }> };
+    expect(byTarget.paths).toBe(2);
+    expect(byTarget.rows.find((r) => r.test === 'server-tfo' && r.verdict === 'data-accepted')?.cells.map((c) => `${c.n}/${c.N}`)).toEqual(['2/2', '0/2']);
     expect(await results('compare', merged)).toContain('lab-scan');
     const report = join(workDir, 'report.html');
     await results('report', merged, '--out', report);

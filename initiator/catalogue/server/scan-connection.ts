@@ -53,12 +53,10 @@ export class ScanConnection {
       const answer = await probe.waitFor(matches, this.pacer.answerWaitMs());
       if (!answer) continue;
       this.answer = answer;
+      // Karn: only the first copy's answer measures the round trip (a RST as well as a SYN-ACK).
+      if (attempt === 0) this.pacer.measured((answer.atUs - sent.atUs) / 1000);
       if (isSynAck(answer)) {
-        // Karn: only the first copy's answer measures the round trip.
-        if (attempt === 0) {
-          probe.rttMs = (answer.atUs - sent.atUs) / 1000;
-          this.pacer.measured(probe.rttMs);
-        }
+        if (attempt === 0) probe.rttMs = (answer.atUs - sent.atUs) / 1000;
         const tcp = answer.packet.tcp!;
         probe.peerIsn = tcp.seq;
         probe.sndNxt = tcp.ack;
