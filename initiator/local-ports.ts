@@ -7,8 +7,8 @@ import type { Store } from '../shared/store.js';
  */
 export const TUPLE_REUSE_MS = 240_000;
 
-/** Local ports this database's runs to `responder` used within the last 2 MSL. */
-export function recentlyUsedPorts(store: Store, responder: string, now = Date.now()): Set<number> {
+/** Local ports this database's runs to `responder` used within the last 2 MSL (a responder of null: its scans, whose servers may be the same). */
+export function recentlyUsedPorts(store: Store, responder: string | null, now = Date.now()): Set<number> {
   const used = new Set<number>();
   for (const run of store.runs()) {
     if (run.responder !== responder || now - Date.parse(run.startedAt) > TUPLE_REUSE_MS) continue;
@@ -18,11 +18,11 @@ export function recentlyUsedPorts(store: Store, responder: string, now = Date.no
 }
 
 /**
- * Reserves `count` local ports (bound, so no other program takes them) that are not in `avoid`: our
- * crafted connections leave no TIME_WAIT in our kernel, so the initiator itself must not reuse a
- * recent 4-tuple. Ports the kernel offers that are in `avoid` stay reserved, unused, until release.
+ * Reserves `count` local ports (bound, so no other program takes them; in both families when `family`
+ * is not given) that are not in `avoid`: our crafted connections leave no TIME_WAIT in our kernel, so
+ * the initiator itself must not reuse a recent 4-tuple. Ports the kernel offers that are in `avoid` stay reserved, unused, until release.
  */
-export async function reserveFreshPorts(count: number, avoid: ReadonlySet<number>, family: 4 | 6): Promise<{ ports: number[]; release(): void }> {
+export async function reserveFreshPorts(count: number, avoid: ReadonlySet<number>, family?: 4 | 6): Promise<{ ports: number[]; release(): void }> {
   const reservations: Array<{ release(): void }> = [];
   const ports: number[] = [];
   for (let round = 0; round < 8 && ports.length < count; round++) {

@@ -13,11 +13,11 @@ import PQueue from 'p-queue';
 import { parsePortList, parsePositiveInt, plural, requireNetworkPrivileges, TOOL_VERSION, UsageError, type CliIo } from '../../shared/cli.js';
 import { openCapture, type LiveCapture } from '../../shared/net/capture.js';
 import { holdNftTable } from '../../shared/net/firewall.js';
-import { reservePorts } from '../../shared/net/kernel-tcp.js';
 import { openRawSender, type PacketSink } from '../../shared/net/raw-send.js';
 import { DEFAULT_DB_PATH, Store } from '../../shared/store.js';
 import { MbprobeError } from '../../shared/wire/errors.js';
 import { sourceRouteTo as routeTo } from '../../shared/net/route.js';
+import { recentlyUsedPorts, reserveFreshPorts } from '../local-ports.js';
 import { SERVER_CATALOGUE, allServerVerdicts, type ServerTest } from '../catalogue/server/index.js';
 import { scanRules } from './firewall.js';
 import { SynRate, realClock } from './pace.js';
@@ -190,7 +190,8 @@ async function scan(opts: ScanOptions, io: CliIo, parseTags: (specs: readonly st
   const cleanups: Array<() => unknown> = [() => process.off('SIGINT', onSignal), () => process.off('SIGTERM', onSignal)];
   try {
     // Enough that no server sees a local port twice (tests x connections x confirming runs x ports), and the kernel leaves them alone.
-    const reserved = await reservePorts(new Array<number>(Math.min(8192, Math.max(256, 64 * serverPorts.length))).fill(0));
+    // Not the ports of this database's scans of the last 2 MSL: a server may still hold those 4-tuples (TIME_WAIT).
+    const reserved = await reserveFreshPorts(Math.min(8192, Math.max(256, 64 * serverPorts.length)), recentlyUsedPorts(store, null));
     cleanups.push(() => reserved.release());
     const firewall = await holdNftTable(`mbprobe_scan_${process.pid}`, scanRules(reserved.ports, serverPorts));
     cleanups.push(() => firewall.close());
