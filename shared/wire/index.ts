@@ -10,3 +10,7 @@ export * from './issues.js';
 export * from './packet.js';
 export * from './tcp.js';
 export * from './tcp-options.js';
+export * from './icmp.js';
+export * from './icmpv6.js';
+export * from './icmp-extensions.js';
+export * from './icmp-packet.js';

@@ -11,18 +11,24 @@ export type DecodeIssueCode =
   | 'bad-option-length'
   | 'bad-checksum'
   | 'fragment'
-  | 'not-tcp';
+  | 'not-tcp'
+  /** ICMP: an RFC 4884 extension structure that is not one (version, object lengths). */
+  | 'bad-extension'
+  /** ICMP: the RFC 4884 length of the original datagram runs past the message or is below its minimum. */
+  | 'bad-original-length';
 
 export type WireLayer = 'ip' | 'tcp' | 'option' | 'payload';
+/** Where an issue was found: a layer of a TCP segment, or an ICMP/ICMPv6 message. */
+export type IssueLayer = WireLayer | 'icmp';
 
 export interface DecodeIssue {
   code: DecodeIssueCode;
-  layer: WireLayer;
+  layer: IssueLayer;
   /** Byte offset in the buffer handed to the decoder of that layer. */
   offset: number;
   message: string;
 }
 
-export function issue(code: DecodeIssueCode, layer: WireLayer, offset: number, message: string): DecodeIssue {
+export function issue(code: DecodeIssueCode, layer: IssueLayer, offset: number, message: string): DecodeIssue {
   return { code, layer, offset, message };
 }

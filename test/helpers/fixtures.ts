@@ -22,6 +22,8 @@ export interface Fixture {
 }
 
 export const FIXTURE_PATH = fileURLToPath(new URL('../fixtures/linux-segments.txt', import.meta.url));
+/** Real ICMP/ICMPv6 errors from a multi-hop lab (scripts/capture-icmp-fixtures.ts), in the same format. */
+export const ICMP_FIXTURE_PATH = fileURLToPath(new URL('../fixtures/icmp-errors.txt', import.meta.url));
 
 export class FixtureFormatError extends Error {
   constructor(source: string, line: number, message: string) {
@@ -107,6 +109,14 @@ let cache: Fixture[] | undefined;
 export function loadFixtures(): Fixture[] {
   cache ??= parseFixtures(readFileSync(FIXTURE_PATH, 'utf8'), 'test/fixtures/linux-segments.txt');
   return cache.map((f) => ({ ...f, bytes: f.bytes.slice() }));
+}
+
+let icmpCache: Fixture[] | undefined;
+
+/** All fixtures of test/fixtures/icmp-errors.txt (each the whole IP packet of an error), in file order. */
+export function loadIcmpFixtures(): Fixture[] {
+  icmpCache ??= parseFixtures(readFileSync(ICMP_FIXTURE_PATH, 'utf8'), 'test/fixtures/icmp-errors.txt');
+  return icmpCache.map((f) => ({ ...f, bytes: f.bytes.slice() }));
 }
 
 export function fixture(name: string): Fixture {
