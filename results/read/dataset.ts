@@ -15,7 +15,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { UsageError } from '../../shared/cli.js';
 import { DATASET_FORMAT, DATASET_VERSION, MANIFEST_FILE, type DatasetManifest } from '../../shared/store/dataset.js';
 import {
-  DATASET_MACROS, duplicateRunsSql, latestCountsSql, latestPerUnitSql, scanRunsSql, type DatasetQueryFiles, type UnitMode,
+  DATASET_MACROS, duplicateRunsSql, keyBoundsSql, latestCountsSql, latestPerUnitSql, scanRunsSql, type DatasetQueryFiles, type LatestOptions, type UnitMode,
 } from '../../shared/store/dataset-queries.js';
 import type { GroupBy } from '../grouping.js';
 import type { PathResult } from './compare.js';
@@ -72,6 +72,7 @@ export class DatasetReader {
         autoload_known_extensions: 'false',
         allow_community_extensions: 'false',
         temp_directory: spill,
+        preserve_insertion_order: 'false', // every result is sorted in JavaScript; unordered is faster
       });
       const connection = await instance.connect();
       await connection.run(DATASET_MACROS);
@@ -105,17 +106,21 @@ export class DatasetReader {
       'merge their databases (mbprobe-results merge OUT DB...), which keeps each run once, and export the merged file');
   }
 
-  private async hasScans(): Promise<boolean> {
-    return Number((await this.rows(scanRunsSql(this.files)))[0][0]) > 0;
+  /** What the latest-result queries need to know of the data: whether there are scans, and whether the ordering key fits a BIGINT. */
+  private async latestOptions(mode: UnitMode): Promise<Omit<LatestOptions, 'group'>> {
+    const [[scans]] = await this.rows(scanRunsSql(this.files));
+    const [[min, max, runs]] = await this.rows(keyBoundsSql(this.files));
+    const fits = (n: unknown): boolean => n === null || (BigInt(n as bigint) >= 0n && BigInt(n as bigint) < 2n ** 31n);
+    return { mode, hasScans: Number(scans) > 0, narrowKey: fits(min) && fits(max) && fits(runs) };
   }
 
   /** The table's counts (latestCountsSql), units as `mode` says. */
   async latestCounts(groupBy: GroupBy | undefined, mode: UnitMode): Promise<LatestCounts> {
     const result: LatestCounts = { units: 0, scanPaths: false, groups: new Map(), counts: [] };
     if (this.empty) return result;
-    const hasScans = await this.hasScans();
-    if (mode === 'target' && !hasScans) return result; // servers are what scans probed: none
-    const rows = await this.rows(latestCountsSql(this.files, { mode, group: groupBy, hasScans }));
+    const options = await this.latestOptions(mode);
+    if (mode === 'target' && !options.hasScans) return result; // servers are what scans probed: none
+    const rows = await this.rows(latestCountsSql(this.files, { ...options, group: groupBy }));
     for (const [kind, grp, name, port, verdict, n] of rows as Array<[string, string | null, string, number, string, bigint]>) {
       if (kind === 'total') result.units = Number(n);
       else if (kind === 'scan paths') result.scanPaths = mode === 'path' && Number(n) > 0;
@@ -128,9 +133,9 @@ export class DatasetReader {
   /** The result that counts per unit (its key as results/read/paths.ts spells it), test and port. */
   async latestPerUnit(mode: UnitMode): Promise<PathResult[]> {
     if (this.empty) return [];
-    const hasScans = await this.hasScans();
-    if (mode === 'target' && !hasScans) return [];
-    const rows = await this.rows(latestPerUnitSql(this.files, { mode, hasScans }));
+    const options = await this.latestOptions(mode);
+    if (mode === 'target' && !options.hasScans) return [];
+    const rows = await this.rows(latestPerUnitSql(this.files, options));
     return (rows as Array<[string, string, number, string]>).map(([path, name, port, verdict]) => ({ path, name, port, verdict }));
   }
 

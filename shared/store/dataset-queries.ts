@@ -67,12 +67,26 @@ function runsCte(files: DatasetQueryFiles, group: RunGroup | undefined): string 
 )`;
 }
 
+/** How the latest-result queries are built for a given read. */
+export interface LatestOptions {
+  mode: UnitMode;
+  group?: RunGroup;
+  /** Some run is a scan (scanRunsSql): only then are units per server looked for. */
+  hasScans: boolean;
+  /**
+   * Test ids and run ranks fit in 31 bits (testIdBoundsSql, the number of runs): the ordering key is then
+   * a BIGINT (conclusive, rank, id); otherwise a HUGEINT of the same three, twice as slow to build.
+   */
+  narrowKey: boolean;
+}
+
 /**
- * The results that count, one row per (grp, unit, name, port) in `latest` (materialized: the queries
- * read it more than once): a unit is (pid, tgt), `pid` numbering the paths (0 for every unit when
- * counting servers) and `tgt` the server of a scan's unit (NULL otherwise).
+ * The results that count: `latest`, one row per (pid, tgt, name, port), materialized (read more than
+ * once). `pid` numbers the pairs (group value, path) in `gpaths` (the path '' when counting servers), `tgt` is the
+ * server of a scan's unit, NULL otherwise (a column only when there are scans).
  */
-function latestCte(files: DatasetQueryFiles, mode: UnitMode, group: RunGroup | undefined, hasScans: boolean): string {
+function latestCte(files: DatasetQueryFiles, options: LatestOptions): string {
+  const { mode, hasScans } = options;
   // Scan runs with results per server: their units are per target (modes path and target).
   const scansByTarget = hasScans && mode !== 'run';
   const targeted = scansByTarget
@@ -81,19 +95,18 @@ function latestCte(files: DatasetQueryFiles, mode: UnitMode, group: RunGroup | u
   const tgt = scansByTarget ? 'CASE WHEN g.run_id IS NOT NULL THEN t.target END' : 'NULL::VARCHAR';
   const join = scansByTarget ? 'LEFT JOIN targeted g ON g.run_id = t.run_id' : '';
   const where = !scansByTarget ? '' : mode === 'target' ? 'WHERE g.run_id IS NOT NULL AND t.target IS NOT NULL' : 'WHERE g.run_id IS NULL OR t.target IS NOT NULL';
-  return `${runsCte(files, group)},
-paths AS MATERIALIZED (SELECT path, row_number() OVER () AS pid FROM (SELECT DISTINCT path FROM runs)),
-ranked AS (SELECT r.id, r.grp, ${mode === 'target' ? '0::BIGINT' : 'p.pid'} AS pid, r.rank FROM runs r JOIN paths p ON p.path = r.path),
+  const key = options.narrowKey
+    ? '((t.verdict <> \'inconclusive\')::BIGINT << 62) | (r.rank << 31) | t.id'
+    : '((t.verdict <> \'inconclusive\')::HUGEINT << 112) | (r.rank::HUGEINT << 64) | (t.id::HUGEINT + 9223372036854775808::HUGEINT)';
+  return `${runsCte(files, options.group)},
+gpaths AS MATERIALIZED (SELECT grp, path, row_number() OVER () AS pid FROM (SELECT DISTINCT grp, ${mode === 'target' ? "'' AS path" : 'path'} FROM runs)),
+ranked AS (SELECT r.id, p.pid, r.rank FROM runs r JOIN gpaths p ON p.grp IS NOT DISTINCT FROM r.grp AND p.path = ${mode === 'target' ? "''" : 'r.path'}),
 ${targeted}
 latest AS MATERIALIZED (
-  SELECT grp, pid, tgt, name, port,
-    arg_max(verdict, ((verdict <> 'inconclusive')::HUGEINT << 112) | (rank::HUGEINT << 64) | (id::HUGEINT + 9223372036854775808::HUGEINT)) AS verdict
-  FROM (
-    SELECT r.grp, r.pid, ${tgt} AS tgt, t.name, t.port, t.verdict, r.rank, t.id
-    FROM read_parquet(${fileList(files.tests)}) t JOIN ranked r ON r.id = t.run_id ${join}
-    ${where}
-  )
-  GROUP BY grp, pid, tgt, name, port
+  SELECT r.pid, ${scansByTarget ? `${tgt} AS tgt` : 'NULL::VARCHAR AS tgt'}, t.name, t.port, arg_max(t.verdict, ${key}) AS verdict
+  FROM read_parquet(${fileList(files.tests)}) t JOIN ranked r ON r.id = t.run_id ${join}
+  ${where}
+  GROUP BY r.pid, ${scansByTarget ? 'tgt, ' : ''}t.name, t.port
 )`;
 }
 
@@ -103,25 +116,31 @@ latest AS MATERIALIZED (
  * units of a group (name, port, verdict NULL), 'total' the distinct units in all, 'scan paths' the
  * units that are a scan's path to one server.
  */
-export function latestCountsSql(files: DatasetQueryFiles, options: { mode: UnitMode; group?: RunGroup; hasScans: boolean }): string {
-  return `WITH ${latestCte(files, options.mode, options.group, options.hasScans)},
-units AS MATERIALIZED (SELECT DISTINCT grp, pid, tgt FROM latest)
-SELECT 'cell' AS kind, grp, name, port, verdict, count(*) AS n FROM latest GROUP BY grp, name, port, verdict
+export function latestCountsSql(files: DatasetQueryFiles, options: LatestOptions): string {
+  return `WITH ${latestCte(files, options)},
+units AS MATERIALIZED (SELECT g.grp, g.path, u.tgt FROM (SELECT DISTINCT pid, tgt FROM latest) u JOIN gpaths g ON g.pid = u.pid)
+SELECT 'cell' AS kind, g.grp, l.name, l.port, l.verdict, count(*) AS n FROM latest l JOIN gpaths g ON g.pid = l.pid GROUP BY g.grp, l.name, l.port, l.verdict
 UNION ALL
 SELECT 'group', grp, NULL, NULL, NULL, count(*) FROM units GROUP BY grp
 UNION ALL
-SELECT 'total', NULL, NULL, NULL, NULL, count(*) FROM (SELECT DISTINCT pid, tgt FROM units)
+SELECT 'total', NULL, NULL, NULL, NULL, count(*) FROM (SELECT DISTINCT path, tgt FROM units)
 UNION ALL
-SELECT 'scan paths', NULL, NULL, NULL, NULL, count(*) FROM (SELECT DISTINCT pid, tgt FROM units WHERE tgt IS NOT NULL)`;
+SELECT 'scan paths', NULL, NULL, NULL, NULL, count(*) FROM (SELECT DISTINCT path, tgt FROM units WHERE tgt IS NOT NULL)`;
 }
 
 /** The result that counts per unit, test and port, no grouping (compare): rows `[unit, name, port, verdict]`. */
-export function latestPerUnitSql(files: DatasetQueryFiles, options: { mode: UnitMode; hasScans: boolean }): string {
+export function latestPerUnitSql(files: DatasetQueryFiles, options: Omit<LatestOptions, 'group'>): string {
   const unit = options.mode === 'target'
     ? "'t' || l.tgt"
     : `p.path || CASE WHEN l.tgt IS NULL THEN '' ELSE ${sqlString(TARGET_SEPARATOR)} || l.tgt END`;
-  return `WITH ${latestCte(files, options.mode, undefined, options.hasScans)}
-SELECT ${unit} AS unit, l.name, l.port, l.verdict FROM latest l ${options.mode === 'target' ? '' : 'JOIN paths p ON p.pid = l.pid'}`;
+  return `WITH ${latestCte(files, options)}
+SELECT ${unit} AS unit, l.name, l.port, l.verdict FROM latest l JOIN gpaths p ON p.pid = l.pid`;
+}
+
+/** The smallest and largest test id, and the number of runs: `[min, max, runs]` (whether LatestOptions.narrowKey holds). */
+export function keyBoundsSql(files: DatasetQueryFiles): string {
+  return `SELECT (SELECT min(id) FROM read_parquet(${fileList(files.tests)})), (SELECT max(id) FROM read_parquet(${fileList(files.tests)})),
+  (SELECT count(*) FROM read_parquet(${fileList(files.runs)}))`;
 }
 
 /** Whether any run is a scan: `[n]`. Without scans, a scan's per-server units need not be looked for. */

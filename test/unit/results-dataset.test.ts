@@ -303,6 +303,13 @@ function cornerCases(path: string): void {
     [['server-tfo', 443, 'data-accepted', '192.0.2.1'], ['server-tfo', 443, 'not-supported', '192.0.2.2'], ['server-tfo', 443, 'unreachable', '192.0.2.3'], ['server-ecn', 443, 'inconclusive', '192.0.2.3']]);
   run('scan-2', '2026-11-11T00:00:00.000Z', { label: 'home', kind: 'server-scan' }, [['server-tfo', 443, 'syn-data-broken', '192.0.2.1'], ['server-tfo', 443, 'not-supported', '192.0.2.2']]);
   run('scan-untargeted', '2026-11-12T00:00:00.000Z', { label: 'lab', kind: 'server-scan' }, [['server-tfo', 443, 'not-supported']]);
+  // Test ids past 2^31 (a database that has seen billions of tests): the engine's ordering key no longer
+  // fits a BIGINT, and the later of two results in one run must still count.
+  run('big-ids', '2026-11-13T00:00:00.000Z', { label: 'big' }, []);
+  const insert = store.db.prepare("INSERT INTO tests (id, run_id, seq, name, port, started_at, finished_at, verdict) VALUES (?, 'big-ids', ?, 'syn-mss', 80, 'x', 'x', ?)");
+  insert.run(2 ** 31 + 7, 0, 'removed');
+  insert.run(2 ** 33, 1, 'modified');
+  insert.run(2 ** 31 + 9, 2, 'inconclusive');
   store.close();
 }
 
