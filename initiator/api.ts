@@ -11,6 +11,7 @@ import { TcpFlag } from '../shared/wire/tcp.js';
 import * as options from '../shared/wire/tcp-options.js';
 import { describeRow, first, hasData, isRst, isSyn, isSynAck, judgeOption, sharedVerdict } from './judge-helpers.js';
 import { connectAndClose, defaultSynOptions, UNKNOWN_OPTION_KIND } from './probe-scripts.js';
+import { dataProbe, probeWhere, synProbe } from './probe-segments.js';
 import type { Judgement, RunContext, TestCase, TestObservations } from './test-case.js';
 
 export const testApi = {
@@ -32,6 +33,9 @@ export const testApi = {
   formatPacket,
   dscpOf,
   ecnOf,
+  synProbe,
+  dataProbe,
+  probeWhere,
 };
 
 export type TestApi = typeof testApi;

@@ -34,6 +34,24 @@ export interface RunContext {
 }
 
 /**
+ * The segment a test's judge examines, for `mbprobe-initiator locate` (initiator/locate/): copies of it
+ * go out with TTL 1..N to find where on the path it changes, so locate must know which of the
+ * segments the script sends it is, and which fields the judge reads (the copies carry their TTL in
+ * others: IPv4 ID, IPv6 flow label, window, urgent pointer, ack).
+ */
+export interface ProbeSegment {
+  /** Is this segment, about to leave, the probe? `before`: what the script sent so far. The first that is, is. */
+  is(segment: Observed, before: readonly Observed[]): boolean;
+  /**
+   * The fields the judge reads, as diff rows name them: `ip.dscp`, `ip.src`, `tcp.window`, `tcp.seq`,
+   * `option.mss`, `payload`, ... Empty: the judge looks only at who answers (a proxy's verdicts).
+   */
+  examines: readonly string[];
+  /** The judge looks at what the responder sends (the reverse path), which probes from here cannot localise. */
+  reversePath?: boolean;
+}
+
+/**
  * A test case: what it sends (its script), what the responder is asked to do (its plan), and a pure
  * judge from what both ends observed to a verdict. One module per test case in initiator/catalogue/.
  */
@@ -50,6 +68,8 @@ export interface TestCase {
    */
   absenceVerdicts?: readonly string[];
   plan?: ResponderPlan;
+  /** The segment the judge examines, so `locate` can find where on the path it changes; unset: the test cannot be localised. */
+  probe?: ProbeSegment;
   run(connection: ProbeConnection, context: RunContext): Promise<void>;
   judge(observations: TestObservations): Judgement;
 }

@@ -2,6 +2,7 @@ import { TcpFlag } from '../../shared/wire/tcp.js';
 import { settledHandshake, timestampsIfOffered } from '../probe-scripts.js';
 import { first, flagsOf, hasData, isDataAck, responderIsns, seqOffset, sharedVerdict } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
+import { dataProbe } from '../probe-segments.js';
 
 const PROBE_BYTES = 100;
 /** How far beyond what the responder has sent (nothing but its SYN) the probe's ACK reaches. */
@@ -11,6 +12,7 @@ export const ackHole: TestCase = {
   name: 'ack-hole',
   sends: `after an ordinary handshake, a ${PROBE_BYTES}-byte data segment whose ACK acknowledges ${ACK_AHEAD} bytes the responder never sent`,
   verdicts: ['passed', 'corrected'],
+  probe: dataProbe('tcp.ack'),
   async run(connection, context) {
     // A pause first, so that a split-connection proxy has set up its own connection to the responder before
     // the probe (which a proxy's conntrack may pass by, untranslated) arrives.

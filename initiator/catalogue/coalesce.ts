@@ -5,6 +5,7 @@ import { acks, isAck } from '../observed.js';
 import { nowUs } from '../../shared/net/capture.js';
 import type { SegmentSpec } from '../probe.js';
 import type { Judgement, TestCase } from '../test-case.js';
+import { dataProbe } from '../probe-segments.js';
 
 const SEGMENTS = 4;
 const SEGMENT_BYTES = 100;
@@ -19,6 +20,7 @@ export const coalesce: TestCase = {
   name: 'coalesce',
   sends: `after an ordinary handshake, ${SEGMENTS} data segments of ${SEGMENT_BYTES} bytes back to back; once they are ACKed, ${SEGMENTS} more with the first of them sent last`,
   verdicts: ['intact', 'coalesced'],
+  probe: dataProbe('payload'),
   async run(connection, context) {
     const synAck = await settledHandshake(connection);
     if (!synAck) return;

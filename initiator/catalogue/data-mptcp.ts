@@ -2,6 +2,7 @@ import { mptcpDss, OptionKind } from '../../shared/wire/tcp-options.js';
 import { connectSendAndClose } from '../probe-scripts.js';
 import { judgeDataProbes, judgeOption } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
+import { dataProbe } from '../probe-segments.js';
 
 const DATA_BYTES = 100;
 const VERDICTS = ['passed', 'modified', 'removed'] as const;
@@ -17,6 +18,7 @@ export const dataMptcp: TestCase = {
   name: 'data-mptcp',
   sends: `after an ordinary handshake, a data segment of ${DATA_BYTES} bytes carrying an MPTCP DSS option (option 30: data ACK and mapping, 20 bytes)`,
   verdicts: VERDICTS,
+  probe: dataProbe('option.mptcp'),
   run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES, { options: [dss(DATA_BYTES)] }),
   judge(obs) {
     return judgeDataProbes(obs, VERDICTS, (sent, received) => judgeOption(sent, received, OptionKind.MPTCP));

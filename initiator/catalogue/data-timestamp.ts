@@ -3,6 +3,7 @@ import { handshake, timestampOptions } from '../probe-scripts.js';
 import { forwardPairs, hasData, isRst, isSynAck, judgeDataProbes, judgeOption, timestampsOf } from '../judge-helpers.js';
 import type { Observed } from '../observed.js';
 import type { Judgement, TestCase } from '../test-case.js';
+import { dataProbe } from '../probe-segments.js';
 
 const DATA_SEGMENTS = 2;
 const SEGMENT_BYTES = 100;
@@ -21,6 +22,7 @@ export const dataTimestamp: TestCase = {
   name: 'data-timestamp',
   sends: `after a handshake negotiating timestamps, ${DATA_SEGMENTS} data segments of ${SEGMENT_BYTES} bytes, each with a timestamps option`,
   verdicts: VERDICTS,
+  probe: dataProbe('option.timestamps'),
   async run(connection, context) {
     const synAck = await handshake(connection);
     if (!synAck) return;

@@ -3,6 +3,7 @@ import { defaultSynOptions } from '../probe-scripts.js';
 import { first, isRst, isSyn, isSynAck, judgeDataProbes, sharedVerdict } from '../judge-helpers.js';
 import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
+import { dataProbe } from '../probe-segments.js';
 
 const DATA_BYTES = 100;
 const VERDICTS = ['passed', 'bleached', 'remarked'] as const;
@@ -32,6 +33,7 @@ export const ipDscp: TestCase = {
   name: 'ip-dscp',
   sends: `a SYN and, after the handshake, a data segment of ${DATA_BYTES} bytes, both marked DSCP EF (46) in the IP header`,
   verdicts: VERDICTS,
+  probe: dataProbe('ip.dscp'),
   async run(connection, context) {
     // Marked like an application's socket would mark them (IP_TOS): the SYN too.
     const synAck = await connection.connect({ options: defaultSynOptions(), tos: TOS_EF });

@@ -2,6 +2,7 @@ import { ecnOf, dscpOf } from '../../shared/wire/packet.js';
 import { connectSendAndClose } from '../probe-scripts.js';
 import { judgeDataProbes } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
+import { dataProbe } from '../probe-segments.js';
 
 const DATA_BYTES = 100;
 const VERDICTS = ['passed', 'bleached', 'changed'] as const;
@@ -15,6 +16,7 @@ export const ipEcn: TestCase = {
   name: 'ip-ecn',
   sends: `after an ordinary handshake (no ECN negotiated), a data segment of ${DATA_BYTES} bytes marked ECT(0) in the IP header`,
   verdicts: VERDICTS,
+  probe: dataProbe('ip.ecn'),
   run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES, { tos: ECT0 }),
   judge(obs) {
     return judgeDataProbes(obs, VERDICTS, (sent, received) => {

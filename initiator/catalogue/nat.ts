@@ -1,11 +1,13 @@
 import { connectAndClose } from '../probe-scripts.js';
 import { first, isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
+import { synProbe } from '../probe-segments.js';
 
 export const nat: TestCase = {
   name: 'nat',
   sends: 'an ordinary SYN; the initiator\'s address and port are compared with what the responder saw',
   verdicts: ['none', 'address', 'port', 'address+port'],
+  probe: synProbe('ip.src', 'tcp.srcPort'),
   run: connectAndClose,
   judge(obs) {
     const shared = sharedVerdict(obs, isSyn, isSynAck);

@@ -4,6 +4,7 @@ import { ackWaitMs, settledHandshake, timestampsIfWellFormed } from '../probe-sc
 import { ackOffset, first, hasData, initiatorIsns, isAck, isRst, isSynAck, seqOffset, sharedVerdict, timestampValue } from '../judge-helpers.js';
 import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
+import { dataProbe } from '../probe-segments.js';
 
 const PROBE_BYTES = 100;
 
@@ -11,6 +12,7 @@ export const proactiveAck: TestCase = {
   name: 'proactive-ack',
   sends: `after an ordinary handshake, one ${PROBE_BYTES}-byte data segment (two copies 5 ms apart, never retransmitted) that the responder is asked never to acknowledge; the connection is then reset`,
   verdicts: ['none', 'acked-by-middlebox'],
+  probe: dataProbe(),
   plan: { withholdAck: true },
   async run(connection, context) {
     const synAck = await settledHandshake(connection);

@@ -3,6 +3,7 @@ import { connectSendAndClose } from '../probe-scripts.js';
 import { judgeDataProbes } from '../judge-helpers.js';
 import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
+import { dataProbe } from '../probe-segments.js';
 
 const DATA_BYTES = 100;
 const VERDICTS = ['passed', 'cleared'] as const;
@@ -26,6 +27,7 @@ export const reservedBits: TestCase = {
   name: 'reserved-bits',
   sends: `after an ordinary handshake, a data segment of ${DATA_BYTES} bytes with the 3 reserved header bits and AE set`,
   verdicts: VERDICTS,
+  probe: dataProbe('tcp.reserved', 'tcp.flags'),
   run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES, { flags: TcpFlag.ACK | TcpFlag.PSH | TcpFlag.AE, reserved: RESERVED }),
   judge(obs) {
     return judgeDataProbes(obs, VERDICTS, (sent, received) => {

@@ -5,6 +5,7 @@ import { byArrival, hasData, initiatorIsns, isSynAck, seqOffset, sharedVerdict, 
 import type { Observed } from '../observed.js';
 import type { ProbeConnection } from '../probe.js';
 import type { Judgement, TestCase } from '../test-case.js';
+import { probeWhere } from '../probe-segments.js';
 
 const ORIGINAL_BYTES = 100;
 /**
@@ -48,12 +49,17 @@ function sameHeader(sent: Observed, received: Observed): boolean {
   return idMatch !== false && tsMatch !== false;
 }
 
+/** locate's probe: the first retransmission longer than what went before at its sequence number (a normaliser rewrites or cuts it). */
+const isLongerRetransmission = (o: Observed, before: readonly Observed[]): boolean =>
+  hasData(o) && before.some((b) => hasData(b) && b.packet.tcp!.seq === o.packet.tcp!.seq && b.packet.payload.length < o.packet.payload.length);
+
 export const retransmitInconsistent: TestCase = {
   name: 'retransmit-inconsistent',
   sends: `after an ordinary handshake, ${ORIGINAL_BYTES} data bytes the responder is asked not to acknowledge, then three retransmissions at the same sequence number with other bytes: same size, larger (150), smaller (50); each transmission sent twice`,
   verdicts: ['new-data', ...FINDINGS],
   // what a lost segment (and its lost copies) would also look like
   absenceVerdicts: ['old-data', 'resized'],
+  probe: probeWhere(isLongerRetransmission, 'payload'),
   plan: { withholdAck: true },
   async run(connection, context) {
     const synAck = await settledHandshake(connection);

@@ -4,6 +4,7 @@ import { handshake, timestampsIfOffered } from '../probe-scripts.js';
 import { ackOffset, byArrival, first, hasData, isPureAck, isSyn, isSynAck, responderIsns, sackBlocksOf, seqOffset, sharedVerdict } from '../judge-helpers.js';
 import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
+import { probeWhere } from '../probe-segments.js';
 
 /** What the responder sends after the handshake: two segments (the engine cuts its data into 1200-byte segments). */
 const RESPONDER_BYTES = 2400;
@@ -14,6 +15,7 @@ export const sackBlocks: TestCase = {
   verdicts: ['passed', 'translated', 'untranslated', 'removed'],
   // what a lost segment (and its lost copies) would also look like
   absenceVerdicts: ['removed'],
+  probe: probeWhere((o) => findOption(o.packet.tcp?.options, OptionKind.SACK) !== undefined, 'option.sack', 'tcp.ack'),
   plan: { sendBytes: RESPONDER_BYTES },
   async run(connection) {
     const synAck = await handshake(connection);

@@ -3,6 +3,7 @@ import { ackWaitMs, settledHandshake, timestampsIfOffered } from '../probe-scrip
 import { ackOffset, byArrival, hasData, initiatorIsns, isAck, isDataAck, isRst, overlaps, sackBlocksOf, seqOffset, seqRange, sharedVerdict } from '../judge-helpers.js';
 import { acks, type Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
+import { dataProbe } from '../probe-segments.js';
 
 const HOLE_BYTES = 100;
 const SEGMENT_BYTES = 100;
@@ -14,6 +15,7 @@ export const seqHole: TestCase = {
   name: 'seq-hole',
   sends: `after an ordinary handshake, ${SEGMENT_BYTES} bytes sent ${HOLE_BYTES} bytes ahead of the next sequence number (a hole), then, after a pause, the ${HOLE_BYTES} bytes that fill the hole`,
   verdicts: ['passed', 'held'],
+  probe: dataProbe('tcp.seq'),
   // what a lost segment (and its lost copies) would also look like
   absenceVerdicts: ['held'],
   async run(connection, context) {

@@ -1,11 +1,13 @@
 import { connectSendAndClose } from '../probe-scripts.js';
 import { first, hasData, isSyn, isSynAck, seqOffset, sharedVerdict } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
+import { dataProbe } from '../probe-segments.js';
 
 export const seqRewrite: TestCase = {
   name: 'seq-rewrite',
   sends: 'a handshake and one data segment; sequence numbers are compared as sent and as received, both ways',
   verdicts: ['unchanged', 'rewritten-forward', 'rewritten-reverse', 'rewritten-both'],
+  probe: dataProbe('tcp.seq', 'tcp.ack'),
   run: (connection, context) => connectSendAndClose(connection, context, 100),
   judge(obs) {
     const shared = sharedVerdict(obs, isSyn, isSynAck);

@@ -6,6 +6,7 @@ import { handshake, timestampsIfOffered } from '../probe-scripts.js';
 import { flagsOf, hasData, indexesByArrival, initiatorIsns, isDataAck, mssOf, seqOffset, sharedVerdict } from '../judge-helpers.js';
 import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
+import { dataProbe } from '../probe-segments.js';
 
 /** The largest segment (payload + options) a 1500-byte MTU carries: what the SYN announces for IPv4, less for IPv6. */
 const MAX_SEGMENT = { 4: 1460, 6: 1440 } as const;
@@ -17,6 +18,7 @@ export const split: TestCase = {
   name: 'split',
   sends: 'after a handshake negotiating timestamps, one full-size data segment (the MSS the SYN-ACK allows, less its timestamps option) carrying NOP,NOP,timestamps',
   verdicts: ['intact', 'split'],
+  probe: dataProbe('payload'),
   async run(connection, context) {
     const synAck = await handshake(connection);
     if (!synAck) return;

@@ -2,6 +2,7 @@ import { connectAndClose } from '../probe-scripts.js';
 import { first, isSyn, isSynAck, sharedVerdict, timestampValue } from '../judge-helpers.js';
 import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
+import { synProbe } from '../probe-segments.js';
 
 /**
  * A SYN-ACK is the responder's if one it sent has the same timestamp value: NATs, sequence-number
@@ -20,6 +21,7 @@ export const synBaseline: TestCase = {
   name: 'syn-baseline',
   sends: 'a SYN like Linux sends it (MSS, SACK-permitted, timestamps, window scale), then closes the connection',
   verdicts: ['ok', 'proxied'],
+  probe: synProbe(),
   run: connectAndClose,
   judge(obs) {
     const shared = sharedVerdict(obs, isSyn, isSynAck);

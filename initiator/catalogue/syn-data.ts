@@ -3,6 +3,7 @@ import { defaultSynOptions } from '../probe-scripts.js';
 import { isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
 import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
+import { synProbe } from '../probe-segments.js';
 
 const SYN_DATA_BYTES = 64;
 
@@ -10,6 +11,7 @@ export const synData: TestCase = {
   name: 'syn-data',
   sends: `a SYN carrying ${SYN_DATA_BYTES} payload bytes (as TCP Fast Open would), then sends them again after the handshake`,
   verdicts: ['passed', 'payload-removed'],
+  probe: synProbe('payload'),
   async run(connection, context) {
     const payload = context.payload(SYN_DATA_BYTES);
     const synAck = await connection.connect({ options: defaultSynOptions(), payload });

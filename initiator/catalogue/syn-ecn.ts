@@ -3,6 +3,7 @@ import { defaultSynOptions } from '../probe-scripts.js';
 import { first, flagsOf, isSyn, isSynAck, sharedVerdict } from '../judge-helpers.js';
 import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
+import { synProbe } from '../probe-segments.js';
 
 /** An ECN-setup SYN carries ECE and CWR (RFC 3168 6.1.1); the ECN-setup SYN-ACK answers with ECE alone. */
 const ECN_SETUP = TcpFlag.ECE | TcpFlag.CWR;
@@ -16,6 +17,7 @@ export const synEcn: TestCase = {
   name: 'syn-ecn',
   sends: 'an ECN-setup SYN (ECE and CWR set, besides the usual options); the responder answers with ECE in its SYN-ACK',
   verdicts: ['passed', 'cleared'],
+  probe: synProbe('tcp.flags'),
   async run(connection) {
     const synAck = await connection.connect({ options: defaultSynOptions(), flags: TcpFlag.SYN | ECN_SETUP });
     if (synAck) await connection.close();

@@ -1,7 +1,8 @@
-import { mss, rawOption, type TcpOption } from '../../shared/wire/tcp-options.js';
+import { mss, optionName, rawOption, type TcpOption } from '../../shared/wire/tcp-options.js';
 import { defaultSynOptions, UNKNOWN_OPTION_KIND } from '../probe-scripts.js';
 import { judgeSynOption } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
+import { synProbe } from '../probe-segments.js';
 
 /**
  * Builds a "does this SYN option get through?" test: the SYN carries `option` (plus whatever else a
@@ -14,6 +15,7 @@ export function synOptionTest(name: string, sends: string, option: () => TcpOpti
     name,
     sends,
     verdicts: ['passed', 'modified', 'removed'],
+    probe: synProbe(`option.${optionName(kind)}`),
     async run(connection) {
       const extra = option();
       // In Linux's place when a SYN carries that kind anyway (MSS, window scale, ...), else at the end.

@@ -3,6 +3,7 @@ import { connectSendAndClose } from '../probe-scripts.js';
 import { flagsOf, judgeDataProbes } from '../judge-helpers.js';
 import type { Observed } from '../observed.js';
 import type { TestCase } from '../test-case.js';
+import { dataProbe } from '../probe-segments.js';
 
 const DATA_BYTES = 100;
 /** The urgent pointer: an offset from the segment's sequence number (RFC 9293 3.1, RFC 6093). */
@@ -18,6 +19,7 @@ export const urgentPointer: TestCase = {
   name: 'urgent-pointer',
   sends: `after an ordinary handshake, a data segment of ${DATA_BYTES} bytes with URG set and urgent pointer ${URGENT_POINTER}`,
   verdicts: VERDICTS,
+  probe: dataProbe('tcp.urgentPointer', 'tcp.flags'),
   run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES, { flags: TcpFlag.ACK | TcpFlag.PSH | TcpFlag.URG, urgentPointer: URGENT_POINTER }),
   judge(obs) {
     return judgeDataProbes(obs, VERDICTS, (sent, received) => {

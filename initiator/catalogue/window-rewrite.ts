@@ -2,6 +2,7 @@ import { connectSendAndClose } from '../probe-scripts.js';
 import { first, forwardPairs, hasData, initiatorIsns, isDataAck, isSyn, isSynAck, relativeTo, seqOffset, sharedVerdict, windowScaleOf } from '../judge-helpers.js';
 import type { Observed } from '../observed.js';
 import type { TestCase, TestObservations } from '../test-case.js';
+import { synProbe } from '../probe-segments.js';
 
 const DATA_BYTES = 100;
 
@@ -29,6 +30,7 @@ export const windowRewrite: TestCase = {
   name: 'window-rewrite',
   sends: `a handshake and a data segment of ${DATA_BYTES} bytes; the receive window of the SYN and the data segment (forward), of the SYN-ACK and the ACK (reverse) is compared as sent and as received`,
   verdicts: ['unchanged', 'rewritten'],
+  probe: synProbe('tcp.window'),
   run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES),
   judge(obs) {
     const shared = sharedVerdict(obs, isSyn, isSynAck) ?? sharedVerdict(obs, hasData, isDataAck);
