@@ -10,6 +10,8 @@
  *     and on the responder validating, storing, and recognising it again (the responder's event
  *     loop is busy for that long per submission).
  *  5. A scan of 1,000 lab servers at the default and a high SYN rate (scripts/bench-scan.ts).
+ *  6. Results at scale: table over 100,000 and 10,000,000 generated results through SQLite and through
+ *     DuckDB over the Parquet export, and the export's memory (scripts/bench-scale.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +37,7 @@ import { responderUnderLoad } from './bench-responder.js';
 import { DEFAULT_CONCURRENCY } from '../initiator/schedule.js';
 import { catalogueOverLongPaths } from './bench-paths.js';
 import { scanOfManyTargets } from './bench-scan.js';
+import { resultsAtScale } from './bench-scale.js';
 
 async function catalogueAcrossCleanPath(): Promise<void> {
   if (process.getuid?.() !== 0) {
@@ -159,6 +162,7 @@ async function tableOverManyRuns(): Promise<void> {
 
 await responderThroughput();
 await tableOverManyRuns();
+await resultsAtScale();
 await catalogueAcrossCleanPath();
 await catalogueOverLongPaths({ profiles: ['clean', 'nat', 'synproxy', 'split-proxy'], rtts: [0, 100, 300], sequential: true });
 await responderUnderLoad();

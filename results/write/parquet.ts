@@ -19,10 +19,10 @@ import {
   type ColumnType, type DatasetColumn, type DatasetFile, type DatasetManifest, type DatasetTable,
 } from '../../shared/store/dataset.js';
 
-/** Rows per row group at most: DuckDB reads row groups in parallel, and 100,000 keeps each a few MiB. */
-export const ROW_GROUP_ROWS = 100_000;
+/** Rows per row group at most: DuckDB reads row groups in parallel; 50,000 keeps the export near 400 MiB of memory (100,000: near 600). */
+export const ROW_GROUP_ROWS = 50_000;
 /** Bytes of strings and blobs per row group at most (segments carry whole packets). */
-export const ROW_GROUP_BYTES = 32 * 1024 * 1024;
+export const ROW_GROUP_BYTES = 16 * 1024 * 1024;
 
 export interface ParquetExportOptions {
   /** Also export the responder's own records (host_info.role = 'responder': whole volunteer addresses). */

@@ -412,3 +412,30 @@ describe('mbprobe-results table / compare DATASET...', () => {
     expect(result.err).toMatch(message);
   });
 });
+
+describe('README: the paper table as one SQL query', () => {
+  it('gives, run by DuckDB over the exported files, the counts table gives', async () => {
+    const db = join(dir, 'lab.sqlite');
+    labDatabase(db);
+    const dataset = exported(db, 'campaign-dataset');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const sqlBlocks = [...readme.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]);
+    const setup = sqlBlocks.find((b) => b.includes('CREATE VIEW runs AS'))!;
+    const query = readme.slice(readme.indexOf('<!-- paper-table-sql')).match(/```sql\n([\s\S]*?)```/)![1];
+    const connection = await duck.connect();
+    try {
+      for (const statement of setup.replaceAll('campaign-dataset', dataset).split(';').filter((t) => t.trim() !== '')) await connection.run(statement);
+      const rows = (await connection.runAndReadAll(query)).getRowObjectsJS() as Array<{ test: string; port: number; verdict: string; n: bigint; paths: bigint; percent: number }>;
+      const store = Store.open(db, { readonly: true });
+      const table = computeTable(store, {});
+      store.close();
+      const expected = table.rows.flatMap((r) => r.cells.map((c, i) => ({ test: r.test, port: table.columns[i].port, verdict: r.verdict, ...c })).filter((c) => c.n > 0));
+      const key = (r: { test: string; port: number; verdict: string }): string => `${r.test} ${r.port} ${r.verdict}`;
+      expect(rows.map((r) => `${key(r)} ${r.n}/${r.paths}`).sort()).toEqual(expected.map((c) => `${key(c)} ${c.n}/${c.N}`).sort());
+      for (const r of rows) expect(r.percent).toBeCloseTo(expected.find((c) => key(c) === key(r))!.percent!, 1);
+      expect(rows.length).toBeGreaterThan(50);
+    } finally {
+      connection.closeSync();
+    }
+  });
+});
