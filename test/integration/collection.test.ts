@@ -248,4 +248,12 @@ describe.skipIf(process.getuid?.() !== 0).sequential('runs collected through the
     const different = JSON.parse(await results('compare', collected, '--only-different', '--format', 'json')) as { columns: Array<{ test: string; port: number }> };
     expect(different.columns).toEqual(columns.filter((c) => new Set(PROFILES.map((p) => expectedTable(p)[`${c.test}:${c.port}`])).size > 1));
   });
+
+  it('gives the same table and compare over its Parquet export (DuckDB) as over the database (SQLite)', async () => {
+    const dataset = join(workDir, 'collected-dataset');
+    expect(await results('export', collected, '--format', 'parquet', '--out', dataset)).toMatch(/^wrote a Parquet dataset/);
+    for (const argv of [['table', '--format', 'json'], ['table', '--format', 'latex', '--group-by', 'label'], ['compare', '--format', 'json'], ['compare', '--only-different', '--format', 'csv']]) {
+      expect(await results(argv[0], dataset, ...argv.slice(1)), argv.join(' ')).toBe(await results(argv[0], collected, ...argv.slice(1)));
+    }
+  });
 });
