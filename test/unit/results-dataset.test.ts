@@ -413,6 +413,28 @@ describe('mbprobe-results table / compare DATASET...', () => {
   });
 });
 
+describe('DuckDB as installed from npm', () => {
+  it('reads Parquet and JSON with what its binary has built in: no extension is downloaded or loaded from disk', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'mbprobe-duckdb-home-'));
+    const instance = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false', home_directory: home });
+    const connection = await instance.connect();
+    try {
+      const extensions = (await connection.runAndReadAll("SELECT extension_name, install_mode FROM duckdb_extensions() WHERE extension_name IN ('parquet', 'json')")).getRowsJS();
+      expect(extensions.sort()).toEqual([['json', 'STATICALLY_LINKED'], ['parquet', 'STATICALLY_LINKED']]);
+      const db = join(dir, 'lab.sqlite');
+      labDatabase(db, LAB_PROFILES.slice(0, 1));
+      const dataset = exported(db);
+      const [[runs, source]] = await (await connection.runAndReadAll(`SELECT count(*), max(json_extract_string(host_info, '$.source')) FROM ${tableGlob(dataset, 'runs')}`)).getRowsJS();
+      expect([Number(runs), source]).toEqual([2, '198.18.0.2']);
+      expect(readdirSync(home)).toEqual([]); // nothing installed under DuckDB's home (~/.duckdb/extensions)
+    } finally {
+      connection.closeSync();
+      instance.closeSync();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('README: the paper table as one SQL query', () => {
   it('gives, run by DuckDB over the exported files, the counts table gives', async () => {
     const db = join(dir, 'lab.sqlite');
