@@ -240,7 +240,9 @@ export class ProbeConnection {
    */
   async close(): Promise<void> {
     const lastData = this.awaitsAnswer ? [...this.sent].reverse().find(hasData) : undefined;
-    if (lastData && !this.received.some((o) => hasData(o) && o.atUs >= lastData.atUs)) {
+    // Only a request that was delivered (something acknowledged it) can be answered.
+    const delivered = lastData !== undefined && this.received.some((o) => acks(o, (lastData.packet.tcp!.seq + lastData.packet.payload.length) >>> 0));
+    if (lastData && delivered && !this.received.some((o) => hasData(o) && o.atUs >= lastData.atUs)) {
       const wait = Math.min(this.timing.timeoutMs, Math.max(MIN_RTO_MS, 4 * (this.rttMs ?? this.timing.timeoutMs)));
       await this.waitFor((o) => o.atUs >= lastData.atUs && (hasData(o) || isRst(o) || isFin(o)), wait);
     }
