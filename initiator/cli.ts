@@ -107,7 +107,7 @@ With --submit, the finished run also goes to the researchers' responder; the loc
 its own copy either way.
 
 Example:
-  mbprobe-initiator run --responder 198.19.0.2 --label home-dsl --tests syn-baseline,nat --submit`)
+  mbprobe-initiator run --responder responder.example.org --label home-dsl --tests syn-baseline,nat --submit`)
     .action(async (opts: RunOptions) => run(opts, io));
 
   program.command('submit')
