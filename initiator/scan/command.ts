@@ -64,6 +64,7 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 export function registerScanCommand(program: Command, io: CliIo, parseTags: (specs: readonly string[]) => Record<string, string>): Command {
   return program.command('scan')
     .description('probe ordinary servers (no responder): what they and the paths to them support (TFO, MPTCP, ECN, AccECN, options, data in SYN)')
+    .argument('[targets...]', 'the same as --targets')
     .option('--targets <target...>', 'HOST, HOST:PORT, [IPv6]:PORT, or a FILE of them (one per line, # comments, or a CSV top list with a rank column); - reads standard input', collect)
     .option('--ports <list>', 'ports of targets given without one', DEFAULT_SCAN_PORTS.join(','))
     .option('--tests <list>', `server tests to run: all, or names from --list-tests (${SERVER_CATALOGUE.map((t) => t.name).join(', ')})`, 'all')
@@ -95,7 +96,7 @@ once; Ctrl-C stops after the tests under way and keeps what finished.
 Examples:
   mbprobe-initiator scan --targets example.org --dry-run
   mbprobe-initiator scan --targets top-1m.csv --limit 1000 --exclude optout.txt --contact me@example.org --label campus`)
-    .action(async (opts: ScanOptions) => scan(opts, io, parseTags));
+    .action(async (positional: string[], opts: ScanOptions) => scan({ ...opts, targets: [...positional, ...(opts.targets ?? [])] }, io, parseTags));
 }
 
 function selectServerTests(spec: string): ServerTest[] {
