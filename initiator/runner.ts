@@ -70,17 +70,19 @@ export async function runTests(plan: RunPlan, prober: Prober, client: ControlCli
   const results: TestResult[] = [];
   const shared: Shared = { slots: new PQueue({ concurrency: plan.concurrency }), rtt: new PathRtt(), gates: new Map(plan.ports.map((p) => [p, new PortGate()])) };
   shared.rtt.add(plan.rttHintMs);
+  // On each port the first test (it shows what the path keeps) starts first, then the long ones.
+  const startOrder = [plan.tests[0], ...plan.tests.slice(1).filter((t) => t.long), ...plan.tests.slice(1).filter((t) => !t.long)].filter(Boolean);
   await Promise.all(plan.ports.map(async (port) => {
     const gate = shared.gates.get(port)!;
     const running: Array<Promise<void>> = [];
-    for (const [seq, { test }] of jobs.entries()) {
-      if (jobs[seq].port !== port) continue;
+    for (const [order, test] of startOrder.entries()) {
+      const seq = jobs.findIndex((j) => j.port === port && j.test === test);
       const ticket = await gate.enter();
       if (plan.signal?.aborted) {
         ticket.done();
         break;
       }
-      const job = { test, port, seq, order: plan.tests.indexOf(test), localPort: plan.localPorts[seq], sparePort: () => spare.shift() };
+      const job = { test, port, seq, order, localPort: plan.localPorts[seq], sparePort: () => spare.shift() };
       running.push(runOne(plan, job, ticket, shared, prober, client, store).then((result) => {
         if (!result) return;
         results.push(result);
@@ -115,7 +117,7 @@ interface Attempt extends TestRun {
 /** How long the responder is asked to hold an answer about a test's flow being bound. */
 const BOUND_WAIT_MS = 10_000;
 
-/** `order`: the test's place in its port's list. */
+/** `seq`: the test's place in the run (the catalogue's order); `order`: its place in its port's start order. */
 type Job = { test: TestCase; port: number; seq: number; order: number; localPort: number; sparePort: () => number | undefined };
 
 async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, prober: Prober, client: ControlClient, store: Store): Promise<TestResult | undefined> {
@@ -178,15 +180,20 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   connection.awaitsAnswer = (plan.payload ?? 'auto') === 'auto' && isRequestPort(port);
   try {
     const sendBytes = test.plan?.sendBytes ?? 0;
+    // Opaque port: registered behind the test before it (which must have registered first), and
+    // nothing sent until that one is bound.
+    const before = ticket.predecessor ? await ticket.predecessor.whenRegistered() : '';
     await client.registerTest(plan.sessionId, {
-      testId, name: test.name, port, initiatorPort: localPort, initiatorIsn: isn, plan: test.plan ?? {},
+      testId, name: test.name, port, initiatorPort: localPort, initiatorIsn: isn, plan: test.plan ?? {}, ...(before ? { after: before } : {}),
       // The responder never sends a session more than it received: pay for the data asked of it (sent again up to `attempts` times).
       ...(sendBytes ? { padding: '.'.repeat(plan.timing.attempts * sendBytes + 1024) } : {}),
     });
+    ticket.registered(testId);
     // On an opaque port the next test may start once the responder has bound this one's flow.
     if (!ticket.exclusive && gate.mode === 'opaque') {
       client.whenBound(plan.sessionId, testId, BOUND_WAIT_MS).then((r) => r.bound && ticket.bound(), () => undefined);
     } else ticket.bound();
+    if (ticket.predecessor) await ticket.predecessor.whenBound();
     try {
       await test.run(connection, { port, payload: (n) => payloadFor(port, n, plan.payload, plan.responderName) });
     } catch (error) {

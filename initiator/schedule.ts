@@ -6,9 +6,10 @@
  *
  *  - the first test on a port runs alone, and its attribution tells what the path keeps;
  *  - on a path that keeps the ISN or the port ("identifiable"), tests on the port overlap freely;
- *  - on a path that rewrites them ("opaque"), a test starts only once every other test on the port
- *    has its flow bound at the responder (the runner asks; a proxy that connects upstream at once
- *    binds within a round trip), so "the only test waiting" stays exact;
+ *  - on a path that rewrites them ("opaque"), a test sends its first segment only once every other
+ *    test on the port has its flow bound at the responder (the runner asks; a proxy that connects
+ *    upstream at once binds within a round trip), so "the only test waiting" stays exact; it
+ *    registers meanwhile, naming the test before it, which the responder holds it back behind;
  *  - a test whose run saw segments on its port that nobody could take, while it shared the port,
  *    runs again alone (exclusive).
  *
@@ -36,6 +37,18 @@ export function modeFromAttribution(attribution: readonly string[]): Exclude<Por
 /** A test's permission to run on a port: release it when the test's flow is bound, and when the test is done. */
 export interface Ticket {
   readonly exclusive: boolean;
+  /**
+   * On an opaque port, the test started just before this one and not yet bound, if any: this test
+   * registers once that one has (naming it, so the responder holds this one back until that one is
+   * bound), and sends its first segment only once that one is bound (or done).
+   */
+  readonly predecessor?: Ticket;
+  /** The test registered at the responder under this id. */
+  registered(testId: string): void;
+  /** Resolves with the test's id once it has registered. */
+  whenRegistered(): Promise<string>;
+  /** Resolves once the test's flow is bound (or the test is done). */
+  whenBound(): Promise<void>;
   /** The responder has bound a flow to this test: on an opaque port, the next test may start. */
   bound(): void;
   done(): void;
@@ -46,7 +59,8 @@ type Want = 'shared' | 'exclusive';
 export class PortGate {
   mode: PortMode = 'unknown';
   private inFlight = 0;
-  private unbound = 0;
+  /** Tickets on an opaque port whose test is not yet bound, oldest first. */
+  private readonly unbound: Ticket[] = [];
   private exclusiveHeld = false;
   private readonly waiting: Array<{ want: Want; grant: (t: Ticket) => void }> = [];
 
@@ -66,7 +80,8 @@ export class PortGate {
   private allowed(want: Want): boolean {
     if (this.exclusiveHeld) return false;
     if (want === 'exclusive' || this.mode === 'unknown') return this.inFlight === 0;
-    return this.mode === 'identifiable' || this.unbound === 0;
+    // Opaque: one test may wait for its flow while the next one registers behind it.
+    return this.mode === 'identifiable' || this.unbound.length <= 1;
   }
 
   private pump(): void {
@@ -81,27 +96,40 @@ export class PortGate {
     this.inFlight++;
     if (exclusive) this.exclusiveHeld = true;
     // On an identifiable port a test never blocks others while it waits for its flow.
-    let unbound = !exclusive && this.mode === 'opaque';
-    if (unbound) this.unbound++;
+    const opaque = !exclusive && this.mode === 'opaque';
+    const predecessor = opaque ? this.unbound.at(-1) : undefined;
     let finished = false;
-    const bound = (): void => {
-      if (!unbound) return;
-      unbound = false;
-      this.unbound--;
-      this.pump();
-    };
-    return {
+    let resolveRegistered!: (id: string) => void;
+    const registered = new Promise<string>((r) => (resolveRegistered = r));
+    let resolveBound!: () => void;
+    const boundP = new Promise<void>((r) => (resolveBound = r));
+    const ticket: Ticket = {
       exclusive,
-      bound,
+      ...(predecessor ? { predecessor } : {}),
+      registered: (id) => resolveRegistered(id),
+      whenRegistered: () => registered,
+      whenBound: () => boundP,
+      bound: () => {
+        resolveBound();
+        const at = this.unbound.indexOf(ticket);
+        if (at < 0) return;
+        this.unbound.splice(at, 1);
+        this.pump();
+      },
       done: () => {
         if (finished) return;
         finished = true;
-        bound();
+        // A test that ends without registering (interrupted) lets its successor register alone.
+        resolveRegistered('');
+        ticket.bound();
         this.inFlight--;
         if (exclusive) this.exclusiveHeld = false;
         this.pump();
       },
     };
+    if (opaque) this.unbound.push(ticket);
+    else resolveBound();
+    return ticket;
   }
 }
 

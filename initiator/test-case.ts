@@ -67,6 +67,12 @@ export interface TestCase {
    * (initiator/confirm.ts). The others rest on what arrived and are published as they are.
    */
   absenceVerdicts?: readonly string[];
+  /**
+   * The test takes many round trips beyond its handshake (pauses, watch windows, retransmissions,
+   * often a confirming run): the scheduler starts it before the short ones, so a run on a long path
+   * ends with its slowest test, not after it.
+   */
+  long?: boolean;
   plan?: ResponderPlan;
   /** The segment the judge examines, so `locate` can find where on the path it changes; unset: the test cannot be localised. */
   probe?: ProbeSegment;

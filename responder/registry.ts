@@ -90,6 +90,8 @@ export class Registry {
   private readonly waitingByPort = new Map<number, Set<ActiveTest>>();
   /** Flows of collected tests, until when they stay known. */
   private readonly finishedFlows = new Map<string, number>();
+  /** Tests registered behind another that is still waiting for its flow (RegisterTestRequest.after). */
+  private readonly heldBack = new Map<ActiveTest, ActiveTest[]>();
   /** Active tests by responder port and initiator source port: a second flow of a bound test is its stray. */
   private readonly byInitiatorPort = new Map<string, ActiveTest>();
   /** Segments per port that no active test could take (late segments of collected tests excluded). */
@@ -118,8 +120,11 @@ export class Registry {
       unattributedAtStart: this.unattributedByPort.get(port) ?? 0, onBound: [],
     };
     this.tests.set(key, test);
-    this.waitingOn(port).add(test);
     this.byInitiatorPort.set(`${port}|${initiatorPort}`, test);
+    // Held back behind a test of the session that is still waiting for its flow, until that one has one.
+    const before = request.after ? this.tests.get(`${session.id}/${request.after}`) : undefined;
+    if (before && before.flows.size === 0) this.heldBack.set(before, [...(this.heldBack.get(before) ?? []), test]);
+    else this.waitingOn(port).add(test);
     return test;
   }
 
@@ -131,6 +136,8 @@ export class Registry {
   finish(test: ActiveTest, now = Date.now()): void {
     this.tests.delete(`${test.session.id}/${test.testId}`);
     this.waitingOn(test.port).delete(test);
+    this.release(test);
+    for (const held of this.heldBack.values()) if (held.includes(test)) held.splice(held.indexOf(test), 1);
     if (this.byInitiatorPort.get(`${test.port}|${test.initiatorPort}`) === test) this.byInitiatorPort.delete(`${test.port}|${test.initiatorPort}`);
     for (const flow of test.flows) {
       this.flows.delete(flow);
@@ -176,6 +183,12 @@ export class Registry {
   /** Sessions idle for longer than `idleMs`, for the caller to close. */
   idleSessions(now: number, idleMs: number): Session[] {
     return [...this.sessions.values()].filter((s) => now - s.lastSeen > idleMs);
+  }
+
+  /** The tests held back behind `test` become candidates (it has its flow, or is gone). */
+  private release(test: ActiveTest): void {
+    for (const held of this.heldBack.get(test) ?? []) if (this.tests.has(`${held.session.id}/${held.testId}`)) this.waitingOn(held.port).add(held);
+    this.heldBack.delete(test);
   }
 
   private waitingOn(port: number): Set<ActiveTest> {
@@ -228,6 +241,7 @@ export class Registry {
       test.attribution.push(`${flow} by ${rule}`);
       this.flows.set(flow, test);
       this.waitingOn(test.port).delete(test);
+      this.release(test);
       for (const waiter of test.onBound.splice(0)) waiter(rule);
       return { test, rule };
     }

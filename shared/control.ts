@@ -71,6 +71,12 @@ export const registerTestSchema = z.object({
    * responder never sends a session more bytes than the session sent it.
    */
   padding: z.string().max(16 * 1024).optional(),
+  /**
+   * A test of the same session registered before this one and not yet bound: until that one has a
+   * flow (or is collected), this one is not a candidate for any flow (the initiator has not sent
+   * anything of it yet), so a proxy's connection for that one cannot be taken for this one's.
+   */
+  after: z.string().regex(/^[A-Za-z0-9._:-]{1,80}$/).optional(),
 }).strict();
 export type RegisterTestRequest = z.infer<typeof registerTestSchema>;
 

@@ -12,6 +12,7 @@ export const ackHole: TestCase = {
   name: 'ack-hole',
   sends: `after an ordinary handshake, a ${PROBE_BYTES}-byte data segment whose ACK acknowledges ${ACK_AHEAD} bytes the responder never sent`,
   verdicts: ['passed', 'corrected'],
+  long: true,
   probe: dataProbe('tcp.ack'),
   async run(connection, context) {
     // A pause first, so that a split-connection proxy has set up its own connection to the responder before

@@ -57,6 +57,7 @@ export const retransmitInconsistent: TestCase = {
   name: 'retransmit-inconsistent',
   sends: `after an ordinary handshake, ${ORIGINAL_BYTES} data bytes the responder is asked not to acknowledge, then three retransmissions at the same sequence number with other bytes: same size, larger (150), smaller (50); each transmission sent twice`,
   verdicts: ['new-data', ...FINDINGS],
+  long: true,
   // what a lost segment (and its lost copies) would also look like
   absenceVerdicts: ['old-data', 'resized'],
   probe: probeWhere(isLongerRetransmission, 'payload'),

@@ -13,6 +13,7 @@ export const sackBlocks: TestCase = {
   name: 'sack-blocks',
   sends: `a handshake after which the responder sends ${RESPONDER_BYTES} bytes in two segments; then an ACK of the handshake only, with a SACK block for the second segment (a real hole), sent twice`,
   verdicts: ['passed', 'translated', 'untranslated', 'removed'],
+  long: true,
   // what a lost segment (and its lost copies) would also look like
   absenceVerdicts: ['removed'],
   probe: probeWhere((o) => findOption(o.packet.tcp?.options, OptionKind.SACK) !== undefined, 'option.sack', 'tcp.ack'),

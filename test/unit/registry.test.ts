@@ -45,6 +45,25 @@ describe('attribution while tests share a port (responder/registry.ts)', () => {
     expect(registry.unattributedSince(active[0])).toBe(1);
   });
 
+  it('holds a test registered behind one still waiting for its flow back until that one is bound', () => {
+    const { registry, active: [a] } = registryWith({ id: 'a', port: 40000, isn: 1000 });
+    const session = registry.allSessions()[0];
+    registry.register(session, { testId: 'b', name: 'b', port: 34343, initiatorPort: 40001, initiatorIsn: 5000, plan: {}, after: 'a' }, 0);
+    // a proxy's connection (nothing of ours in it): only a can take it, though b is registered
+    expect(registry.attribute(seg('198.19.0.1', 50000, 77))).toMatchObject({ rule: 'only-test', test: { testId: 'a' } });
+    // now b is the one waiting
+    expect(registry.attribute(seg('198.19.0.1', 50001, 78))).toMatchObject({ rule: 'only-test', test: { testId: 'b' } });
+    void a;
+  });
+
+  it('releases a held-back test when the one before it is collected without ever binding', () => {
+    const { registry, active: [a] } = registryWith({ id: 'a', port: 40000, isn: 1000 });
+    const session = registry.allSessions()[0];
+    registry.register(session, { testId: 'b', name: 'b', port: 34343, initiatorPort: 40001, initiatorIsn: 5000, plan: {}, after: 'a' }, 0);
+    registry.finish(a);
+    expect(registry.attribute(seg('198.19.0.1', 50001, 78))).toMatchObject({ rule: 'only-test', test: { testId: 'b' } });
+  });
+
   it('tells a waiting caller when a test binds its first flow, and by which rule', async () => {
     const { registry, active } = registryWith({ id: 'a', port: 40000, isn: 1000 });
     const bound = registry.whenBound(active[0], 5000);

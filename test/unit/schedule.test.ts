@@ -33,7 +33,7 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     expect(third.granted()).toBeDefined();
   });
 
-  it('on an opaque path starts a test only once every other test on the port is bound', async () => {
+  it('on an opaque path lets one test register behind the one waiting for its flow, sending nothing until that one is bound', async () => {
     const gate = new PortGate();
     const first = enter(gate);
     await tick();
@@ -41,19 +41,33 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     first.granted()!.done();
     const a = enter(gate);
     const b = enter(gate);
-    await tick();
-    expect(a.granted()).toBeDefined();
-    expect(b.granted()).toBeUndefined();
-    a.granted()!.bound();
-    await tick();
-    expect(b.granted()).toBeDefined();
     const c = enter(gate);
     await tick();
+    expect(a.granted()?.predecessor).toBeUndefined();
+    expect(b.granted()?.predecessor).toBe(a.granted());
     expect(c.granted()).toBeUndefined();
-    // A test that never binds (its proxy never connects) holds the port until it is done.
+    // b registers only after a has, naming a; it may send once a is bound
+    let bRegisteredBehind: string | undefined;
+    void b.granted()!.predecessor!.whenRegistered().then((id) => (bRegisteredBehind = id));
+    let bMaySend = false;
+    void b.granted()!.predecessor!.whenBound().then(() => (bMaySend = true));
+    await tick();
+    expect(bRegisteredBehind).toBeUndefined();
+    a.granted()!.registered('test-a');
+    await tick();
+    expect(bRegisteredBehind).toBe('test-a');
+    expect(bMaySend).toBe(false);
+    a.granted()!.bound();
+    await tick();
+    expect(bMaySend).toBe(true);
+    expect(c.granted()?.predecessor).toBe(b.granted());
+    // A test that never binds (its proxy never connects) holds the next one until it is done.
+    const d = enter(gate);
+    await tick();
+    expect(d.granted()).toBeUndefined();
     b.granted()!.done();
     await tick();
-    expect(c.granted()).toBeDefined();
+    expect(d.granted()?.predecessor).toBe(c.granted());
   });
 
   it('gives an exclusive run the port to itself, and holds back whoever came after it', async () => {
@@ -84,9 +98,11 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     a.granted()!.done();
     const b = enter(gate);
     const c = enter(gate);
+    const d = enter(gate);
     await tick();
     expect(b.granted()).toBeDefined();
-    expect(c.granted()).toBeUndefined();
+    expect(c.granted()).toBeDefined();
+    expect(d.granted()).toBeUndefined();
   });
 
   it('waits three round trips (200 ms at least, the user\'s ceiling at most) once a handshake measured one', () => {
