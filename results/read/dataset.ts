@@ -11,7 +11,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { UsageError } from '../../shared/cli.js';
 import { DATASET_FORMAT, DATASET_VERSION, MANIFEST_FILE, type DatasetManifest } from '../../shared/store/dataset.js';
 import {
@@ -67,6 +67,9 @@ export class DatasetReader {
     const spill = mkdtempSync(join(tmpdir(), 'mbprobe-duckdb-'));
     let instance: DuckDBInstance | undefined;
     try {
+      // Loaded here, not with the module: the engine's binary takes a few hundred milliseconds to load,
+      // which every other command (and table over a database) need not pay.
+      const { DuckDBInstance } = await import('@duckdb/node-api');
       instance = await DuckDBInstance.create(':memory:', {
         autoinstall_known_extensions: 'false',
         autoload_known_extensions: 'false',

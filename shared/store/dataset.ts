@@ -190,7 +190,8 @@ export function endExport(store: Store): void {
  * Undefined without the table; a reason when it cannot be tied to a run.
  */
 function hopsSource(store: Store, reader: (sql: string) => (month: string) => IterableIterator<unknown[]>): ExportSource | string | undefined {
-  const info = store.db.prepare<[], { name: string; type: string; notnull: number; pk: number }>(`SELECT name, type, "notnull", pk FROM pragma_table_info('${HOPS_TABLE}')`).all();
+  // A table of the file itself: an older file opened read-only may show a TEMP view of that name, with no rows and no types.
+  const info = store.db.prepare<[], { name: string; type: string; notnull: number; pk: number }>(`SELECT name, type, "notnull", pk FROM pragma_table_info('${HOPS_TABLE}', 'main')`).all();
   if (info.length === 0) return undefined;
   const has = (name: string): boolean => info.some((c) => c.name === name);
   const quote = (name: string): string => `"${name.replaceAll('"', '""')}"`;

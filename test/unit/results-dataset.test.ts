@@ -59,6 +59,16 @@ function normal(value: unknown): unknown {
   return value;
 }
 
+/** Whether the database at `path` has a hops table (hop localisation's, in the schema from version 3). */
+function hasHops(path: string): boolean {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hops'").get() !== undefined;
+  } finally {
+    db.close();
+  }
+}
+
 /** Every row of a dataset table as SQLite holds it, ordered by the table's first column and run. */
 function sqliteRows(path: string, table: string, responderRecords: boolean): unknown[][] {
   const db = new Database(path, { readonly: true });
@@ -135,11 +145,11 @@ describe('export --format parquet', () => {
     expect((await cli('export', '--db', db, '--format', 'parquet', '--out', out)).code).toBe(0);
     const manifest = JSON.parse(readFileSync(join(out, MANIFEST_FILE), 'utf8')) as DatasetManifest;
     expect(manifest).toMatchObject({ format: 'mbprobe-dataset', version: DATASET_VERSION, responderRunsLeftOut: 1, notExported: [] });
-    expect(manifest.tables.map((t) => t.name)).toEqual(['runs', 'tests', 'segments', 'diffs']);
+    expect(manifest.tables.map((t) => t.name)).toEqual(['runs', 'tests', 'segments', 'diffs', ...(hasHops(db) ? ['hops'] : [])]);
     expect(readdirSync(join(out, 'tests')).sort()).toEqual(['month=2026-09', 'month=2026-10', 'month=2026-11']);
     for (const table of manifest.tables) {
       const counted = await duckRows(`SELECT month, count(*) FROM ${tableGlob(out, table.name)} GROUP BY month ORDER BY month`);
-      expect(counted.map(([m, n]) => [m, Number(n)]), table.name).toEqual(table.files.map((f) => [f.month, f.rows]));
+      expect(counted.map(([m, n]) => [m, Number(n)]), table.name).toEqual(table.files.filter((f) => f.rows > 0).map((f) => [f.month, f.rows]));
       expect(table.rows).toBe(table.files.reduce((s, f) => s + f.rows, 0));
       // Each row is in the month of its run.
       const [[misplaced]] = await duckRows(`SELECT count(*) FROM ${tableGlob(out, table.name)} x JOIN ${tableGlob(out, 'runs')} r ON r.id = x.${table.name === 'runs' ? 'id' : 'run_id'} WHERE strftime(r.started_at::TIMESTAMP, '%Y-%m') <> x.month`);
@@ -177,20 +187,25 @@ describe('export --format parquet', () => {
     const db = join(dir, 'lab.sqlite');
     labDatabase(db, LAB_PROFILES.slice(0, 2));
     const raw = new Database(db);
-    // Whatever shape hop localisation gives it: here rows tied to a test, with a blob and a nullable column.
-    raw.exec('CREATE TABLE hops (id INTEGER PRIMARY KEY, test_id INTEGER NOT NULL REFERENCES tests(id), ttl INTEGER NOT NULL, address TEXT, quote BLOB)');
-    raw.exec("INSERT INTO hops (test_id, ttl, address, quote) SELECT id, 3, CASE WHEN id % 2 = 0 THEN '198.18.0.1' END, x'4500' FROM tests");
+    // Hop localisation's table (issue 10), or, in a schema without it, one of the same core columns:
+    // rows tied to a test, with blobs and a nullable column.
+    raw.exec('CREATE TABLE IF NOT EXISTS hops (id INTEGER PRIMARY KEY, test_id INTEGER NOT NULL REFERENCES tests(id), ttl INTEGER NOT NULL, kind TEXT NOT NULL, router TEXT, sent BLOB NOT NULL)');
+    raw.exec("INSERT INTO hops (test_id, ttl, kind, router, sent) SELECT id, 3, 'time-exceeded', CASE WHEN id % 2 = 0 THEN '198.18.0.1' END, x'4500' FROM tests");
     const hops = (raw.prepare("SELECT count(*) AS n FROM hops h JOIN tests t ON t.id = h.test_id JOIN runs r ON r.id = t.run_id WHERE coalesce(json_extract(r.host_info, '$.role'), '') <> 'responder'").get() as { n: number }).n;
+    const declared = raw.prepare("SELECT name, type FROM pragma_table_info('hops')").all() as Array<{ name: string; type: string }>;
     raw.close();
     const out = join(dir, 'dataset');
     const exported = await cli('export', db, '--format', 'parquet', '--out', out);
     expect(exported.code, exported.err).toBe(0);
     expect(exported.out).toMatch(new RegExp(`hops +${hops} rows`));
+    const duckType = (t: string): string => (t.includes('INT') ? 'BIGINT' : t.includes('TEXT') ? 'VARCHAR' : t.includes('BLOB') ? 'BLOB' : 'DOUBLE');
+    const columns = declared.map((c) => [c.name, duckType(c.type)]);
+    columns.splice(1, 0, ['run_id', 'VARCHAR']);
     const described = await duckRows(`DESCRIBE SELECT * FROM ${tableGlob(out, 'hops')}`);
-    expect(described.map((r) => [r[0], r[1]])).toEqual([['id', 'BIGINT'], ['run_id', 'VARCHAR'], ['test_id', 'BIGINT'], ['ttl', 'BIGINT'], ['address', 'VARCHAR'], ['quote', 'BLOB'], ['month', 'VARCHAR']]);
-    const [[n, wrongRun, nulls]] = await duckRows(`SELECT count(*), count(*) FILTER (WHERE h.run_id <> t.run_id OR h.month <> t.month), count(*) FILTER (WHERE address IS NULL)
+    expect(described.map((r) => [r[0], r[1]])).toEqual([...columns, ['month', 'VARCHAR']]);
+    const [[n, wrongRun, nulls, sent]] = await duckRows(`SELECT count(*), count(*) FILTER (WHERE h.run_id <> t.run_id OR h.month <> t.month), count(*) FILTER (WHERE router IS NULL), min(hex(sent))
       FROM ${tableGlob(out, 'hops')} h JOIN ${tableGlob(out, 'tests')} t ON t.id = h.test_id`);
-    expect([Number(n), Number(wrongRun), Number(nulls) > 0]).toEqual([hops, 0, true]);
+    expect([Number(n), Number(wrongRun), Number(nulls) > 0, sent]).toEqual([hops, 0, true, '4500']);
   });
 
   it('refuses what it cannot write, and leaves no directory behind', async () => {
@@ -222,7 +237,7 @@ describe('export --format parquet', () => {
     const store = Store.open(db, { readonly: true });
     const manifest = exportParquet(store, join(dir, 'dataset'));
     store.close();
-    expect(manifest.tables.map((t) => [t.name, t.rows, t.files.length])).toEqual([['runs', 0, 0], ['tests', 0, 0], ['segments', 0, 0], ['diffs', 0, 0]]);
+    expect(manifest.tables.map((t) => [t.name, t.rows, t.files.length])).toEqual([['runs', 0, 0], ['tests', 0, 0], ['segments', 0, 0], ['diffs', 0, 0], ...(hasHops(db) ? [['hops', 0, 0]] : [])]);
   });
 });
 
