@@ -22,8 +22,9 @@ import { latestFinishedRun, prepareSubmission, sendSubmission } from './submit.j
 import { CONTROL_PORT, TEST_PORTS } from '../shared/ports.js';
 import { DEFAULT_CONCURRENCY } from './schedule.js';
 import { registerScanCommand } from './scan/command.js';
+import { locateAbility, locateAfterRun, locateOptions, registerLocateCommand, type LocateOptions } from './locate/command.js';
 
-interface RunOptions extends TransportOptions {
+interface RunOptions extends TransportOptions, LocateOptions {
   responder: string[];
   controlPort: string;
   ports: string;
@@ -73,13 +74,9 @@ export function selectTests(spec: string, catalogue: readonly TestCase[] = CATAL
   return catalogue.filter((t) => names.includes(t.name));
 }
 
-export function buildProgram(io: CliIo): Command {
-  const program = new Command('mbprobe-initiator')
-    .description('Runs mbprobe test cases across a network path to an mbprobe responder and records what the middleboxes on the path did to TCP.')
-    .version(TOOL_VERSION);
-
-  program.command('run')
-    .description('run test cases against a responder and store segments, diffs and verdicts in SQLite')
+/** The options of `run`, shared by `locate` (which runs the tests first). */
+function runOptions(command: Command): Command {
+  return command
     .option('--responder <host>', 'address or name of the mbprobe responder; give it several times to measure against each in turn (one run each)', collectValues)
     .option('--control-port <port>', 'the responder\'s control API port', String(CONTROL_PORT))
     .option('--ca <file>', CA_HELP)
@@ -96,7 +93,17 @@ export function buildProgram(io: CliIo): Command {
     .addOption(new Option('--timeout <ms>', 'wait this long for an answer before resending a probe').default('1000'))
     .addOption(new Option('--attempts <n>', 'send a probe this many times before concluding it was lost').default('3'))
     .option('--submit', 'when the run has finished, submit it to the responder\'s collection endpoint (what is sent is printed first)')
-    .option('--no-anonymize', 'with --submit: send your addresses and hostname whole (by default addresses are truncated to IPv4 /24, IPv6 /48 and the hostname is left out)')
+    .option('--no-anonymize', 'with --submit: send your addresses and hostname whole (by default addresses are truncated to IPv4 /24, IPv6 /48 and the hostname is left out)');
+}
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('mbprobe-initiator')
+    .description('Runs mbprobe test cases across a network path to an mbprobe responder and records what the middleboxes on the path did to TCP.')
+    .version(TOOL_VERSION);
+
+  runOptions(program.command('run')
+    .description('run test cases against a responder and store segments, diffs and verdicts in SQLite'))
+    .option('--locate', 'after the run, find where on the path each interference happens (as `locate` does; its options --max-hops, --retries)')
     .addHelpText('after', `
 Needs root (or CAP_NET_RAW + CAP_NET_ADMIN): it sends crafted segments on raw sockets, captures the
 answers, and holds an nftables table that stops this host's kernel from resetting the crafted
@@ -109,6 +116,8 @@ its own copy either way.
 Example:
   mbprobe-initiator run --responder responder.example.org --label home-dsl --tests syn-baseline,nat --submit`)
     .action(async (opts: RunOptions) => run(opts, io));
+  locateOptions(program.commands.find((c) => c.name() === 'run')!);
+  registerLocateCommand(program, (opts) => run(opts as unknown as RunOptions, io), runOptions);
 
   program.command('submit')
     .description('submit a finished run from your database to the responder\'s collection endpoint (e.g. when `run --submit` could not reach it)')
@@ -150,9 +159,9 @@ Example:
     .description('list every test case: its name, what it sends, and the verdicts it can give')
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) => {
-      const rows = CATALOGUE.map((t) => ({ name: t.name, sends: t.sends, verdicts: allVerdicts(t) }));
+      const rows = CATALOGUE.map((t) => ({ name: t.name, sends: t.sends, verdicts: allVerdicts(t), locate: locateAbility(t) }));
       if (opts.json) return io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
-      for (const r of rows) io.stdout(`${r.name}\n  sends:    ${r.sends}\n  verdicts: ${r.verdicts.join(', ')}\n`);
+      for (const r of rows) io.stdout(`${r.name}\n  sends:    ${r.sends}\n  verdicts: ${r.verdicts.join(', ')}\n  locate:   ${r.locate.text}\n`);
     });
   registerScanCommand(program, io, parseTags);
   return program;
@@ -236,13 +245,19 @@ async function runAgainst(responderName: string, opts: RunOptions, transport: Co
     const results = await runTests({
       runId, sessionId: session.sessionId, tests, ports, payload: opts.payload, responderName, local: route.source, responder, localPorts: reserved.ports, concurrency, timing, rttHintMs, settleMs: 30, signal: stop.signal,
       onResult: (r, done) => {
-        if (opts.json) io.stdout(`${JSON.stringify({ run: r.runId, responder: responderName, test: r.name, port: r.port, verdict: r.verdict, detail: r.detail, timeoutWaitMs: r.timeoutWaitMs, watchMs: r.watchMs, runs: r.runs })}\n`);
+        if (opts.json && !opts.locateOnly) io.stdout(`${JSON.stringify({ run: r.runId, responder: responderName, test: r.name, port: r.port, verdict: r.verdict, detail: r.detail, timeoutWaitMs: r.timeoutWaitMs, watchMs: r.watchMs, runs: r.runs })}\n`);
         else if (progress) io.stderr(`\r\x1b[K[${done}/${total}] ${r.name} :${r.port} → ${r.verdict}`);
       },
     }, prober, client, store);
     if (progress) io.stderr('\r\x1b[K');
-    store.finishRun(runId, new Date().toISOString());
     if (!opts.json) io.stdout(formatVerdictTable(results, ports) + `\nrun ${runId}: ${results.length} tests stored in ${opts.db}\n`);
+    if (opts.locate && !stop.signal.aborted) {
+      await locateAfterRun({
+        runId, sessionId: session.sessionId, store, results, tests, local: route.source, iface: route.iface, responder, responderName, payload: opts.payload, timing, concurrency, rttHintMs,
+        prober, client, send: (bytes) => sink.send(bytes), avoidPorts: new Set([...recentlyUsedPorts(store, responderName), ...reserved.ports]), json: opts.json === true, signal: stop.signal,
+      }, opts, io);
+    }
+    store.finishRun(runId, new Date().toISOString());
     if (stop.signal.aborted) {
       const unsent = opts.submit ? '; an interrupted run is not submitted' : '';
       throw new MbprobeError('INTERRUPTED', `interrupted: ${results.length} of ${total} tests finished and are stored in ${opts.db} (run ${runId})${unsent}`);

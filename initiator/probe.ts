@@ -94,6 +94,8 @@ export class ProbeConnection {
   watchMs = 0;
   private readonly waiters = new Set<Waiter>();
   private readonly consumed = new Set<Observed>();
+  /** Called after each segment has left, with the segments sent before it (locate traces a test's probe from here: initiator/locate/). */
+  afterSend?: (seen: Observed, before: readonly Observed[]) => Promise<void>;
 
   constructor(
     readonly local: { address: string; port: number },
@@ -156,6 +158,7 @@ export class ProbeConnection {
     const seen = observe(bytes, nowUs());
     this.sent.push(seen);
     await this.sink.send(bytes);
+    if (this.afterSend) await this.afterSend(seen, this.sent.slice(0, -1));
     return seen;
   }
 

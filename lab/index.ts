@@ -7,3 +7,4 @@ export { RELAY_PORT_BASE, RESEGMENT_MSS } from './profiles/relay.js';
 export { formatWanSpec, parseWanSpec, type WanDirection, type WanSpec } from './wan.js';
 export * from './measure.js';
 export { formatHopsSpec, parseHopsSpec, type HopsSpec, type LabHop } from './hops.js';
+export * from './locate.js';

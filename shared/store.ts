@@ -2,10 +2,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { MbprobeError } from './wire/errors.js';
-import { addedViewsSql, MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION, upgradeViewsSql, type RunKind } from './store/schema.js';
+import { addedViewsSql, MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION, upgradeViewsSql, type HopKind, type RunKind } from './store/schema.js';
 import { SQL } from './store/statements.js';
 
-export { RUN_KINDS, SCHEMA_SQL, SCHEMA_VERSION, type RunKind } from './store/schema.js';
+export { HOP_KINDS, RUN_KINDS, SCHEMA_SQL, SCHEMA_VERSION, type HopKind, type RunKind } from './store/schema.js';
 
 /** Where the initiator keeps its results unless told otherwise. */
 export const DEFAULT_DB_PATH = 'results/mbprobe.sqlite';
@@ -55,6 +55,40 @@ export interface DiffRecord {
   change?: string;
 }
 
+/** A diff row as a hop's `diff` column holds it (shared/diff.ts's DiffRow). */
+export interface HopDiffRow {
+  layer: DiffLayer;
+  field: string;
+  sent: string | null;
+  received: string | null;
+  class: DiffClass;
+  change?: string;
+}
+
+/** One row of hops: what came back for the copy of a test's probe sent with this TTL (shared/store/schema.ts). */
+export interface HopRecord {
+  ttl: number;
+  kind: HopKind;
+  /** The hop's address (the error's source, or the responder's); null when nothing answered. */
+  router: string | null;
+  /** Microseconds since the epoch when the answer arrived; null when none did. */
+  atUs: number | null;
+  /** The copy as sent (the whole IP packet). */
+  sent: Uint8Array;
+  /** How many bytes of the copy the answer shows, and those bytes. */
+  quoteLength: number | null;
+  quote: Uint8Array | null;
+  /** The ICMP error as received (the whole IP packet). */
+  packet: Uint8Array | null;
+  diff: HopDiffRow[];
+  notVisible: string[];
+}
+
+export interface HopRow extends HopRecord {
+  id: number;
+  testId: number;
+}
+
 export interface TestRecord {
   runId: string;
   name: string;
@@ -67,6 +101,8 @@ export interface TestRecord {
   detail: unknown;
   segments: SegmentRecord[];
   diffs: DiffRecord[];
+  /** Hop localisation rows (locate), when the test was localised. */
+  hops?: HopRecord[];
   /** The server a scan probed: its address, and the name it was resolved from (unset for measurements). */
   target?: string | null;
   targetName?: string | null;
@@ -131,6 +167,7 @@ type RunSql = Omit<RunRow, 'hostInfo' | 'tags'> & { hostInfo: string; tags: stri
 type TestSql = Omit<TestRow, 'detail'> & { detail: string | null };
 type SegmentSql = Omit<SegmentRow, 'bytes'> & { bytes: Buffer };
 type VerdictSql = Omit<VerdictRow, 'detail'> & { detail: string | null };
+type HopSql = Omit<HopRow, 'sent' | 'quote' | 'packet' | 'diff' | 'notVisible'> & { sent: Buffer; quote: Buffer | null; packet: Buffer | null; diff: string; notVisible: string };
 
 /**
  * Statements prepared on first use: a read-only connection to an older file reads it through TEMP
@@ -149,8 +186,9 @@ function prepareStatements(db: Database.Database) {
   return {
     write: writeStatements(db, {
       insertRun: SQL.insertRun, finishRun: SQL.finishRun, mergeHostInfo: SQL.mergeHostInfo, insertTest: SQL.insertTest,
-      insertSegment: SQL.insertSegment, insertDiff: SQL.insertDiff, deleteTest: SQL.deleteTest,
+      insertSegment: SQL.insertSegment, insertDiff: SQL.insertDiff, deleteTest: SQL.deleteTest, insertHop: SQL.insertHop, setLocation: SQL.setLocation,
     }),
+    hops: db.prepare<[number], HopSql>(SQL.hops),
     runs: db.prepare<[], RunSql>(SQL.runs),
     run: db.prepare<[string], RunSql>(SQL.run),
     tests: db.prepare<[string], TestSql>(SQL.tests),
@@ -162,6 +200,10 @@ function prepareStatements(db: Database.Database) {
   };
 }
 
+const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+const toHop = (h: HopSql): HopRow => ({
+  ...h, sent: view(h.sent), quote: h.quote && view(h.quote), packet: h.packet && view(h.packet), diff: JSON.parse(h.diff), notVisible: JSON.parse(h.notVisible),
+});
 const toRun = (r: RunSql): RunRow => ({ ...r, hostInfo: JSON.parse(r.hostInfo), tags: JSON.parse(r.tags) });
 const parseDetail = (detail: string | null): unknown => (detail === null ? null : JSON.parse(detail));
 const sqliteCode = (err: unknown): string | undefined =>
@@ -342,6 +384,7 @@ export class Store {
             layer: d.layer, field: d.field, sent: d.sent, received: d.received, class: d.class, change: d.change ?? null,
           });
         }
+        if (test.hops) this.writeHops(testId, test.hops);
         return testId;
       });
     } catch (err) {
@@ -351,6 +394,33 @@ export class Store {
       }
       throw err;
     }
+  }
+
+  /**
+   * Adds a test's hop localisation after the fact (locate runs once the test's verdict is stored): its
+   * rows in hops and the finding as detail.location, in one transaction.
+   */
+  addLocation(testId: number, location: unknown, hops: readonly HopRecord[]): void {
+    this.transaction(() => {
+      if (this.statements.write.setLocation.run(JSON.stringify(location), testId).changes === 0) {
+        throw new StoreError('TEST_NOT_FOUND', `Cannot add a location to test ${testId}: it is not in ${this.path}.`);
+      }
+      this.writeHops(testId, hops);
+    });
+  }
+
+  private writeHops(testId: number, hops: readonly HopRecord[]): void {
+    for (const h of hops) {
+      this.statements.write.insertHop.run({
+        test_id: testId, ttl: h.ttl, kind: h.kind, router: h.router, at_us: h.atUs, sent: h.sent, quote_length: h.quoteLength, quote: h.quote,
+        packet: h.packet, diff: JSON.stringify(h.diff), not_visible: JSON.stringify(h.notVisible),
+      });
+    }
+  }
+
+  /** A test's hop rows, by TTL. */
+  hops(testId: number): HopRow[] {
+    return this.statements.hops.all(testId).map(toHop);
   }
 
   /** Deletes a test with its segments and diffs (the responder replaces its bounded record of unattributed segments). */

@@ -10,8 +10,9 @@
  *
  * 2: runs.kind ('measurement', or 'server-scan' for `mbprobe-initiator scan`), tests.target and
  *    tests.target_name (the server a scan probed: its address and the name it was resolved from).
+ * 3: the hops table (`mbprobe-initiator locate`, `run --locate`: what each hop quoted of a test's probe).
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** What kind of run a row of runs is: a measurement against a responder, or a scan of ordinary servers. */
 export const RUN_KINDS = ['measurement', 'server-scan'] as const;
@@ -34,6 +35,33 @@ const VERDICTS_VIEW = `verdicts AS\n  ${VERDICTS_SELECT}`;
  */
 const INITIATOR_RUNS_VIEW = `initiator_runs AS
   SELECT * FROM runs WHERE coalesce(json_extract(host_info, '$.role'), '') <> 'responder'`;
+
+/** What a row of hops is: a hop's ICMP error about a copy of the probe, the copy as the responder received it, or no answer. */
+export const HOP_KINDS = ['time-exceeded', 'unreachable', 'packet-too-big', 'parameter-problem', 'other', 'responder', 'no-answer'] as const;
+export type HopKind = (typeof HOP_KINDS)[number];
+
+/**
+ * Hop localisation: per test, for each TTL a copy of its probe was sent with, what came back. `sent` is
+ * the copy; `packet` the ICMP error as received (NULL for the responder's row and for no answer);
+ * `quote` the bytes of the copy the error quotes (the copy as the responder received it, for its
+ * row), `quote_length` how many; `diff` the diff rows (shared/diff.ts) of the fields the quote shows,
+ * `not_visible` the fields it does not reach. The finding is the test's detail.location.
+ */
+const HOPS_TABLE_SQL = `CREATE TABLE hops (
+  id           INTEGER PRIMARY KEY,
+  test_id      INTEGER NOT NULL REFERENCES tests(id) ON DELETE CASCADE,
+  ttl          INTEGER NOT NULL CHECK (ttl BETWEEN 1 AND 255),
+  kind         TEXT NOT NULL CHECK (kind IN (${HOP_KINDS.map((k) => `'${k}'`).join(', ')})),
+  router       TEXT,
+  at_us        INTEGER CHECK (at_us IS NULL OR typeof(at_us) = 'integer'),
+  sent         BLOB NOT NULL,
+  quote_length INTEGER,
+  quote        BLOB,
+  packet       BLOB,
+  diff         TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(diff)),
+  not_visible  TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(not_visible))
+);
+CREATE INDEX hops_test_id ON hops(test_id);`;
 
 /**
  * JSON columns are TEXT checked with json_valid (a declared type of JSON would get NUMERIC affinity
@@ -99,6 +127,8 @@ CREATE INDEX diffs_test_id ON diffs(test_id);
 CREATE INDEX diffs_sent_segment ON diffs(sent_segment);
 CREATE INDEX diffs_received_segment ON diffs(received_segment);
 
+${HOPS_TABLE_SQL}
+
 CREATE VIEW ${VERDICTS_VIEW};
 
 CREATE VIEW ${INITIATOR_RUNS_VIEW};
@@ -117,6 +147,7 @@ ${TARGET_COLUMNS.map((c) => `ALTER TABLE tests ADD COLUMN ${c};`).join('\n')}
 DROP VIEW IF EXISTS verdicts;
 CREATE VIEW ${VERDICTS_VIEW};
 `,
+  2: HOPS_TABLE_SQL,
 };
 
 /**
@@ -127,12 +158,16 @@ CREATE VIEW ${VERDICTS_VIEW};
  */
 export function upgradeViewsSql(version: number): string {
   if (version >= SCHEMA_VERSION) return '';
-  // Version 1 lacks runs.kind and the tests' target columns.
+  // Versions 1 and 2 have no hops: an empty view of its columns.
+  const hops = `CREATE TEMP VIEW hops AS SELECT ${['id', 'test_id', 'ttl', 'kind', 'router', 'at_us', 'sent', 'quote_length', 'quote', 'packet'].map((c) => `NULL AS ${c}`).join(', ')}, '[]' AS diff, '[]' AS not_visible WHERE 0;`;
+  if (version === 2) return hops;
+  // Version 1 also lacks runs.kind and the tests' target columns.
   return `
 CREATE TEMP VIEW runs AS SELECT *, 'measurement' AS kind FROM main.runs;
 CREATE TEMP VIEW tests AS SELECT *, NULL AS target, NULL AS target_name FROM main.tests;
 CREATE TEMP VIEW ${VERDICTS_VIEW};
 CREATE TEMP VIEW ${INITIATOR_RUNS_VIEW};
+${hops}
 `;
 }
 
@@ -150,3 +185,4 @@ export const RUN_COLUMNS = ['id', 'started_at', 'finished_at', 'label', 'respond
 export const TEST_COLUMNS = ['seq', 'name', 'port', 'started_at', 'finished_at', 'verdict', 'detail', 'target', 'target_name'] as const;
 export const SEGMENT_COLUMNS = ['side', 'dir', 'at_us', 'bytes'] as const;
 export const DIFF_COLUMNS = ['layer', 'field', 'sent', 'received', 'class', 'change'] as const;
+export const HOP_COLUMNS = ['ttl', 'kind', 'router', 'at_us', 'sent', 'quote_length', 'quote', 'packet', 'diff', 'not_visible'] as const;

@@ -5,7 +5,7 @@
  * stored can be written back by column name.
  */
 import type Database from 'better-sqlite3';
-import { DIFF_COLUMNS, RUN_COLUMNS, SEGMENT_COLUMNS, TEST_COLUMNS } from './schema.js';
+import { DIFF_COLUMNS, HOP_COLUMNS, RUN_COLUMNS, SEGMENT_COLUMNS, TEST_COLUMNS } from './schema.js';
 
 const insert = (table: string, columns: readonly string[]): string =>
   `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`;
@@ -21,6 +21,9 @@ export const SQL = {
             ${TEST_COLUMNS.slice(1).map((c) => `@${c}`).join(', ')})`,
   insertSegment: insert('segments', ['test_id', ...SEGMENT_COLUMNS]),
   insertDiff: insert('diffs', ['test_id', 'sent_segment', 'received_segment', ...DIFF_COLUMNS]),
+  insertHop: insert('hops', ['test_id', ...HOP_COLUMNS]),
+  /** A test's hop localisation finding, into its detail (the test row was written when its verdict was decided). */
+  setLocation: "UPDATE tests SET detail = json_set(COALESCE(detail, '{}'), '$.location', json(?)) WHERE id = ?",
   deleteTest: 'DELETE FROM tests WHERE id = ?',
 
   runs: `SELECT id, started_at AS startedAt, finished_at AS finishedAt, label, responder,
@@ -34,6 +37,8 @@ export const SQL = {
   segments: `SELECT id, test_id AS testId, side, dir, at_us AS atUs, bytes FROM segments WHERE test_id = ? ORDER BY at_us, id`,
   diffs: `SELECT id, test_id AS testId, sent_segment AS sentSegment, received_segment AS receivedSegment,
     layer, field, sent, received, class, change FROM diffs WHERE test_id = ? ORDER BY id`,
+  hops: `SELECT id, test_id AS testId, ttl, kind, router, at_us AS atUs, sent, quote_length AS quoteLength, quote, packet, diff,
+    not_visible AS notVisible FROM hops WHERE test_id = ? ORDER BY ttl, id`,
   // The view's ORDER BY carries over when no outer ORDER BY is given.
   allVerdicts: 'SELECT run_id AS runId, label, test, port, verdict, detail FROM verdicts',
   runVerdicts: 'SELECT run_id AS runId, label, test, port, verdict, detail FROM verdicts WHERE run_id = ?',
@@ -50,6 +55,7 @@ export const COPY_SQL = {
   tests: `SELECT id, ${TEST_COLUMNS.join(', ')} FROM tests WHERE run_id = ? ORDER BY id`,
   segments: `SELECT id, ${SEGMENT_COLUMNS.join(', ')} FROM segments WHERE test_id = ? ORDER BY id`,
   diffs: `SELECT id, sent_segment, received_segment, ${DIFF_COLUMNS.join(', ')} FROM diffs WHERE test_id = ? ORDER BY id`,
+  hops: `SELECT id, ${HOP_COLUMNS.join(', ')} FROM hops WHERE test_id = ? ORDER BY id`,
 } as const;
 
 type Row = unknown[];
@@ -67,6 +73,7 @@ export function prepareCopyReads(db: Database.Database) {
     tests: reader(db, COPY_SQL.tests),
     segments: reader(db, COPY_SQL.segments),
     diffs: reader(db, COPY_SQL.diffs),
+    hops: reader(db, COPY_SQL.hops),
   };
 }
 export type CopyReads = ReturnType<typeof prepareCopyReads>;
@@ -78,6 +85,7 @@ export function prepareCopyWrites(db: Database.Database) {
     insertTest: db.prepare(SQL.insertTest).safeIntegers(true),
     insertSegment: db.prepare(SQL.insertSegment).safeIntegers(true),
     insertDiff: db.prepare(SQL.insertDiff).safeIntegers(true),
+    insertHop: db.prepare(SQL.insertHop).safeIntegers(true),
   };
 }
 export type CopyWrites = ReturnType<typeof prepareCopyWrites>;
