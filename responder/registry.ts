@@ -16,6 +16,8 @@ import { TcpFlag } from '../shared/wire/tcp.js';
  *                source address (NAT that rewrites ports but keeps the public address);
  *  5. only-test: exactly one active, unbound test waits on that port (a proxy rewrote everything).
  *
+ * Rules 4 and 5 name nothing of ours, so they take only a SYN, a connection's first segment.
+ *
  * Otherwise the segment is unattributed: recorded, never answered. The first attributed segment binds
  * its flow to the test until the initiator collects the test; for a minute after that the flow stays
  * known as that test's, so its late segments (a proxy closing its own connection) are never taken for
@@ -222,8 +224,11 @@ export class Registry {
     const sameTest = this.byInitiatorPort.get(`${tcp.dstPort}|${tcp.srcPort}`);
     if (sameTest && sameTest.flows.size > 0 && isnMatches(sameTest)) return undefined;
     const waiting = [...(this.waitingByPort.get(tcp.dstPort) ?? [])];
+    // A connection starts with a SYN: a mid-flow segment of a flow nobody knows (an old proxy
+    // connection closing late) is nobody's new connection, and only a SYN can be a waiting test's.
+    const isSyn = (tcp.flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN;
     const none = (): undefined => {
-      this.unattributedByPort.set(tcp.dstPort, (this.unattributedByPort.get(tcp.dstPort) ?? 0) + 1);
+      if (isSyn) this.unattributedByPort.set(tcp.dstPort, (this.unattributedByPort.get(tcp.dstPort) ?? 0) + 1);
       return undefined;
     };
     if (waiting.length === 0) return none();
@@ -231,8 +236,9 @@ export class Registry {
     const choices: Array<[AttributionRule, ActiveTest[]]> = [
       ['isn', byIsn],
       ['port', waiting.filter((t) => t.initiatorPort === tcp.srcPort)],
-      ['address', waiting.filter((t) => t.session.observedAddress === ip.src || t.session.initiatorAddress === ip.src)],
-      ['only-test', waiting],
+      // Rules that name no field of ours take only a connection's first segment.
+      ['address', isSyn ? waiting.filter((t) => t.session.observedAddress === ip.src || t.session.initiatorAddress === ip.src) : []],
+      ['only-test', isSyn ? waiting : []],
     ];
     for (const [rule, candidates] of choices) {
       if (candidates.length !== 1) continue;

@@ -38,6 +38,13 @@ describe('attribution while tests share a port (responder/registry.ts)', () => {
     expect(registry.attribute(seg('198.19.0.1', 50001, 500))).toMatchObject({ rule: 'only-test', test: { testId: 'b' } });
   });
 
+  it('gives a waiting test a new connection only: a mid-flow segment of a flow nobody knows (an old proxy connection closing late) is nobody\'s', () => {
+    const { registry, active: [a] } = registryWith({ id: 'a', port: 40000, isn: 1000 });
+    expect(registry.attribute(seg('198.19.0.1', 50000, 77, TcpFlag.ACK | TcpFlag.FIN))).toBeUndefined();
+    expect(registry.unattributedSince(a)).toBe(0);
+    expect(registry.attribute(seg('198.19.0.1', 50001, 78))).toMatchObject({ rule: 'only-test', test: { testId: 'a' } });
+  });
+
   it('counts the segments nobody could take while a test was registered', () => {
     const { registry, active } = registryWith({ id: 'a', port: 40000, isn: 1000 }, { id: 'b', port: 40001, isn: 5000 });
     // two tests wait and neither ISN nor port matches: ambiguous, unattributed
