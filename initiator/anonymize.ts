@@ -10,6 +10,10 @@ import type { RunUpload } from '../shared/upload.js';
  *     adjusted incrementally (RFC 1624), so a checksum that was right stays right and one that a
  *     middlebox broke stays broken by exactly as much;
  *   - in every text: run.hostInfo, test details, diff rows (as whole addresses, never inside a longer one);
+ *   - in the hop rows of a localised test: the copies sent, the routers' quotes of them (their IP and
+ *     TCP checksums adjusted as above) and the ICMP errors (destination, the quote inside, and the
+ *     ICMP checksum, which covers the quote and, for ICMPv6, the addresses); the routers' own
+ *     addresses are the path's, not the volunteer's, and stay;
  *   - run.hostInfo.hostname is dropped.
  *
  * The responder address, ports, sequence numbers, options and payloads are left as they were: they
@@ -73,6 +77,23 @@ export function anonymizeUpload(upload: RunUpload, addresses: readonly string[] 
       return n === 0 ? s : { ...s, bytes: bytes.toString('base64') };
     }),
     diffs: t.diffs.map((d) => ({ ...d, sent: d.sent === null ? null : text(d.sent), received: d.received === null ? null : text(d.received) })),
+    ...(t.hops ? {
+      hops: t.hops.map((h) => {
+        const rewrite = (b64: string, how: (bytes: Uint8Array) => number): string => {
+          const bytes = Buffer.from(b64, 'base64');
+          const n = how(bytes);
+          headerFields += n;
+          return n === 0 ? b64 : bytes.toString('base64');
+        };
+        return {
+          ...h,
+          sent: rewrite(h.sent, (b) => rewriteHeaderAddresses(b, swaps)),
+          quote: h.quote === null ? null : rewrite(h.quote, (b) => rewriteHeaderAddresses(b, swaps)),
+          packet: h.packet === null ? null : rewrite(h.packet, (b) => rewriteIcmpError(b, swaps)),
+          diff: h.diff.map((d) => ({ ...d, sent: d.sent === null ? null : text(d.sent), received: d.received === null ? null : text(d.received) })),
+        };
+      }),
+    } : {}),
   }));
   return {
     upload: { ...upload, run: { ...upload.run, hostInfo }, tests },
@@ -152,6 +173,39 @@ function rewriteHeaderAddresses(bytes: Uint8Array, swaps: ReadonlyArray<{ from: 
     if (!swap) continue;
     if (version === 4) adjustChecksum(bytes, 10, swap.from, swap.to);
     if (tcpChecksum !== undefined) adjustChecksum(bytes, tcpChecksum, swap.from, swap.to);
+    bytes.set(swap.to, at);
+    changed++;
+  }
+  return changed;
+}
+
+/**
+ * An ICMP/ICMPv6 error: the volunteer's address as its destination and inside its quote (the quoted
+ * packet's source), with every checksum adjusted incrementally: the outer IPv4 header's, the quoted
+ * packet's own (rewriteHeaderAddresses), and the ICMP checksum over every word that changed in the
+ * message (for ICMPv6 also over the pseudo-header's addresses). Returns how many address fields changed.
+ */
+function rewriteIcmpError(bytes: Uint8Array, swaps: ReadonlyArray<{ from: Uint8Array; to: Uint8Array }>): number {
+  const version = bytes[0] >> 4;
+  const outerLength = version === 4 ? (bytes[0] & 0x0f) * 4 : 40;
+  const icmp = (version === 4 && bytes[9] === 1) || (version === 6 && bytes[6] === 58);
+  if (!icmp || bytes.length < outerLength + 8) return rewriteHeaderAddresses(bytes, swaps);
+  const checksumAt = outerLength + 2;
+  // A copy (Buffer's slice would be a view of the bytes about to change).
+  const before = Uint8Array.from(bytes.subarray(outerLength));
+  let changed = rewriteHeaderAddresses(bytes.subarray(outerLength + 8), swaps);
+  for (let at = outerLength; at + 1 < bytes.length; at += 2) {
+    if (at === checksumAt) continue;
+    const i = at - outerLength;
+    if (before[i] !== bytes[at] || before[i + 1] !== bytes[at + 1]) adjustChecksum(bytes, checksumAt, before.subarray(i, i + 2), Uint8Array.from(bytes.subarray(at, at + 2)));
+  }
+  // The outer addresses: the IPv4 header checksum covers them; the ICMPv6 checksum too (its pseudo-header).
+  const fields = version === 4 ? [12, 16] : [8, 24];
+  for (const at of fields) {
+    const swap = swaps.find((s) => s.from.length === (version === 4 ? 4 : 16) && equalAt(bytes, at, s.from));
+    if (!swap) continue;
+    if (version === 4) adjustChecksum(bytes, 10, swap.from, swap.to);
+    else adjustChecksum(bytes, checksumAt, swap.from, swap.to);
     bytes.set(swap.to, at);
     changed++;
   }

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Store } from '../shared/store.js';
-import { runToUpload, uploadCounts, UploadError, type RunUpload } from '../shared/upload.js';
+import { runToUpload, testRecordOf, uploadCounts, UploadError, type RunUpload } from '../shared/upload.js';
 
 /**
  * The collection side of the responder: volunteers' finished runs, submitted on the control port
@@ -36,14 +36,7 @@ export function storeUpload(store: Store, upload: RunUpload): StoredUpload {
       return { runId, outcome: 'duplicate', ...counts };
     }
     store.insertRun({ ...upload.run });
-    for (const { segments, diffs, ...test } of upload.tests) {
-      store.insertTest({
-        ...test,
-        runId,
-        segments: segments.map((s) => ({ ...s, bytes: Buffer.from(s.bytes, 'base64') })),
-        diffs: diffs.map((d) => ({ ...d, change: d.change ?? undefined })),
-      });
-    }
+    for (const test of upload.tests) store.insertTest(testRecordOf(runId, test));
     return { runId, outcome: 'stored', ...counts };
   }).immediate();
 }

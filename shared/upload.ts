@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { describeValidationError } from './control.js';
-import { RUN_KINDS, type Store } from './store.js';
-import { MbprobeError } from './wire/errors.js';
+import { HOP_KINDS, RUN_KINDS, type HopRecord, type Store, type TestRecord } from './store.js';
+import { MbprobeError, type ErrorCode } from './wire/errors.js';
 
 /**
  * A finished run as a volunteer submits it to the responder's collection endpoint
@@ -23,6 +23,8 @@ export const UPLOAD_LIMITS = {
   /** An IPv6 jumbogram is not a test segment; 64 KiB + headers is. */
   packetBytes: 65_535 + 40,
   detailChars: 64 * 1024,
+  /** Hop rows of a localised test: a copy per TTL (at most 255), an answer or two each. */
+  hopsPerTest: 1024,
   hostInfoChars: 16 * 1024,
 } as const;
 
@@ -64,6 +66,23 @@ const uploadDiffSchema = z.object({
   change: shortText(200).nullable(),
 }).strict();
 
+/** Bytes in base64 that need not be a whole IP packet (a router's quote may be cut anywhere). */
+const bytesBase64 = z.string().max(Math.ceil(UPLOAD_LIMITS.packetBytes / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be bytes in base64').refine((t) => t.length % 4 === 0, 'must be bytes in base64');
+
+/** A row of hops (shared/store/schema.ts): the copy as sent, the answer, the diff rows of what the answer shows. */
+const uploadHopSchema = z.object({
+  ttl: z.number().int().min(1).max(255),
+  kind: z.enum(HOP_KINDS),
+  router: shortText(64).nullable(),
+  atUs: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable(),
+  sent: packet,
+  quoteLength: z.number().int().min(0).max(UPLOAD_LIMITS.packetBytes).nullable(),
+  quote: bytesBase64.nullable(),
+  packet: packet.nullable(),
+  diff: z.array(uploadDiffSchema.omit({ sentSegment: true, receivedSegment: true }).extend({ change: shortText(200).optional() })).max(500),
+  notVisible: z.array(shortText(64)).max(64),
+}).strict();
+
 const uploadTestSchema = z.object({
   seq: z.number().int().min(0).max(1_000_000),
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,79}$/, 'must be a test name (lower-case letters, digits, . _ -)'),
@@ -74,6 +93,8 @@ const uploadTestSchema = z.object({
   detail: z.unknown().superRefine(jsonSized(UPLOAD_LIMITS.detailChars, 'detail')),
   segments: z.array(uploadSegmentSchema).max(UPLOAD_LIMITS.segmentsPerTest),
   diffs: z.array(uploadDiffSchema).max(UPLOAD_LIMITS.diffsPerTest),
+  /** Hop localisation (locate), only for tests that were localised. */
+  hops: z.array(uploadHopSchema).max(UPLOAD_LIMITS.hopsPerTest).optional(),
   /** Scans only: the server probed (its address) and the name it was resolved from; absent for measurements against a responder. */
   target: shortText(64).optional(),
   targetName: shortText(255).nullable().optional(),
@@ -121,7 +142,7 @@ export type RunUpload = z.infer<typeof runUploadSchema>;
 export type UploadTest = RunUpload['tests'][number];
 
 export class UploadError extends MbprobeError {
-  constructor(code: string, message: string) {
+  constructor(code: ErrorCode, message: string) {
     super(code, message);
     this.name = 'UploadError';
   }
@@ -171,6 +192,8 @@ export function runToUpload(store: Store, runId: string): RunUpload {
       })),
       // Only scans name a target; a measurement's upload has exactly the fields it always had.
       ...(t.target !== null ? { target: t.target, targetName: t.targetName } : {}),
+      // Likewise hops, only for tests that were localised.
+      ...hopsOf(store, t.id),
     };
   });
   return {
@@ -187,6 +210,36 @@ export function runToUpload(store: Store, runId: string): RunUpload {
       ...(run.kind !== 'measurement' ? { kind: run.kind } : {}),
     },
     tests,
+  };
+}
+
+const base64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+const bytes = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'base64'));
+
+function hopsOf(store: Store, testId: number): { hops?: UploadHop[] } {
+  const rows = store.hops(testId);
+  if (rows.length === 0) return {};
+  return {
+    hops: rows.map((h) => ({
+      ttl: h.ttl, kind: h.kind, router: h.router, atUs: h.atUs, sent: base64(h.sent), quoteLength: h.quoteLength,
+      quote: h.quote && base64(h.quote), packet: h.packet && base64(h.packet),
+      diff: h.diff.map((d) => ({ layer: d.layer, field: d.field, sent: d.sent, received: d.received, class: d.class, ...(d.change !== undefined && d.change !== null ? { change: d.change } : {}) })),
+      notVisible: h.notVisible,
+    })),
+  };
+}
+
+export type UploadHop = NonNullable<UploadTest['hops']>[number];
+
+/** A test of an upload as the store writes it (the responder's collection). */
+export function testRecordOf(runId: string, test: UploadTest): TestRecord {
+  const { segments, diffs, hops, ...rest } = test;
+  return {
+    ...rest,
+    runId,
+    segments: segments.map((s) => ({ ...s, bytes: bytes(s.bytes) })),
+    diffs: diffs.map((d) => ({ ...d, change: d.change ?? undefined })),
+    ...(hops ? { hops: hops.map((h): HopRecord => ({ ...h, sent: bytes(h.sent), quote: h.quote === null ? null : bytes(h.quote), packet: h.packet === null ? null : bytes(h.packet) })) } : {}),
   };
 }
 

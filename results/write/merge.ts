@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { TOOL_VERSION, UsageError } from '../../shared/cli.js';
 import { Store, StoreError } from '../../shared/store.js';
-import { DIFF_COLUMNS, RUN_COLUMNS, SEGMENT_COLUMNS, TEST_COLUMNS } from '../../shared/store/schema.js';
+import { DIFF_COLUMNS, HOP_COLUMNS, RUN_COLUMNS, SEGMENT_COLUMNS, TEST_COLUMNS } from '../../shared/store/schema.js';
 import { byColumn, prepareCopyReads, prepareCopyWrites, type CopyReads } from '../../shared/store/statements.js';
 import { MbprobeError } from '../../shared/wire/errors.js';
 
@@ -264,6 +264,8 @@ function copyRun(target: TargetStatements, statements: CopyReads, runId: string,
       target.insertDiff.run({ test_id: newTestId, sent_segment: newSent, received_segment: newReceived, ...byColumn(DIFF_COLUMNS, diff) });
       merged.diffs++;
     }
+    // Hop localisation (locate): rows of their own, copied as they are.
+    for (const [, ...hop] of statements.hops.iterate(testId)) target.insertHop.run({ test_id: newTestId, ...byColumn(HOP_COLUMNS, hop) });
   }
   return merged;
 }
@@ -275,6 +277,8 @@ interface TestContent {
   segments: Row[];
   /** Segment references as indexes into `segments` (-1: not a segment of this test), then the other columns. */
   diffs: Row[];
+  /** HOP_COLUMNS, in id order. */
+  hops: Row[];
 }
 
 interface RunContent {
@@ -293,6 +297,7 @@ function loadRun(statements: CopyReads, runId: string): RunContent | undefined {
       segments: segmentRows.map((s) => s.slice(1)),
       diffs: statements.diffs.all(testId).map(([, sent, received, ...rest]) =>
         [index.get(sent as bigint) ?? -1, index.get(received as bigint) ?? -1, ...rest]),
+      hops: statements.hops.all(testId).map((h) => h.slice(1)),
     };
   });
   return { run, tests };
@@ -345,6 +350,8 @@ function compareRuns(kept: RunContent, incoming: RunContent, sourcePath: string,
     } else if (a.diffs.some((d, j) => !sameRow(d, b.diffs[j]))) {
       others.push(`${name}: diffs differ`);
     }
+    if (a.hops.length !== b.hops.length) others.push(`${name}: ${a.hops.length} hop rows in ${outPath}, ${b.hops.length} in ${sourcePath}`);
+    else if (a.hops.some((h, j) => !sameRow(h, b.hops[j]))) others.push(`${name}: hop rows differ`);
   }
   differences.push(...verdicts, ...others);
   RUN_COLUMNS.forEach((column, c) => {
