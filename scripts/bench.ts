@@ -12,6 +12,8 @@
  *  5. A scan of 1,000 lab servers at the default and a high SYN rate (scripts/bench-scan.ts).
  *  6. Results at scale: table over 100,000 and 10,000,000 generated results through SQLite and through
  *     DuckDB over the Parquet export, and the export's memory (scripts/bench-scale.ts).
+ *  7. Hop localisation of every interference of one profile across a long delayed path, every TTL at
+ *     once against one TTL at a time (scripts/bench-locate.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +40,7 @@ import { DEFAULT_CONCURRENCY } from '../initiator/schedule.js';
 import { catalogueOverLongPaths } from './bench-paths.js';
 import { scanOfManyTargets } from './bench-scan.js';
 import { resultsAtScale } from './bench-scale.js';
+import { localisationOfOneProfile } from './bench-locate.js';
 
 async function catalogueAcrossCleanPath(): Promise<void> {
   if (process.getuid?.() !== 0) {
@@ -167,3 +170,4 @@ await catalogueAcrossCleanPath();
 await catalogueOverLongPaths({ profiles: ['clean', 'nat', 'synproxy', 'split-proxy'], rtts: [0, 100, 300], sequential: true });
 await responderUnderLoad();
 await scanOfManyTargets();
+await localisationOfOneProfile();

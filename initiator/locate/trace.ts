@@ -137,13 +137,25 @@ export class ProbeTracer {
     return bytes;
   }
 
-  /** Every TTL at once; then again, a bounded number of times, the TTLs up to the farthest known hop that stayed silent. */
+  /**
+   * Every TTL at once; then again, a bounded number of times, the TTLs up to the farthest known hop that
+   * stayed silent. A round ends when the far end has answered since the copies left (copies beyond the
+   * last router reach it, a round trip later) and every hop known so far has quoted, or after roundMs.
+   */
   private async parallel(): Promise<void> {
     let pending = Array.from({ length: this.settings.maxHops }, (_, i) => i + 1);
     for (let round = 0; round <= this.settings.retries && pending.length > 0; round++) {
       this.rounds++;
+      const since = nowUs();
       for (const ttl of pending) await this.settings.send(this.copy(ttl));
-      await sleep(this.settings.roundMs());
+      const waiting = [...pending];
+      const settled = (): boolean => this.connection.received.some((o) => o.atUs > since)
+        && waiting.every((ttl) => ttl > this.path.farthest() || this.quoted.has(ttl));
+      const roundMs = this.settings.roundMs();
+      const started = performance.now();
+      await this.waitUntil(settled, roundMs);
+      // Errors of hops as far as the far end come back with its answer; a little more for stragglers.
+      if (settled()) await sleep(Math.min(roundMs - (performance.now() - started), Math.max(2, 0.1 * (performance.now() - started))));
       const farthest = this.path.farthest();
       pending = pending.filter((ttl) => ttl <= farthest && !this.quoted.has(ttl));
     }
