@@ -1,5 +1,5 @@
 /** The segments `export` writes: every segment of the selected tests on both sides, with their diff rows, in one order for pcapng and jsonl. */
-import type { DiffRow, RunRow, SegmentRow, Store, TestRow } from '../../shared/store.js';
+import type { DiffRow, HopRow, RunRow, SegmentRow, Store, TestRow } from '../../shared/store.js';
 import { readEvidence } from './evidence.js';
 import { resolveRun, testsOfRun } from './runs.js';
 
@@ -21,10 +21,19 @@ export interface ExportedSegment {
   firstOfTest: boolean;
 }
 
+/** One exported hop answer of a localised test: frame `frame`, after every segment. */
+export interface ExportedHop {
+  frame: number;
+  test: TestRow;
+  hop: HopRow;
+}
+
 export interface ExportedRun {
   run: RunRow;
   tests: TestRow[];
   segments: ExportedSegment[];
+  /** The ICMP errors (and the copies the responder received) of localised tests, by test then TTL. */
+  hops: ExportedHop[];
   /** segments.id -> frame number. */
   frameOf: Map<number, number>;
 }
@@ -38,8 +47,10 @@ export function readExport(store: Store, runId: string | undefined, options: Exp
   const run = resolveRun(store, runId);
   const tests = testsOfRun(store, run, options.test, options.port);
   const entries: Omit<ExportedSegment, 'frame' | 'firstOfTest'>[] = [];
+  const hopRows: Array<{ test: TestRow; hop: HopRow }> = [];
   for (const test of tests) {
-    const { segments, diffs } = readEvidence(store, run, test);
+    const { segments, diffs, hops = [] } = readEvidence(store, run, test);
+    for (const hop of hops) if (hop.packet !== null || hop.quote !== null) hopRows.push({ test, hop });
     const rowsOf = new Map<number, DiffRow[]>();
     for (const row of diffs) {
       for (const id of [row.sentSegment, row.receivedSegment]) rowsOf.set(id, [...(rowsOf.get(id) ?? []), row]);
@@ -54,5 +65,6 @@ export function readExport(store: Store, runId: string | undefined, options: Exp
     seen.add(e.test.id);
     return { ...e, frame: i + 1, firstOfTest };
   });
-  return { run, tests, segments, frameOf: new Map(segments.map((s) => [s.segment.id, s.frame])) };
+  const hops = hopRows.map((h, i) => ({ ...h, frame: segments.length + i + 1 }));
+  return { run, tests, segments, hops, frameOf: new Map(segments.map((s) => [s.segment.id, s.frame])) };
 }

@@ -12,6 +12,7 @@ import { computeCompare, type CompareData } from './compare.js';
 import { readEvidence, type TestEvidence } from './evidence.js';
 import { describePath, latestStoredResults, resultKey, runsByPath, type PathKind } from './paths.js';
 import { computeTable, type TableData } from './table.js';
+import { readHopTable, type HopTableData } from './hops.js';
 
 export const DEFAULT_MAX_PATHS = 500;
 export const DEFAULT_MAX_DRILLDOWN = 2000;
@@ -44,6 +45,8 @@ export interface ReportData {
   results: number;
   /** Cells with a drill-down. */
   embedded: number;
+  /** Where on the path each behaviour is (table --by-hop), for the table's hop column; null when no result was localised. */
+  hops: HopTableData | null;
 }
 
 export function readReport(store: Store, options: { groupBy?: GroupBy; maxPaths?: number; maxDrilldown?: number }): ReportData {
@@ -88,7 +91,9 @@ export function readReport(store: Store, options: { groupBy?: GroupBy; maxPaths?
     });
     return { path: p.path, kind: p.kind, id: `p-${pi}`, cells };
   });
-  return { table, compare, rows, runs: runCounts(store), results, embedded };
+  const hops = readHopTable(store);
+  const localised = hops.rows.some((r) => r.cells[hops.positions.indexOf('not located')].n < r.paths);
+  return { table, compare, rows, runs: runCounts(store), results, embedded, hops: localised ? hops : null };
 }
 
 export interface ReportSummary {

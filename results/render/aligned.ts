@@ -6,7 +6,7 @@
  * report's drill-down shows.
  */
 import { diffSegments } from '../../shared/diff.js';
-import type { DiffRow, SegmentRow } from '../../shared/store.js';
+import type { DiffRow, HopRow, SegmentRow } from '../../shared/store.js';
 import { formatPacket } from '../../shared/wire/format.js';
 import { decodePacket } from '../../shared/wire/packet.js';
 import type { TestEvidence } from '../read/evidence.js';
@@ -36,7 +36,11 @@ function detailLines(detail: unknown, maxLength = 200): string[] {
   const render = (v: unknown): string => clip(typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v)));
   if (detail === null || detail === undefined) return [];
   if (typeof detail !== 'object' || Array.isArray(detail)) return [`detail: ${render(detail)}`];
-  return Object.entries(detail as Record<string, unknown>).map(([key, value]) => `${key}: ${render(value)}`);
+  // A hop localisation (locate) is shown by its sentence; its hops follow the segments.
+  const line = ([key, value]: [string, unknown]): string =>
+    (key === 'location' && value !== null && typeof value === 'object' && typeof (value as { summary?: unknown }).summary === 'string'
+      ? `location: ${(value as { summary: string }).summary}` : `${key}: ${render(value)}`);
+  return Object.entries(detail as Record<string, unknown>).map(line);
 }
 
 export interface DiffsOptions {
@@ -63,8 +67,38 @@ export interface AlignedLine {
   diffClass?: DiffRow['class'];
 }
 
+const HOP_KINDS: Record<HopRow['kind'], string> = {
+  'time-exceeded': 'time exceeded', unreachable: 'unreachable', 'packet-too-big': 'packet too big', 'parameter-problem': 'parameter problem',
+  other: 'ICMP error', responder: 'the responder received', 'no-answer': 'no answer',
+};
+
+/**
+ * A localised test's hops: per TTL, who answered the copy sent with it, how much of it the answer
+ * quotes (as a tcpdump line), the diff rows of what it shows, and the fields it does not reach.
+ */
+function hopLines(hops: readonly HopRow[], options: DiffsOptions): AlignedLine[] {
+  const lines: AlignedLine[] = [];
+  if (hops.length === 0) return lines;
+  const indent = ' '.repeat(15);
+  lines.push({ kind: 'blank', text: '' }, { kind: 'direction', text: 'hops: copies of the probe with TTL 1..N, and what each hop quoted of its copy' });
+  for (const h of hops) {
+    const who = h.router === null ? '(no answer)' : h.kind === 'responder' ? `${h.router} (responder)` : h.router;
+    if (h.quote === null) {
+      lines.push({ kind: 'note', text: `  hop ${String(h.ttl).padEnd(3)} ${who}` });
+      continue;
+    }
+    const sentLength = h.sent.length;
+    const shown = h.kind === 'responder' ? 'the whole copy' : `quoted ${h.quoteLength ?? h.quote.length} of ${sentLength} bytes`;
+    lines.push({ kind: 'segment', text: `  hop ${String(h.ttl).padEnd(3)} ${who.padEnd(24)} ${HOP_KINDS[h.kind]}, ${shown}: ${segmentLine(h.quote)}` });
+    const rows = options.interferenceOnly ? h.diff.filter((r) => r.class !== 'expected') : h.diff;
+    for (const row of orderDiffRows(rows)) lines.push({ kind: 'row', text: `${indent}${formatDiffRow({ ...row, change: row.change ?? null })}`, diffClass: row.class });
+    if (h.notVisible.length > 0) lines.push({ kind: 'note', text: `${indent}not visible at this hop: ${h.notVisible.join(', ')}` });
+  }
+  return lines;
+}
+
 /** The lines `diffs` prints for one test (joined with newlines they are its output for that test). */
-export function alignTest({ run, test, segments, diffs: allRows }: TestEvidence, options: DiffsOptions = {}): AlignedLine[] {
+export function alignTest({ run, test, segments, diffs: allRows, hops = [] }: TestEvidence, options: DiffsOptions = {}): AlignedLine[] {
   const rows = options.interferenceOnly ? allRows.filter((r) => r.class !== 'expected') : allRows;
   const lines: AlignedLine[] = [];
   const push = (kind: AlignedLine['kind'], text: string): void => void lines.push({ kind, text });
@@ -136,6 +170,7 @@ export function alignTest({ run, test, segments, diffs: allRows }: TestEvidence,
       for (const r of unmatched) push('segment', segmentText(r));
     }
   }
+  lines.push(...hopLines(hops, options));
   return lines;
 }
 

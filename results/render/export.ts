@@ -1,14 +1,14 @@
 /** `export`'s two formats: pcapng (one interface per side, packets commented with their diff rows) and jsonl. */
 import { TOOL_VERSION } from '../../shared/cli.js';
 import { LINKTYPE_RAW, writePcapng, type PcapngPacket } from '../../shared/pcapng.js';
-import type { DiffRow, RunRow, SegmentRow, TestRow } from '../../shared/store.js';
+import type { DiffRow, HopRow, RunRow, SegmentRow, TestRow } from '../../shared/store.js';
 import type { DatasetManifest } from '../../shared/store/dataset.js';
 import { toHex } from '../../shared/wire/bytes.js';
 import type { ExportedRun, ExportOptions } from '../read/export.js';
 import { formatDiffRow, orderDiffRows, segmentLine } from './aligned.js';
 
-/** pcapng interface ids, one per side. */
-export const INTERFACE_ID = { initiator: 0, responder: 1 } as const;
+/** pcapng interface ids, one per side, and one for the hops' answers to locate's copies. */
+export const INTERFACE_ID = { initiator: 0, responder: 1, hops: 2 } as const;
 
 const MAX_DETAIL_COMMENT = 4000;
 
@@ -36,7 +36,17 @@ function rowComment(row: DiffRow, segmentId: number, frameOf: Map<number, number
  * every packet carries one comment per diff row it is the sent or received segment of, naming the frame
  * of the other end of the pair.
  */
-export function renderPcapng({ run, tests, segments, frameOf }: ExportedRun, options: ExportOptions): Uint8Array {
+/** A hop answer's comments: which hop, what it quoted, its diff rows and what it could not show. */
+function hopComments(test: TestRow, hop: HopRow): string[] {
+  const who = hop.kind === 'responder' ? `the responder ${hop.router} received the copy with TTL ${hop.ttl}` : `hop ${hop.ttl} (${hop.router}): ${hop.kind}, quoting ${hop.quoteLength ?? '?'} of ${hop.sent.length} bytes of the copy with TTL ${hop.ttl}`;
+  return [
+    `mbprobe locate ${test.name} port ${test.port} (test id ${test.id}): ${who}`,
+    ...orderDiffRows(hop.diff).map((r) => `hop diff ${formatDiffRow({ ...r, change: r.change ?? null })}`),
+    ...(hop.notVisible.length ? [`not visible at this hop: ${hop.notVisible.join(', ')}`] : []),
+  ];
+}
+
+export function renderPcapng({ run, tests, segments, hops = [], frameOf }: ExportedRun, options: ExportOptions): Uint8Array {
   const packets: PcapngPacket[] = segments.map((e) => {
     const comments: string[] = [];
     if (e.firstOfTest) {
@@ -53,6 +63,17 @@ export function renderPcapng({ run, tests, segments, frameOf }: ExportedRun, opt
     if (comments.length > 0) packet.comments = comments;
     return packet;
   });
+  // The ICMP errors as the initiator received them (the quote inside, for Wireshark to dissect), after the segments.
+  for (const h of hops) {
+    const first = hops.find((x) => x.test.id === h.test.id) === h;
+    const location = (h.test.detail as { location?: { summary?: string } } | null)?.location?.summary;
+    packets.push({
+      interfaceId: INTERFACE_ID.hops,
+      timestampNs: BigInt(h.hop.atUs ?? 0) * 1000n,
+      data: h.hop.packet ?? h.hop.quote!,
+      comments: [...(first && location ? [`location: ${location}`] : []), ...hopComments(h.test, h.hop)],
+    });
+  }
   const scope = options.test === undefined ? `${tests.length} tests` : `test ${options.test}`;
   return writePcapng({
     comment: `mbprobe run ${run.id}${run.label ? ` (${run.label})` : ''}, ${scope}${options.port === undefined ? '' : ` on port ${options.port}`}`,
@@ -60,6 +81,7 @@ export function renderPcapng({ run, tests, segments, frameOf }: ExportedRun, opt
     interfaces: [
       { linkType: LINKTYPE_RAW, name: 'initiator', description: 'segments the initiator sent and received', resolution: 'ns' },
       { linkType: LINKTYPE_RAW, name: 'responder', description: 'segments the responder sent and received', resolution: 'ns' },
+      ...(hops.length ? [{ linkType: LINKTYPE_RAW, name: 'hops', description: 'what the hops answered to copies of localised tests\' probes: ICMP errors quoting them (mbprobe-initiator locate)', resolution: 'ns' as const }] : []),
     ],
     packets,
   });
@@ -97,8 +119,38 @@ export interface JsonlSegment {
   }>;
 }
 
-/** One JSON object per segment and line, in the order (and with the frame numbers) of renderPcapng. */
-export function renderJsonl({ run, segments }: ExportedRun): string {
+/** One line of `exportJsonl` for a hop's answer to a localised test's copy (after the segments). */
+export interface JsonlHop {
+  run: string;
+  test: string;
+  port: number;
+  verdict: string;
+  test_id: number;
+  /** The same answer's frame number in renderPcapng. */
+  frame: number;
+  side: 'hop';
+  ttl: number;
+  kind: HopRow['kind'];
+  router: string | null;
+  at_us: number | null;
+  quote_length: number | null;
+  /** The ICMP error as received (or, for the responder's row, the copy as it received it). */
+  hex: string;
+  /** The copy as sent. */
+  sent_hex: string;
+  diffs: HopRow['diff'];
+  not_visible: string[];
+}
+
+/** One JSON object per segment and line, in the order (and with the frame numbers) of renderPcapng; then one per hop answer. */
+export function renderJsonl({ run, segments, hops = [] }: ExportedRun): string {
+  const hopLines = hops.map((h): string => {
+    const line: JsonlHop = {
+      run: run.id, test: h.test.name, port: h.test.port, verdict: h.test.verdict, test_id: h.test.id, frame: h.frame, side: 'hop', ttl: h.hop.ttl, kind: h.hop.kind,
+      router: h.hop.router, at_us: h.hop.atUs, quote_length: h.hop.quoteLength, hex: toHex(h.hop.packet ?? h.hop.quote!), sent_hex: toHex(h.hop.sent), diffs: h.hop.diff, not_visible: h.hop.notVisible,
+    };
+    return `${JSON.stringify(line)}\n`;
+  }).join('');
   return segments.map((e): string => {
     const line: JsonlSegment = {
       run: run.id,
@@ -119,7 +171,7 @@ export function renderJsonl({ run, segments }: ExportedRun): string {
       })),
     };
     return `${JSON.stringify(line)}\n`;
-  }).join('');
+  }).join('') + hopLines;
 }
 
 /** What `export --format parquet` wrote: rows and files per table, what was left out. */

@@ -108,3 +108,31 @@ export function latestFinishedRun(store: Store): string | undefined {
   return store.db.prepare<[], { id: string }>(
     'SELECT id FROM initiator_runs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1').get()?.id;
 }
+
+/** A test's hop localisation finding (tests.detail.location, `mbprobe-initiator locate`), as far as counting where it is needs. */
+export interface StoredLocation {
+  status: string;
+  reason: string | null;
+  /** The last hop still showing the probe as sent (changed, dropped); null when none did. */
+  lastTtl: number | null;
+  /** The first hop showing it changed, or that never saw it; whether that is the responder. */
+  firstTtl: number | null;
+  firstIsResponder: boolean;
+  /** proxy: the hop that answers for the responder. */
+  proxyHop: number | null;
+  /** The responder's hop (the path's length plus one), when known. */
+  responderHop: number | null;
+  summary: string | null;
+}
+
+/** Every localised test's finding, by tests.id (one row per localised test, none for the others). */
+export function locationsOfTests(store: Store): Map<number, StoredLocation> {
+  const rows = store.db.prepare<[], [number, string, string | null, number | null, number | null, number | null, number | null, number | null, string | null]>(`
+SELECT id, json_extract(detail, '$.location.status'), json_extract(detail, '$.location.reason'), json_extract(detail, '$.location.last.ttl'),
+  json_extract(detail, '$.location.first.ttl'), json_extract(detail, '$.location.first.responder'), json_extract(detail, '$.location.proxy.hop'),
+  json_extract(detail, '$.location.responderHop'), json_extract(detail, '$.location.summary')
+FROM tests WHERE json_extract(detail, '$.location.status') IS NOT NULL`).raw().all();
+  return new Map(rows.map(([id, status, reason, lastTtl, firstTtl, firstIsResponder, proxyHop, responderHop, summary]) => [
+    id, { status, reason, lastTtl, firstTtl, firstIsResponder: firstIsResponder === 1, proxyHop, responderHop, summary },
+  ]));
+}

@@ -20,6 +20,7 @@ import { basename } from 'node:path';
 import { plural } from '../../../shared/cli.js';
 import { NO_GROUP } from '../../grouping.js';
 import type { TestEvidence } from '../../read/evidence.js';
+import type { HopTableData } from '../../read/hops.js';
 import type { HeatmapRow, ReportData } from '../../read/report.js';
 import type { TableData } from '../../read/table.js';
 import { allVerdictsOf, CLASS_DESCRIPTIONS, classifyVerdict, INCONCLUSIVE, VERDICT_CLASSES, type VerdictClass } from '../../verdicts.js';
@@ -71,7 +72,7 @@ export function renderReportHtml(data: ReportData, page: ReportPage): string {
     measuredWith: runs.versions.length === 0 ? null
       : runs.versions.length > 8 ? `${versions}, and ${runs.versions.length - 8} other versions` : versions,
     heatmap: heatmapView(data, tests, page.maxPaths, drilldownNote),
-    table: tableView(data.table),
+    table: tableView(data.table, data.hops),
     drilldown: drilldownView(data, tests, page.database, drilldownNote),
   });
 }
@@ -113,10 +114,19 @@ function heatmapView(data: ReportData, tests: string[], maxPaths: number, drilld
   };
 }
 
-function tableView(data: TableData) {
+/** The hop column's text for a behaviour: where its localised results are, "first hop 2 · core 1", "" when none. */
+function whereText(hops: HopTableData, test: string, verdict: string): string {
+  const row = hops.rows.find((r) => r.test === test && r.verdict === verdict);
+  if (!row) return '';
+  return row.cells.map((c, i) => (c.n === 0 ? '' : `${hops.positions[i]} ${c.n}`)).filter(Boolean).join(' · ');
+}
+
+function tableView(data: TableData, hops: HopTableData | null) {
   const ports = [...new Set(data.columns.map((c) => c.port))];
   let previous: string | undefined;
   return {
+    // Where on the path (run --locate): a column beside the ports, counted over paths, only when some result was localised.
+    where: hops === null ? null : { note: hops.notes[1] },
     ports: ports.length,
     groups: data.groupBy === null ? null : data.groups.map((g) => ({ name: g.value ?? NO_GROUP, paths: plural(g.paths, 'path') })),
     columnPorts: data.columns.map((c) => c.port),
@@ -128,6 +138,7 @@ function tableView(data: TableData) {
         test: first ? row.test : '',
         cls: classifyVerdict(row.test, row.verdict),
         verdict: row.verdict,
+        where: hops === null ? null : whereText(hops, row.test, row.verdict),
         cells: row.cells.map((cell, i) => {
           const column = data.columns[i];
           const text = formatCell(cell, row.inconclusive);
@@ -170,9 +181,11 @@ function sectionView(row: HeatmapRow, anchor: string, test: string, port: number
     detail = JSON.stringify(stored.detail, null, 2);
     if (detail.length > MAX_DETAIL_CHARS) detail = `${detail.slice(0, MAX_DETAIL_CHARS)}\n… (${detail.length - MAX_DETAIL_CHARS} more characters: see the database)`;
   }
+  const location = (stored.detail as { location?: { summary?: unknown } } | null)?.location?.summary;
   return {
     ...common,
     stored: {
+      where: typeof location === 'string' ? location : null,
       run: run.id, label: run.label || null, runStartedAt: run.startedAt, toolVersion: run.toolVersion,
       seq: stored.seq, startedAt: stored.startedAt, finishedAt: stored.finishedAt, verdict: stored.verdict, meaning: CLASS_DESCRIPTIONS[cls],
       command: `mbprobe-results diffs ${database} --run ${run.id} --test ${test} --port ${port}`,

@@ -62,15 +62,16 @@ const table = `<section id="table">
 <% } else { %><div class="scroll">
 <table class="paper">
 <thead>
-<tr><th rowspan="2">Test</th><th rowspan="2">Verdict</th><% if (it.groups === null) { %><th colspan="<%= it.ports %>">Port</th><% } else { %><% for (const group of it.groups) { %><th colspan="<%= it.ports %>" data-group="<%= group.name %>"><%= group.name %> <span class="note">(<%= group.paths %>)</span></th><% } %><% } %></tr>
+<tr><th rowspan="2">Test</th><th rowspan="2">Verdict</th><% if (it.groups === null) { %><th colspan="<%= it.ports %>">Port</th><% } else { %><% for (const group of it.groups) { %><th colspan="<%= it.ports %>" data-group="<%= group.name %>"><%= group.name %> <span class="note">(<%= group.paths %>)</span></th><% } %><% } %><% if (it.where !== null) { %><th rowspan="2" class="where-h">Where on the path</th><% } %></tr>
 <tr><% for (const port of it.columnPorts) { %><th><%= port %></th><% } %></tr>
 </thead>
 <tbody>
-<% for (const row of it.rows) { %><tr<% if (row.classes !== '') { %> class="<%= row.classes %>"<% } %>><th scope="row"><%= row.test %></th><td><span class="chip v-<%= row.cls %>"></span><%= row.verdict %></td><% for (const cell of row.cells) { %><td class="<%= cell.cls %>" data-test="<%= cell.test %>" data-verdict="<%= cell.verdict %>"<% if (cell.group !== null) { %> data-group="<%= cell.group %>"<% } %> data-port="<%= cell.port %>" data-n="<%= cell.n %>" data-total="<%= cell.total %>"><%= cell.text %></td><% } %></tr>
+<% for (const row of it.rows) { %><tr<% if (row.classes !== '') { %> class="<%= row.classes %>"<% } %>><th scope="row"><%= row.test %></th><td><span class="chip v-<%= row.cls %>"></span><%= row.verdict %></td><% for (const cell of row.cells) { %><td class="<%= cell.cls %>" data-test="<%= cell.test %>" data-verdict="<%= cell.verdict %>"<% if (cell.group !== null) { %> data-group="<%= cell.group %>"<% } %> data-port="<%= cell.port %>" data-n="<%= cell.n %>" data-total="<%= cell.total %>"><%= cell.text %></td><% } %><% if (row.where !== null) { %><td class="where" data-test="<%= row.test %>" data-verdict="<%= row.verdict %>"><%= row.where %></td><% } %></tr>
 <% } %></tbody>
 </table>
 </div>
-<% if (it.groupedBy !== null) { %><p class="note">Grouped by <%= it.groupedBy %>.</p>
+<% if (it.where !== null) { %><p class="note">Where on the path: paths whose localised result (mbprobe-initiator run --locate) places the box there. <%= it.where.note %></p>
+<% } %><% if (it.groupedBy !== null) { %><p class="note">Grouped by <%= it.groupedBy %>.</p>
 <% } %><% for (const note of it.notes) { %><p class="note"><%= note %></p>
 <% } %><% } %></section>
 `;
@@ -94,6 +95,8 @@ const section = `<section class="drill" id="<%= it.anchor %>" data-path="<%= it.
 <dt>Run</dt><dd><code><%= it.stored.run %></code><% if (it.stored.label !== null) { %> (label <%= it.stored.label %>)<% } %>, started <%= it.stored.runStartedAt %>, measured with <%= it.stored.toolVersion %></dd>
 <dt>Test</dt><dd>#<%= it.stored.seq %> of the run, <%= it.stored.startedAt %> to <%= it.stored.finishedAt %></dd>
 <dt>Verdict</dt><dd><%= it.stored.verdict %> (<%= it.stored.meaning %>)</dd>
+<% if (it.stored.where !== null) { %><dt>Where on the path</dt><dd class="where"><%= it.stored.where %></dd>
+<% } %>
 <dt>Same in text</dt><dd><code><%= it.stored.command %></code></dd>
 </dl>
 <% if (it.stored.detail === null) { %><p class="note">No detail.</p>
