@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MbprobeError } from '../shared/wire/errors.js';
+import { MbprobeError, type ErrorCode } from '../shared/wire/errors.js';
 import { TEST_PORTS } from '../shared/ports.js';
 import type { Lab } from './topology.js';
 
@@ -36,7 +36,7 @@ export class LabError extends MbprobeError {
   stderr?: string;
   argv?: string[];
   exitCode?: number;
-  constructor(code: string, message: string, extra: { stderr?: string; argv?: string[]; exitCode?: number } = {}) {
+  constructor(code: ErrorCode, message: string, extra: { stderr?: string; argv?: string[]; exitCode?: number } = {}) {
     super(code, message);
     this.name = 'LabError';
     if (extra.stderr !== undefined) this.stderr = extra.stderr;

@@ -1,13 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { MbprobeError } from './wire/errors.js';
+import { MbprobeError, type ErrorCode } from './wire/errors.js';
 
 /** Exit codes of every mbprobe program (design contract). */
 export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
 /** Errors that mean "you called it wrong", as opposed to "the measurement failed". */
 export class UsageError extends MbprobeError {
-  constructor(code: string, message: string) {
+  constructor(code: ErrorCode, message: string) {
     super(code, message);
     this.name = 'UsageError';
   }

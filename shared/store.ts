@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { MbprobeError } from './wire/errors.js';
+import { MbprobeError, type ErrorCode } from './wire/errors.js';
 import { addedViewsSql, MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION, upgradeViewsSql, type HopKind, type RunKind } from './store/schema.js';
 import { SQL } from './store/statements.js';
 
@@ -11,7 +11,7 @@ export { HOP_KINDS, RUN_KINDS, SCHEMA_SQL, SCHEMA_VERSION, type HopKind, type Ru
 export const DEFAULT_DB_PATH = 'results/mbprobe.sqlite';
 
 export class StoreError extends MbprobeError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
     this.name = 'StoreError';
   }
