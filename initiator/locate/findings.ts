@@ -120,9 +120,14 @@ export function routersCrossed(arrivedTtl: number): number {
 /** The finding for one flow, given what the path's other flows showed. */
 export function locate(trace: FlowTrace, path: PathView): Location {
   const fields = [...trace.examines];
-  const responderHop = trace.atResponder[0]?.ttl ?? path.responderTtl;
-  // Hops up to the responder's (or the farthest that ever answered): which stayed silent for this flow, and why.
-  const farthest = responderHop !== undefined ? responderHop - 1 : Math.max(0, ...path.routers.keys());
+  // The responder's hop: the lowest TTL that reached it in any flow (a flow may miss some of its own copies there).
+  const reachedAt = [trace.atResponder[0]?.ttl, path.responderTtl].filter((t): t is number => t !== undefined);
+  const responderHop = reachedAt.length ? Math.min(...reachedAt) : undefined;
+  // Hops this flow's copies should have reached and that stayed silent for it, and why: up to the
+  // responder's when its copies got there, else up to the last that quoted them (past it, nothing is owed).
+  const lastQuoted = Math.max(0, ...trace.hops.map((h) => h.ttl));
+  const farthest = trace.atResponder.length > 0 && responderHop !== undefined ? responderHop - 1
+    : trace.hops.length > 0 ? lastQuoted : Math.max(0, ...path.routers.keys());
   const answered = new Set(trace.hops.map((h) => h.ttl));
   const rateLimited: number[] = [];
   const silent: number[] = [];
@@ -153,7 +158,7 @@ export function locate(trace: FlowTrace, path: PathView): Location {
 
   // Every observation point in path order: the hops, then the responder.
   const points = [...trace.hops].sort((a, b) => a.ttl - b.ttl || a.atUs - b.atUs);
-  if (trace.atResponder[0]) points.push(trace.atResponder[0]);
+  if (trace.atResponder[0]) points.push({ ...trace.atResponder[0], ttl: responderHop ?? trace.atResponder[0].ttl });
 
   // 1. Where an examined field first shows a change.
   const changes = fields.map((field) => {
