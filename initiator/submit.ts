@@ -25,6 +25,7 @@ export function prepareSubmission(store: Store, runId: string, options: { anonym
   const anonymized = options.anonymize ? anonymizeUpload(original, addresses) : undefined;
   const upload = anonymized?.upload ?? original;
   const counts = uploadCounts(upload);
+  const hopRows = upload.tests.reduce((n, t) => n + (t.hops?.length ?? 0), 0);
   const ports = [...new Set(upload.tests.map((t) => t.port))].length;
   const names = [...new Set(upload.tests.map((t) => t.name))].length;
   const run = upload.run;
@@ -48,7 +49,7 @@ export function prepareSubmission(store: Store, runId: string, options: { anonym
   const notice = [
     `Submitting run ${run.id} to ${options.destination}:`,
     `  results: ${counts.tests} tests (${names} test cases on ${plural(ports, 'port')}) with their verdicts and evidence, ` +
-      `${counts.segments} segments as both ends sent and received them, ${counts.diffs} diff rows (${Math.ceil(JSON.stringify(upload).length / 1024)} KiB)`,
+      `${counts.segments} segments as both ends sent and received them, ${counts.diffs} diff rows${hopRows ? `, ${hopRows} hop rows (what routers quoted of the copies locate sent)` : ''} (${Math.ceil(JSON.stringify(upload).length / 1024)} KiB)`,
     `  about this run: ${about}`,
     `  ${addressLine}`,
   ].join('\n');
