@@ -3,7 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { hostname, platform, release } from 'node:os';
-import { parsePortList, parsePositiveInt, processIo, requireNetworkPrivileges, runProgram, TOOL_VERSION, UsageError, type CliIo } from '../shared/cli.js';
+import { parsePortList, parsePositiveInt, processIo, requireNetworkPrivileges, runProgram, stopOnInterrupt, TOOL_VERSION, UsageError, type CliIo } from '../shared/cli.js';
 import { openCapture } from '../shared/net/capture.js';
 import { holdNftTable } from '../shared/net/firewall.js';
 import { initiatorRules } from '../shared/net/kernel-tcp.js';
@@ -210,15 +210,8 @@ async function runAgainst(responderName: string, opts: RunOptions, transport: Co
 
   const store = Store.open(opts.db, { createdBy: `mbprobe-initiator ${TOOL_VERSION}` });
   const runId = randomUUID();
-  const stop = new AbortController();
-  const onSignal = (): void => {
-    io.stderr('\nmbprobe-initiator: stopping after the tests under way (Ctrl-C again to force)\n');
-    stop.abort();
-    process.once('SIGINT', () => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const cleanups: Array<() => unknown> = [() => process.off('SIGINT', onSignal), () => process.off('SIGTERM', onSignal), () => client.close()];
+  const stop = stopOnInterrupt('mbprobe-initiator', io);
+  const cleanups: Array<() => unknown> = [stop.release, () => client.close()];
   try {
     // Twice the jobs: spare ports for the runs that confirm a verdict (initiator/confirm.ts).
     const reserved = await reserveFreshPorts(2 * tests.length * ports.length, recentlyUsedPorts(store, responderName), route.source.includes(':') ? 6 : 4);

@@ -43,6 +43,22 @@ export function exitQuietlyOnClosedStdout(): void {
   });
 }
 
+/**
+ * Ctrl-C (or SIGTERM) during a measurement: the first asks to stop after the tests under way (the
+ * signal aborts), a second forces the exit. `release` removes the handlers.
+ */
+export function stopOnInterrupt(program: string, io: CliIo): { signal: AbortSignal; release: () => void } {
+  const stop = new AbortController();
+  const onSignal = (): void => {
+    io.stderr(`\n${program}: stopping after the tests under way (Ctrl-C again to force)\n`);
+    stop.abort();
+    process.once('SIGINT', () => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return { signal: stop.signal, release: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); } };
+}
+
 export const processIo: CliIo = {
   stdout: (t) => void process.stdout.write(t),
   stderr: (t) => void process.stderr.write(t),

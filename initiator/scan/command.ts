@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname, platform, release } from 'node:os';
 import { isIP } from 'node:net';
 import PQueue from 'p-queue';
-import { parsePortList, parsePositiveInt, plural, requireNetworkPrivileges, TOOL_VERSION, UsageError, type CliIo } from '../../shared/cli.js';
+import { parsePortList, parsePositiveInt, plural, requireNetworkPrivileges, stopOnInterrupt, TOOL_VERSION, UsageError, type CliIo } from '../../shared/cli.js';
 import { openCapture, type LiveCapture } from '../../shared/net/capture.js';
 import { holdNftTable } from '../../shared/net/firewall.js';
 import { openRawSender, type PacketSink } from '../../shared/net/raw-send.js';
@@ -180,15 +180,8 @@ async function scan(opts: ScanOptions, io: CliIo, parseTags: (specs: readonly st
   const serverPorts = [...new Set([...ports, ...entries.flatMap((e) => (e.port === undefined ? [] : [e.port]))])];
   const store = Store.open(opts.db, { createdBy: `mbprobe-initiator ${TOOL_VERSION}` });
   const runId = randomUUID();
-  const stop = new AbortController();
-  const onSignal = (): void => {
-    io.stderr('\nmbprobe-initiator: stopping after the tests under way (Ctrl-C again to force)\n');
-    stop.abort();
-    process.once('SIGINT', () => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const cleanups: Array<() => unknown> = [() => process.off('SIGINT', onSignal), () => process.off('SIGTERM', onSignal)];
+  const stop = stopOnInterrupt('mbprobe-initiator', io);
+  const cleanups: Array<() => unknown> = [stop.release];
   try {
     // Enough that no server sees a local port twice (tests x connections x confirming runs x ports), and the kernel leaves them alone.
     // Not the ports of this database's scans of the last 2 MSL: a server may still hold those 4-tuples (TIME_WAIT).

@@ -17,8 +17,8 @@
  * Prints `ready` once its capture is open.
  */
 import { randomInt } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
 import { openCapture } from '../../shared/net/capture.js';
+import { runDaemon, type Stop } from './lifecycle.js';
 import { openRawSender } from '../../shared/net/raw-send.js';
 import { decodePacket, ecnOf, encodePacket, type DecodedPacket, type IpHeader } from '../../shared/wire/packet.js';
 import { TcpFlag } from '../../shared/wire/tcp.js';
@@ -60,7 +60,7 @@ export function synAckFor(syn: DecodedPacket, isn: number, nowMs: number): Uint8
   });
 }
 
-function main(argv: string[]): void {
+function main(argv: string[]): Stop {
   const arg = (name: string): string => {
     const i = argv.indexOf(name);
     if (i < 0 || i + 1 >= argv.length) throw new Error(`${name} is required`);
@@ -79,27 +79,11 @@ function main(argv: string[]): void {
       if (errors++ < 20) process.stderr.write(`accecn-server: ${e.message}\n`);
     });
   });
-  const stop = (): never => {
+  return () => {
     capture.close();
     sinks[4].close();
     sinks[6].close();
-    process.exit(0);
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  if (argv.includes('--exit-on-stdin-end')) {
-    process.stdin.on('end', stop);
-    process.stdin.on('error', stop);
-    process.stdin.resume();
-  }
-  process.stdout.write('ready\n');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  try {
-    main(process.argv.slice(2));
-  } catch (e) {
-    process.stderr.write(`accecn-server: ${(e as Error).message}\n`);
-    process.exit(1);
-  }
-}
+runDaemon('accecn-server', import.meta.url, main);
