@@ -134,6 +134,11 @@ async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, pr
     // Slots go round the ports (each port's n-th test before any port's n+1-th), and to runs that
     // confirm a verdict before new tests: the run ends when its slowest port does.
     const priority = attempts.length > 0 ? 1 : -job.order;
+    // Behind the test before it on an opaque port, a test takes a slot only once that one has
+    // registered (it holds a slot then, or is done): a test holding the last slot while waiting for
+    // a predecessor still waiting for a slot would never end (at --concurrency 1, or behind a
+    // confirming run, which goes first).
+    if (mine.predecessor) await mine.predecessor.whenRegistered();
     const attempt = await shared.slots.add(async () => {
       // Interrupted while waiting for a slot: a test not yet begun is not begun at all.
       if (plan.signal?.aborted && attempts.length === 0) {
@@ -180,8 +185,8 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   connection.awaitsAnswer = (plan.payload ?? 'auto') === 'auto' && isRequestPort(port);
   try {
     const sendBytes = test.plan?.sendBytes ?? 0;
-    // Opaque port: registered behind the test before it (which must have registered first), and
-    // nothing sent until that one is bound.
+    // Opaque port: registered behind the test before it (which has registered: runOne waited for
+    // it), and nothing sent until that one is bound.
     const before = ticket.predecessor ? await ticket.predecessor.whenRegistered() : '';
     await client.registerTest(plan.sessionId, {
       testId, name: test.name, port, initiatorPort: localPort, initiatorIsn: isn, plan: test.plan ?? {}, ...(before ? { after: before } : {}),
