@@ -59,6 +59,16 @@ export class ControlClient {
     this.agent.destroy();
   }
 
+  /**
+   * Opens `connections` kept-alive connections at once (each answers a hello), so that as many
+   * requests made at once later (the tests' registrations, when a port's first test has shown what
+   * the path keeps) each find one ready instead of paying a TCP and TLS handshake first. Failures are
+   * left to the requests that follow.
+   */
+  async warm(connections: number): Promise<void> {
+    await Promise.allSettled(Array.from({ length: connections }, () => this.hello()));
+  }
+
   hello(): Promise<{ toolVersion: string; ports: number[]; observedAddress: string }> {
     return this.call('GET', '/hello');
   }

@@ -84,8 +84,18 @@ export class ProbeConnection {
   /** The peer's ISN as we saw it, once a SYN-ACK arrived. */
   peerIsn?: number;
   private peerTimestamp?: number;
-  /** Segments sent again because their answer did not come (a sign of loss on the path). */
-  resends = 0;
+  private resendCount = 0;
+  /** Called each time a segment is sent again (the runner may start a confirming run early on it). */
+  onResend?: () => void;
+  /** Segments sent again because their answer did not come (a sign of loss on the path, or of a drop). */
+  get resends(): number {
+    return this.resendCount;
+  }
+  set resends(count: number) {
+    const more = count > this.resendCount;
+    this.resendCount = count;
+    if (more) this.onResend?.();
+  }
   /** The payload is a request (HTTP on 80, a ClientHello on 443): close() waits for its answer first. */
   awaitsAnswer = false;
   /** Time spent waiting for answers that never came (what a clean path must not cost). */

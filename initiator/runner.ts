@@ -6,7 +6,7 @@ import type { DiffRecord, SegmentRecord, Store } from '../shared/store.js';
 import { fromHex } from '../shared/wire/bytes.js';
 import type { ControlClient } from './control-client.js';
 import { decide, type Decision, type TestRun } from './confirm.js';
-import { modeFromAttribution, PathRtt, PortGate, type Ticket } from './schedule.js';
+import { modeFromAttribution, modeFromRule, PathRtt, PortGate, type Ticket } from './schedule.js';
 import { hasData, isSyn, isSynAck } from './observed.js';
 import { isRequestPort, payloadFor } from './payloads.js';
 import { observe, type Observed } from './observed.js';
@@ -127,33 +127,60 @@ async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, pr
   let decision: Decision = { final: false };
   let localPort: number | undefined = job.localPort;
   let ticket: Ticket | undefined = first;
-  while (localPort !== undefined) {
-    const mine = ticket ?? (await gate.enter(attempts.at(-1)?.wantsExclusive ? 'exclusive' : 'shared'));
-    ticket = undefined;
-    const port_ = localPort;
+  // One run of the test: a ticket for its port (the first run's is given), then a slot.
+  let launched = 0;
+  const launch = async (port_: number, given: Ticket | undefined, onResend?: () => void): Promise<Attempt | undefined> => {
+    // Each run registers under an id of its own (the run's number), whether or not it is used.
+    const index = launched++;
+    const mine = given ?? (await gate.enter(attempts.at(-1)?.wantsExclusive ? 'exclusive' : 'shared'));
     // Slots go round the ports (each port's n-th test before any port's n+1-th), and to runs that
     // confirm a verdict before new tests: the run ends when its slowest port does.
-    const priority = attempts.length > 0 ? 1 : -job.order;
+    const priority = index > 0 ? 1 : -job.order;
     // Behind the test before it on an opaque port, a test takes a slot only once that one has
     // registered (it holds a slot then, or is done): a test holding the last slot while waiting for
     // a predecessor still waiting for a slot would never end (at --concurrency 1, or behind a
     // confirming run, which goes first).
     if (mine.predecessor) await mine.predecessor.whenRegistered();
-    const attempt = await shared.slots.add(async () => {
+    return await shared.slots.add(async () => {
       // Interrupted while waiting for a slot: a test not yet begun is not begun at all.
-      if (plan.signal?.aborted && attempts.length === 0) {
+      if (plan.signal?.aborted && index === 0) {
         mine.done();
         return undefined;
       }
-      return attemptOne(plan, job, attempts.length, port_, mine, shared, prober, client);
+      return attemptOne(plan, job, index, port_, mine, shared, prober, client, onResend);
     }, { priority }) as Attempt | undefined;
-    if (!attempt) return undefined;
+  };
+  // On a port where tests overlap freely, the run that may confirm the first one's verdict starts as
+  // soon as the first one sends something again (its answer did not come: a drop, or loss), instead
+  // of after it: a dropped probe costs its waits once, not twice, on a long path. It is used only if
+  // the first run's verdict needs confirming; a clean path never starts one.
+  let early: Promise<Attempt | undefined> | undefined;
+  const startEarly = (): void => {
+    if (early || plan.signal?.aborted || gate.mode !== 'identifiable' || first.exclusive) return;
+    const spare = job.sparePort();
+    if (spare !== undefined) early = launch(spare, undefined);
+  };
+  let unused: string | undefined;
+  while (localPort !== undefined) {
+    const attempt = await launch(localPort, ticket, attempts.length === 0 ? startEarly : undefined);
+    ticket = undefined;
+    if (!attempt) break;
     attempts.push(attempt);
     // A run that may have taken another test's segments (or lost its own to one) proves nothing: again, alone.
-    decision = attempts.at(-1)!.wantsExclusive ? { final: false } : decide({ clean: test.verdicts[0], absence: test.absenceVerdicts }, attempts);
+    decision = attempt.wantsExclusive ? { final: false } : decide({ clean: test.verdicts[0], absence: test.absenceVerdicts }, attempts);
+    if (early) {
+      const second = await early;
+      early = undefined;
+      // Needed: it is the confirming run, as if it had started now; not needed: its verdict is left out.
+      if (second && !decision.final && !attempt.wantsExclusive && !plan.signal?.aborted) {
+        attempts.push(second);
+        decision = second.wantsExclusive ? { final: false } : decide({ clean: test.verdicts[0], absence: test.absenceVerdicts }, attempts);
+      } else if (second) unused = second.verdict;
+    }
     if (decision.final || plan.signal?.aborted) break;
     localPort = job.sparePort();
   }
+  if (attempts.length === 0) return undefined;
   const last = attempts[attempts.length - 1];
   // An interference verdict that still needed confirming is not published as one.
   const verdict = decision.final ? decision.verdict : 'inconclusive';
@@ -165,15 +192,18 @@ async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, pr
     detail.unconfirmedVerdict = last.verdict;
   }
   if (attempts.length > 1) detail.runs = attempts.map((a) => ({ verdict: a.verdict, ...(a.lossSigns.length ? { lossSigns: a.lossSigns } : {}) }));
+  // A confirming run started early and not needed: said, though its verdict counts for nothing.
+  if (unused !== undefined) detail.unusedRun = unused;
   const id = store.insertTest({ runId: plan.runId, name: test.name, port, seq: job.seq, startedAt: attempts[0].startedAt, finishedAt: last.finishedAt, verdict, detail, ...last.rows });
   const sum = (f: (a: Attempt) => number): number => attempts.reduce((n, a) => n + f(a), 0);
   return { runId: plan.runId, name: test.name, port, verdict, detail, startedAt: attempts[0].startedAt, finishedAt: last.finishedAt, testId: id, timeoutWaitMs: sum((a) => a.timeoutWaitMs), watchMs: sum((a) => a.watchMs), runs: attempts.length };
 }
 
-async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: number, ticket: Ticket, shared: Shared, prober: Prober, client: ControlClient): Promise<Attempt> {
+async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: number, ticket: Ticket, shared: Shared, prober: Prober, client: ControlClient, onResend?: () => void): Promise<Attempt> {
   const { test, port } = job;
   const gate = shared.gates.get(port)!;
   let unattributed = 0;
+  let alone = ticket.exclusive;
   const startedAt = new Date().toISOString();
   const isn = randomInt(0, 2 ** 32);
   const testId = `${job.seq}-${test.name}-${port}${attempt ? `-run${attempt + 1}` : ''}`;
@@ -183,6 +213,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   const timing = { ...plan.timing, timeoutMs: shared.rtt.initialWaitMs(plan.timing.timeoutMs) };
   const connection = prober.open({ local: { address: plan.local, port: localPort }, remote: { address: plan.responder, port }, timing, isn });
   connection.awaitsAnswer = (plan.payload ?? 'auto') === 'auto' && isRequestPort(port);
+  if (onResend) connection.onResend = onResend;
   try {
     const sendBytes = test.plan?.sendBytes ?? 0;
     // Opaque port: registered behind the test before it (which has registered: runOne waited for
@@ -194,8 +225,13 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
       ...(sendBytes ? { padding: '.'.repeat(plan.timing.attempts * sendBytes + 1024) } : {}),
     });
     ticket.registered(testId);
-    // On an opaque port the next test may start once the responder has bound this one's flow.
-    if (!ticket.exclusive && gate.mode === 'opaque') {
+    if (gate.mode === 'unknown') {
+      // The port's first test: the rule that binds its flow tells what the path keeps, and the others
+      // start then, beside it (if it never binds, its attribution when collected tells).
+      client.whenBound(plan.sessionId, testId, BOUND_WAIT_MS).then((r) => r.bound && r.rule && gate.learn(modeFromRule(r.rule)), () => undefined);
+      ticket.bound();
+    } else if (!ticket.exclusive && gate.mode === 'opaque') {
+      // On an opaque port the next test may start once the responder has bound this one's flow.
       client.whenBound(plan.sessionId, testId, BOUND_WAIT_MS).then((r) => r.bound && ticket.bound(), () => undefined);
     } else ticket.bound();
     if (ticket.predecessor) await ticket.predecessor.whenBound();
@@ -209,6 +245,8 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     const collected = await client.collect(plan.sessionId, testId, settle);
     attribution = collected.attribution;
     unattributed = collected.unattributed ?? 0;
+    // Whether the port was this test's alone while the responder gathered what it collected.
+    alone = ticket.exclusive;
     if (gate.mode === 'unknown') gate.learn(modeFromAttribution(attribution));
     const view = collected.segments.map((s) => ({ dir: s.dir, seen: observe(fromHex(s.hex), s.atUs) }));
     responderView = { sent: view.filter((v) => v.dir === 'sent').map((v) => v.seen), received: view.filter((v) => v.dir === 'received').map((v) => v.seen) };
@@ -246,12 +284,12 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     ...(rows.lost.forward ? [`${rows.lost.forward} sent by the initiator never seen by the responder`] : []),
     ...(rows.lost.reverse ? [`${rows.lost.reverse} sent by the responder never seen by the initiator`] : []),
     // Shared with other tests, a segment nobody could take may have been this test's: run it again alone.
-    ...(unattributed && !ticket.exclusive ? [`${unattributed} segments on port ${port} that no test could take while others ran on it`] : []),
+    ...(unattributed && !alone ? [`${unattributed} segments on port ${port} that no test could take while others ran on it`] : []),
   ];
   return {
     verdict: judgement.verdict, detail, observations, startedAt, finishedAt: new Date().toISOString(),
     timeoutWaitMs: connection.timeoutWaitMs, watchMs: connection.watchMs, rows: { segments: rows.segments, diffs: rows.diffs }, lossSigns,
-    wantsExclusive: unattributed > 0 && !ticket.exclusive,
+    wantsExclusive: unattributed > 0 && !alone,
     ...(typeof judgement.detail.probesSent === 'number' ? { probeCopies: judgement.detail.probesSent } : {}),
   };
 }

@@ -4,7 +4,8 @@
  * while the path keeps them, and, behind a box that rewrites all of them (a split-connection proxy),
  * only because exactly one test on the port is still waiting for its first flow. So:
  *
- *  - the first test on a port runs alone, and its attribution tells what the path keeps;
+ *  - the first test on a port runs alone until the responder binds its flow: the rule that bound it
+ *    tells what the path keeps (or, if it never binds, its attribution when it is collected);
  *  - on a path that keeps the ISN or the port ("identifiable"), tests on the port overlap freely;
  *  - on a path that rewrites them ("opaque"), a test sends its first segment only once every other
  *    test on the port has its flow bound at the responder (the runner asks; a proxy that connects
@@ -28,6 +29,11 @@ export type PortMode = 'unknown' | 'identifiable' | 'opaque';
 /** Attribution rules that keep working whatever else runs on the port. */
 const IDENTIFYING_RULES = new Set(['flow', 'isn', 'port']);
 
+/** The mode the rule that bound a port's first flow shows. */
+export function modeFromRule(rule: string): Exclude<PortMode, 'unknown'> {
+  return IDENTIFYING_RULES.has(rule) ? 'identifiable' : 'opaque';
+}
+
 /** The mode a port's first test shows: every flow attributed by flow, ISN or port, or else opaque. */
 export function modeFromAttribution(attribution: readonly string[]): Exclude<PortMode, 'unknown'> {
   if (attribution.length === 0) return 'opaque';
@@ -36,6 +42,7 @@ export function modeFromAttribution(attribution: readonly string[]): Exclude<Por
 
 /** A test's permission to run on a port: release it when the test's flow is bound, and when the test is done. */
 export interface Ticket {
+  /** The test has the port to itself (a run again alone, or the port's first test until the path is known). */
   readonly exclusive: boolean;
   /**
    * On an opaque port, the test started just before this one and not yet bound, if any: this test
@@ -72,9 +79,19 @@ export class PortGate {
     });
   }
 
-  /** What the port's first test showed (only the first answer counts). */
+  /** The port's first test, alone only because the path is not known yet. */
+  private first?: { release(): void };
+
+  /**
+   * What the port's first test showed (only the first answer counts): the others may start, beside it
+   * if it is still under way.
+   */
   learn(mode: Exclude<PortMode, 'unknown'>): void {
-    if (this.mode === 'unknown') this.mode = mode;
+    if (this.mode !== 'unknown') return;
+    this.mode = mode;
+    this.first?.release();
+    this.first = undefined;
+    this.pump();
   }
 
   private allowed(want: Want): boolean {
@@ -92,8 +109,9 @@ export class PortGate {
     }
   }
 
-  private ticket(exclusive: boolean): Ticket {
+  private ticket(alone: boolean): Ticket {
     this.inFlight++;
+    let exclusive = alone;
     if (exclusive) this.exclusiveHeld = true;
     // On an identifiable port a test never blocks others while it waits for its flow.
     const opaque = !exclusive && this.mode === 'opaque';
@@ -104,7 +122,9 @@ export class PortGate {
     let resolveBound!: () => void;
     const boundP = new Promise<void>((r) => (resolveBound = r));
     const ticket: Ticket = {
-      exclusive,
+      get exclusive() {
+        return exclusive;
+      },
       ...(predecessor ? { predecessor } : {}),
       registered: (id) => resolveRegistered(id),
       whenRegistered: () => registered,
@@ -124,9 +144,20 @@ export class PortGate {
         ticket.bound();
         this.inFlight--;
         if (exclusive) this.exclusiveHeld = false;
+        exclusive = false;
         this.pump();
       },
     };
+    // Alone only until the path is known: then it shares the port like any other test (already bound).
+    if (alone && this.mode === 'unknown') {
+      this.first = {
+        release: () => {
+          if (!exclusive || finished) return;
+          exclusive = false;
+          this.exclusiveHeld = false;
+        },
+      };
+    }
     if (opaque) this.unbound.push(ticket);
     else resolveBound();
     return ticket;

@@ -35,6 +35,8 @@ export interface MeasureOptions {
   label?: string;
   /** The responder's database; default: responder-<profile>.sqlite in workDir. Several responders may share one. */
   responderDb?: string;
+  /** How long the initiator may take before it is killed; default 300 s (a sequential run over a long path takes longer). */
+  timeoutMs?: number;
 }
 
 /** Starts the real responder in the lab's responder namespace; resolves once it answers. */
@@ -76,7 +78,7 @@ export async function runInitiator(lab: Lab, db: string, options: Omit<MeasureOp
   // The lab's responder runs without TLS (its control port is inside the lab's namespaces): plain HTTP, said so.
   const argv = [process.execPath, bin, 'run', '--responder', responder, '--insecure', '--db', db, '--label', options.label, '--json',
     ...(options.tests ? ['--tests', options.tests] : []), ...(options.concurrency ? ['--concurrency', String(options.concurrency)] : []), ...(options.initiatorArgs ?? [])];
-  const result = await lab.exec(lab.namespaces.initiator, argv, { allowFailure: true, timeoutMs: 300_000 });
+  const result = await lab.exec(lab.namespaces.initiator, argv, { allowFailure: true, timeoutMs: options.timeoutMs ?? 300_000 });
   const verdicts = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => {
     const j = JSON.parse(l) as LabVerdict;
     return { run: j.run, test: j.test, port: j.port, verdict: j.verdict, detail: j.detail, timeoutWaitMs: j.timeoutWaitMs, watchMs: j.watchMs };

@@ -21,7 +21,8 @@ import { TcpFlag } from '../shared/wire/tcp.js';
  * Otherwise the segment is unattributed: recorded, never answered. The first attributed segment binds
  * its flow to the test until the initiator collects the test; for a minute after that the flow stays
  * known as that test's, so its late segments (a proxy closing its own connection) are never taken for
- * the next test's. The initiator may run several tests on a port at once only while at most one of
+ * the next test's; only a SYN carrying exactly a waiting test's registered ISN (a new connection that
+ * reused the port) takes it over. The initiator may run several tests on a port at once only while at most one of
  * them is unbound (it asks with whenBound), unless the path keeps the initiator's ISN or port.
  */
 export type AttributionRule = 'flow' | 'isn' | 'port' | 'address' | 'only-test';
@@ -212,9 +213,18 @@ export class Registry {
     const flow = `${ip.src}|${tcp.srcPort}|${tcp.dstPort}`;
     const bound = this.flows.get(flow);
     if (bound) return { test: bound, rule: 'flow' };
+    const isSyn = (tcp.flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN;
     const finishedUntil = this.finishedFlows.get(flow);
     if (finishedUntil !== undefined) {
-      if (finishedUntil >= Date.now()) return undefined;
+      if (finishedUntil >= Date.now()) {
+        // A flow collected within the last minute is nobody else's (its proxy may still close it late),
+        // except for a new connection that names its test: a SYN carrying exactly one waiting test's
+        // ISN (an initiator that reused the port: a volunteer's second run with a new database).
+        const named = isSyn ? [...(this.waitingByPort.get(tcp.dstPort) ?? [])].filter((t) => t.initiatorIsn === tcp.seq) : [];
+        if (named.length !== 1) return undefined;
+        this.finishedFlows.delete(flow);
+        return this.bind(named[0], flow, 'isn');
+      }
       this.finishedFlows.delete(flow);
     }
     const isnMatches = (t: ActiveTest): boolean =>
@@ -226,7 +236,6 @@ export class Registry {
     const waiting = [...(this.waitingByPort.get(tcp.dstPort) ?? [])];
     // A connection starts with a SYN: a mid-flow segment of a flow nobody knows (an old proxy
     // connection closing late) is nobody's new connection, and only a SYN can be a waiting test's.
-    const isSyn = (tcp.flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN;
     const none = (): undefined => {
       if (isSyn) this.unattributedByPort.set(tcp.dstPort, (this.unattributedByPort.get(tcp.dstPort) ?? 0) + 1);
       return undefined;
@@ -241,16 +250,18 @@ export class Registry {
       ['only-test', isSyn ? waiting : []],
     ];
     for (const [rule, candidates] of choices) {
-      if (candidates.length !== 1) continue;
-      const test = candidates[0];
-      test.flows.add(flow);
-      test.attribution.push(`${flow} by ${rule}`);
-      this.flows.set(flow, test);
-      this.waitingOn(test.port).delete(test);
-      this.release(test);
-      for (const waiter of test.onBound.splice(0)) waiter(rule);
-      return { test, rule };
+      if (candidates.length === 1) return this.bind(candidates[0], flow, rule);
     }
     return none();
+  }
+
+  private bind(test: ActiveTest, flow: string, rule: AttributionRule): { test: ActiveTest; rule: AttributionRule } {
+    test.flows.add(flow);
+    test.attribution.push(`${flow} by ${rule}`);
+    this.flows.set(flow, test);
+    this.waitingOn(test.port).delete(test);
+    this.release(test);
+    for (const waiter of test.onBound.splice(0)) waiter(rule);
+    return { test, rule };
   }
 }

@@ -36,7 +36,7 @@ export async function catalogueOverLongPaths(options: LongPathOptions): Promise<
       try {
         const timed = async (concurrency: number): Promise<{ ms: number; verdicts: LabVerdict[]; again: number }> => {
           const started = process.hrtime.bigint();
-          const run = await runInitiator(lab, join(dir, `initiator-${concurrency}.sqlite`), { label: `bench-${profile}-${rtt}-${concurrency}`, concurrency });
+          const run = await runInitiator(lab, join(dir, `initiator-${concurrency}.sqlite`), { label: `bench-${profile}-${rtt}-${concurrency}`, concurrency, timeoutMs: 1_800_000 });
           const ms = Number(process.hrtime.bigint() - started) / 1e6;
           if (run.code !== 0) throw new Error(`initiator failed on ${profile} at ${rtt} ms: ${run.stderr}`);
           const again = run.verdicts.filter((v) => Array.isArray((v.detail as { runs?: unknown[] }).runs)).length;

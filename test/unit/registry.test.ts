@@ -38,6 +38,20 @@ describe('attribution while tests share a port (responder/registry.ts)', () => {
     expect(registry.attribute(seg('198.19.0.1', 50001, 500))).toMatchObject({ rule: 'only-test', test: { testId: 'b' } });
   });
 
+  it('gives a recently collected flow to a new connection that names its test by ISN (a second run reusing the port), and to nothing else', () => {
+    const { registry, active } = registryWith({ id: 'a', port: 40000, isn: 1000 });
+    expect(registry.attribute(seg('198.18.0.2', 40000, 1000))).toMatchObject({ rule: 'isn', test: { testId: 'a' } });
+    registry.finish(active[0]);
+    const session = registry.allSessions()[0];
+    registry.register(session, { testId: 'b', name: 'b', port: 34343, initiatorPort: 40000, initiatorIsn: 9000, plan: {} }, 0);
+    // the old flow's late segments, and a SYN naming no waiting test, stay nobody's
+    expect(registry.attribute(seg('198.18.0.2', 40000, 1001, TcpFlag.ACK | TcpFlag.FIN))).toBeUndefined();
+    expect(registry.attribute(seg('198.18.0.2', 40000, 1000))).toBeUndefined();
+    // b's SYN on the same flow, with b's ISN, is b's, and the flow stays b's
+    expect(registry.attribute(seg('198.18.0.2', 40000, 9000))).toMatchObject({ rule: 'isn', test: { testId: 'b' } });
+    expect(registry.attribute(seg('198.18.0.2', 40000, 9001, TcpFlag.ACK))).toMatchObject({ rule: 'flow', test: { testId: 'b' } });
+  });
+
   it('gives a waiting test a new connection only: a mid-flow segment of a flow nobody knows (an old proxy connection closing late) is nobody\'s', () => {
     const { registry, active: [a] } = registryWith({ id: 'a', port: 40000, isn: 1000 });
     expect(registry.attribute(seg('198.19.0.1', 50000, 77, TcpFlag.ACK | TcpFlag.FIN))).toBeUndefined();
