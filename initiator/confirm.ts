@@ -33,6 +33,8 @@ export interface TestRun {
   lossSigns: string[];
   /** For dropped: how many copies of the probe the run sent (each after the last one went unanswered). */
   probeCopies?: number;
+  /** The run sent something again, or waited for answers that never came. */
+  waited?: boolean;
 }
 
 /** Copies of a probe (over all its runs) that must be gone for dropped. */
@@ -55,7 +57,12 @@ export function decide(kinds: VerdictKinds, runs: readonly TestRun[]): Decision 
     return { final: true, verdict: 'inconclusive', reason: `the probe never arrived, but only ${copies} of its copies were sent over ${runs.length} runs (${runs.map((r) => r.verdict).join(', ')}): a lossy path` };
   }
   const alwaysConfirm = LOSS_LIKE.has(last.verdict);
-  const fromAbsence = alwaysConfirm || (kinds.absence ?? []).includes(last.verdict);
+  // Intercepted rests on an answer from a middlebox, which arrived, and on the probe never reaching the
+  // responder, which did not: after a run that waited for answers, what would have carried the probe on
+  // may have been lost (a SYN proxy connects to the server only once the handshake's ACK arrives), so
+  // it is confirmed as an absence is.
+  const interceptedAfterWaiting = last.verdict === 'intercepted' && last.waited === true;
+  const fromAbsence = alwaysConfirm || interceptedAfterWaiting || (kinds.absence ?? []).includes(last.verdict);
   // What arrived stands on its own; what did not, only from a run without any sign of loss.
   if (!alwaysConfirm && (!fromAbsence || last.lossSigns.length === 0)) return { final: true, verdict: last.verdict };
   const agreeing = runs.filter((r) => r.verdict === last.verdict).length;

@@ -291,6 +291,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     timeoutWaitMs: connection.timeoutWaitMs, watchMs: connection.watchMs, rows: { segments: rows.segments, diffs: rows.diffs }, lossSigns,
     wantsExclusive: unattributed > 0 && !alone,
     ...(typeof judgement.detail.probesSent === 'number' ? { probeCopies: judgement.detail.probesSent } : {}),
+    waited: connection.resends > 0 || connection.timeoutWaitMs > 0,
   };
 }
 

@@ -20,6 +20,13 @@ describe('when a verdict is published (initiator/confirm.ts)', () => {
     expect(decide({ clean: 'new-data', absence: ['old-data', 'resized'] }, [run('old-data')])).toEqual({ final: true, verdict: 'old-data' });
   });
 
+  it('confirms intercepted after a run that waited for answers (a SYN proxy that lost the handshake\'s ACK never connects on), not otherwise', () => {
+    expect(decide({ clean: 'passed' }, [{ ...run('intercepted', LOST), waited: true }])).toEqual({ final: false });
+    expect(decide({ clean: 'passed' }, [{ ...run('dropped', LOST), probeCopies: 3, waited: true }, { ...run('intercepted', LOST), waited: true }])).toEqual({ final: false });
+    expect(decide({ clean: 'passed' }, [{ ...run('intercepted', LOST), waited: true }, { ...run('intercepted', LOST), waited: true }])).toEqual({ final: true, verdict: 'intercepted' });
+    expect(decide({ clean: 'passed' }, [{ ...run('intercepted', LOST), waited: false }])).toEqual({ final: true, verdict: 'intercepted' });
+  });
+
   it('publishes a verdict resting on what arrived, whatever else the path lost', () => {
     expect(decide({ clean: 'passed' }, [run('removed', LOST)])).toEqual({ final: true, verdict: 'removed' });
   });
