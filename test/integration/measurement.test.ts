@@ -63,6 +63,19 @@ describe.skipIf(process.getuid?.() !== 0).sequential('the real responder and ini
     }
   }, 60_000);
 
+  it('claims no interference on a clean path losing 10% each way with 30 ms of jitter (scripts/soak repeats it)', async () => {
+    const lab = await createLab({ profile: 'clean', wan: 'delay=20ms,jitter=30ms,loss=10%' });
+    try {
+      const m = await measureAcrossLab(lab, { workDir });
+      const clean = expectedTable('clean');
+      const claimed = m.verdicts.filter((v) => v.verdict !== 'inconclusive' && !(clean[`${v.test}:${v.port}`] ?? '').split('|').includes(v.verdict)).map((v) => `${v.test}:${v.port}=${v.verdict}`);
+      expect(m.verdicts.length).toBe(Object.keys(clean).length);
+      expect(claimed).toEqual([]);
+    } finally {
+      await lab.destroy();
+    }
+  }, 120_000);
+
   // IPv6 paths: the handshake and option tests give the IPv4 verdicts.
   const V6_TESTS = ['syn-baseline', 'syn-mss', 'syn-unknown-option', 'synack-unknown-option', 'syn-data', 'seq-rewrite', 'nat', 'data-unknown-option'];
   it.each(['clean', 'nat', 'strip-options', 'mss-clamp', 'http-intercept'])('%s over IPv6 gives the same verdicts as over IPv4', async (profile) => {
