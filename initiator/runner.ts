@@ -142,8 +142,9 @@ async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, pr
     // confirming run, which goes first).
     if (mine.predecessor) await mine.predecessor.whenRegistered();
     return await shared.slots.add(async () => {
-      // Interrupted while waiting for a slot: a test not yet begun is not begun at all.
-      if (plan.signal?.aborted && index === 0) {
+      // Interrupted while waiting for a slot: a run not yet begun is not begun at all (a first run,
+      // or a confirming run started early: the test is stored with what it has).
+      if (plan.signal?.aborted) {
         mine.done();
         return undefined;
       }

@@ -172,6 +172,13 @@ export function locate(trace: FlowTrace, path: PathView): Location {
     const lastSame = [...points.slice(0, changes[0].first)].reverse().find((p) => fieldVisible(field, p.comparison.visibility) && !changedIn(p, field));
     const last = lastSame ? refOf(lastSame) : null;
     const visibleBefore = points.slice(0, changes[0].first).some((p) => fieldVisible(field, p.comparison.visibility));
+    // A data probe whose connection ended at a box that answered for the responder, and what reached
+    // the responder was that box's own connection (an intercepting proxy relaying the payload, re-cut or
+    // rewritten): a change first seen there is the proxy's, at the hop its answer names.
+    if (at.kind === 'responder' && !trace.probeIsSyn && trace.answerTtl !== undefined && !trace.ownSynAtResponder) {
+      const lastHop = [...trace.hops].sort((x, y) => y.ttl - x.ttl)[0];
+      return proxyAt(trace, path, base, lastHop ? refOf(lastHop) : null);
+    }
     if (at.kind === 'responder' && changed.every((f) => TRANSLATED_FIELDS.has(f))) {
       return {
         status: 'not-localisable', reason: 'nat', ...base, fields: changed,

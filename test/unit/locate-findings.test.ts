@@ -135,6 +135,14 @@ describe('where a probe stops, or who answers for the responder', () => {
     expect(locate(trace({ dropAfter: 2 }, { answerTtl: 62, probeIsSyn: false, ownSynAtResponder: false }), fullPath).status).toBe('proxy');
   });
 
+  it('a change seen only at the responder, across a connection a proxy answered (what arrived was its own connection, relaying the payload): the proxy, not a change past the last hop', () => {
+    // The box at hop 3 terminates the connection (redirected to itself: hops 3 and 4 never quote) and relays the data, re-cut.
+    const relayed = trace({ change: clampAt(3), silent: [3, 4] }, { answerTtl: 62, probeIsSyn: false, ownSynAtResponder: false });
+    expect(locate(relayed, fullPath)).toMatchObject({ status: 'proxy', proxy: { hop: 3, answerTtl: 62, lastQuote: { ttl: 2 } } });
+    // The same change when the connection itself reached the responder is a change, as before.
+    expect(locate({ ...relayed, ownSynAtResponder: true }, fullPath)).toMatchObject({ status: 'changed', last: { ttl: 2 }, first: { ttl: 5 } });
+  });
+
   it('a connection a proxy answered before the probe was ever sent still names the proxy', () => {
     const found = locate({ ...trace({ dropAfter: 0 }), probeSent: false, answerTtl: 63, ownSynAtResponder: false }, fullPath);
     expect(found).toMatchObject({ status: 'proxy', proxy: { hop: 2 } });
