@@ -33,6 +33,30 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     expect(third.granted()).toBeDefined();
   });
 
+  it('lets the others start beside the first test as soon as its flow is bound and the path is known, the first no longer alone', async () => {
+    const gate = new PortGate();
+    const first = enter(gate);
+    const second = enter(gate);
+    await tick();
+    expect(first.granted()?.exclusive).toBe(true);
+    expect(second.granted()).toBeUndefined();
+    gate.learn('identifiable');
+    await tick();
+    expect(second.granted()?.exclusive).toBe(false);
+    expect(first.granted()?.exclusive).toBe(false);
+    // a later answer does not change what the first one said
+    gate.learn('opaque');
+    expect(gate.mode).toBe('identifiable');
+    // an exclusive run still waits for both to end
+    const alone = enter(gate, 'exclusive');
+    await tick();
+    expect(alone.granted()).toBeUndefined();
+    first.granted()!.done();
+    second.granted()!.done();
+    await tick();
+    expect(alone.granted()?.exclusive).toBe(true);
+  });
+
   it('on an opaque path lets one test register behind the one waiting for its flow, sending nothing until that one is bound', async () => {
     const gate = new PortGate();
     const first = enter(gate);
