@@ -55,15 +55,8 @@ export interface DiffRecord {
   change?: string;
 }
 
-/** A diff row as a hop's `diff` column holds it (shared/diff.ts's DiffRow). */
-export interface HopDiffRow {
-  layer: DiffLayer;
-  field: string;
-  sent: string | null;
-  received: string | null;
-  class: DiffClass;
-  change?: string;
-}
+/** A diff row as a hop's `diff` column holds it (shared/diff.ts's DiffRow): a test's diff row without the segments it joins (a hop's row compares its copy and its quote). */
+export type HopDiffRow = Omit<DiffRecord, 'sentSegment' | 'receivedSegment'>;
 
 /** One row of hops: what came back for the copy of a test's probe sent with this TTL (shared/store/schema.ts). */
 export interface HopRecord {
