@@ -132,7 +132,7 @@ async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, pr
   const launch = async (port_: number, given: Ticket | undefined, onResend?: () => void): Promise<Attempt | undefined> => {
     // Each run registers under an id of its own (the run's number), whether or not it is used.
     const index = launched++;
-    const mine = given ?? (await gate.enter(attempts.at(-1)?.wantsExclusive ? 'exclusive' : 'shared'));
+    const mine = given ?? (await gate.enter(attempts.at(-1)?.wantsExclusive ? 'exclusive' : 'shared', true));
     // Slots go round the ports (each port's n-th test before any port's n+1-th), and to runs that
     // confirm a verdict before new tests: the run ends when its slowest port does.
     const priority = index > 0 ? 1 : -job.order;
@@ -154,7 +154,10 @@ async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, pr
   // On a port where tests overlap freely, the run that may confirm the first one's verdict starts as
   // soon as the first one sends something again (its answer did not come: a drop, or loss), instead
   // of after it: a dropped probe costs its waits once, not twice, on a long path. It is used only if
-  // the first run's verdict needs confirming; a clean path never starts one.
+  // the first run's verdict needs confirming; a clean path never starts one. (On an opaque port it
+  // would take a place in the port's chain, two round trips for every test behind it, and tests
+  // behind proxies resend routinely: there a confirming run starts after the first, ahead of the
+  // tests still waiting to start.)
   let early: Promise<Attempt | undefined> | undefined;
   const startEarly = (): void => {
     if (early || plan.signal?.aborted || gate.mode !== 'identifiable' || first.exclusive) return;

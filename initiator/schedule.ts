@@ -69,12 +69,19 @@ export class PortGate {
   /** Tickets on an opaque port whose test is not yet bound, oldest first. */
   private readonly unbound: Ticket[] = [];
   private exclusiveHeld = false;
-  private readonly waiting: Array<{ want: Want; grant: (t: Ticket) => void }> = [];
+  private readonly waiting: Array<{ want: Want; grant: (t: Ticket) => void; again?: boolean }> = [];
 
-  /** Waits until a test of this kind may start; the first test on a port always runs alone. */
-  enter(want: Want = 'shared'): Promise<Ticket> {
+  /**
+   * Waits until a test of this kind may start; the first test on a port always runs alone. `again`: a
+   * further run of a test already under way (a confirmation), which goes before the tests waiting to
+   * start: on an opaque port, where tests start one after another, it would otherwise wait for all of
+   * them, and the run would end a whole chain later.
+   */
+  enter(want: Want = 'shared', again = false): Promise<Ticket> {
     return new Promise((grant) => {
-      this.waiting.push({ want, grant });
+      // After the runs again already waiting, before every first run.
+      const firstRun = again ? this.waiting.findIndex((w) => !w.again) : -1;
+      this.waiting.splice(firstRun < 0 ? this.waiting.length : firstRun, 0, { want, grant, again });
       this.pump();
     });
   }

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { modeFromAttribution, PathRtt, PortGate, type Ticket } from '../../initiator/schedule.js';
 
 /** Enters the gate and reports when the ticket was granted (granted stays false while it waits). */
-function enter(gate: PortGate, want: 'shared' | 'exclusive' = 'shared'): { granted: () => Ticket | undefined } {
+function enter(gate: PortGate, want: 'shared' | 'exclusive' = 'shared', again = false): { granted: () => Ticket | undefined } {
   let ticket: Ticket | undefined;
-  void gate.enter(want).then((t) => (ticket = t));
+  void gate.enter(want, again).then((t) => (ticket = t));
   return { granted: () => ticket };
 }
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
@@ -111,6 +111,34 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     alone.granted()!.done();
     await tick();
     expect(later.granted()).toBeDefined();
+  });
+
+  it('on an opaque path a test\'s run again goes before the tests waiting to start, after the runs again before it', async () => {
+    const gate = new PortGate();
+    gate.learn('opaque');
+    const a = enter(gate);
+    const b = enter(gate);
+    const waitingFirst = enter(gate);
+    const waitingSecond = enter(gate);
+    await tick();
+    expect(waitingFirst.granted()).toBeUndefined();
+    const againOfA = enter(gate, 'shared', true);
+    const againOfB = enter(gate, 'shared', true);
+    await tick();
+    a.granted()!.done();
+    await tick();
+    // one test may wait for its flow while the next registers behind it: b, then a's run again
+    expect(againOfA.granted()?.predecessor).toBe(b.granted());
+    expect(againOfB.granted()).toBeUndefined();
+    expect(waitingFirst.granted()).toBeUndefined();
+    b.granted()!.done();
+    await tick();
+    expect(againOfB.granted()?.predecessor).toBe(againOfA.granted());
+    expect(waitingFirst.granted()).toBeUndefined();
+    againOfA.granted()!.done();
+    await tick();
+    expect(waitingFirst.granted()?.predecessor).toBe(againOfB.granted());
+    expect(waitingSecond.granted()).toBeUndefined();
   });
 
   it('a ticket released twice counts once', async () => {
