@@ -10,6 +10,9 @@
  *    loss, or when a second run of the test gives it again; dropped, reply-dropped and
  *    inconclusive always need that second run, and dropped needs three copies of its probe gone over
     its runs as well.
+ * A run whose responder was overloaded (it recorded segments without answering them, or its capture
+ * lost segments while the run went on) publishes only "no interference"; anything else is run
+ * again, and such runs count for nothing in confirming another's verdict.
  * Runs that never agree end as inconclusive, with every run's verdict in the detail. Pure: the
  * runner asks after each run whether to run the test once more.
  */
@@ -35,6 +38,11 @@ export interface TestRun {
   probeCopies?: number;
   /** The run sent something again, or waited for answers that never came. */
   waited?: boolean;
+  /**
+   * The responder's view of the run may be short: it recorded segments of the run without answering
+   * them (its packet loop was behind a flood), or its capture lost segments while the run went on.
+   */
+  responderShort?: boolean;
 }
 
 /** Copies of a probe (over all its runs) that must be gone for dropped. */
@@ -43,9 +51,17 @@ export const COPIES_THAT_CONFIRM = 3;
 export type Decision = { final: true; verdict: string; reason?: string } | { final: false };
 
 /** The verdict to publish after `runs` of a test, or `{ final: false }` to run it again. */
-export function decide(kinds: VerdictKinds, runs: readonly TestRun[]): Decision {
-  const last = runs[runs.length - 1];
+export function decide(kinds: VerdictKinds, allRuns: readonly TestRun[]): Decision {
+  const last = allRuns[allRuns.length - 1];
   if (last.verdict === kinds.clean) return { final: true, verdict: kinds.clean };
+  // A run the responder did not fully see or answer proves nothing but "no interference" (which rests
+  // on what arrived): it is run again, and counts for nothing in what the others confirm.
+  if (last.responderShort) {
+    if (allRuns.length < MAX_TEST_RUNS) return { final: false };
+    const short = allRuns.filter((r) => r.responderShort).length;
+    return { final: true, verdict: 'inconclusive', reason: `the responder was overloaded in ${short} of ${allRuns.length} runs (it recorded segments without answering them, or its capture lost segments), and the runs it kept up with did not settle the verdict (${allRuns.map((r) => r.verdict).join(', ')})` };
+  }
+  const runs = allRuns.filter((r) => !r.responderShort);
   // Dropped needs two runs, and three copies of the probe gone over them: a probe sent once per run
   // (proactive-ack's) takes three runs. Three copies lost in one run happen once in a thousand
   // exchanges on a path losing 10%, and a catalogue makes hundreds of exchanges.
@@ -53,7 +69,7 @@ export function decide(kinds: VerdictKinds, runs: readonly TestRun[]): Decision 
     const dropped = runs.filter((r) => r.verdict === 'dropped');
     const copies = dropped.reduce((n, r) => n + Math.max(1, r.probeCopies ?? 1), 0);
     if (dropped.length >= 2 && copies >= COPIES_THAT_CONFIRM) return { final: true, verdict: 'dropped' };
-    if (runs.length < MAX_TEST_RUNS) return { final: false };
+    if (allRuns.length < MAX_TEST_RUNS) return { final: false };
     return { final: true, verdict: 'inconclusive', reason: `the probe never arrived, but only ${copies} of its copies were sent over ${runs.length} runs (${runs.map((r) => r.verdict).join(', ')}): a lossy path` };
   }
   const alwaysConfirm = LOSS_LIKE.has(last.verdict);
@@ -67,6 +83,6 @@ export function decide(kinds: VerdictKinds, runs: readonly TestRun[]): Decision 
   if (!alwaysConfirm && (!fromAbsence || last.lossSigns.length === 0)) return { final: true, verdict: last.verdict };
   const agreeing = runs.filter((r) => r.verdict === last.verdict).length;
   if (agreeing >= 2) return { final: true, verdict: last.verdict };
-  if (runs.length < MAX_TEST_RUNS) return { final: false };
+  if (allRuns.length < MAX_TEST_RUNS) return { final: false };
   return { final: true, verdict: 'inconclusive', reason: `no two runs of the test agreed (${runs.map((r) => r.verdict).join(', ')}): a lossy or unstable path` };
 }

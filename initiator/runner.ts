@@ -207,6 +207,8 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   const { test, port } = job;
   const gate = shared.gates.get(port)!;
   let unattributed = 0;
+  /** What says the responder's view of the run is short: segments it did not answer, segments its capture lost. */
+  let responderShort = { behind: 0, captureLost: 0 };
   let alone = ticket.exclusive;
   const startedAt = new Date().toISOString();
   const isn = randomInt(0, 2 ** 32);
@@ -249,6 +251,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     const collected = await client.collect(plan.sessionId, testId, settle);
     attribution = collected.attribution;
     unattributed = collected.unattributed ?? 0;
+    responderShort = { behind: collected.behind ?? 0, captureLost: collected.captureLost ?? 0 };
     // Whether the port was this test's alone while the responder gathered what it collected.
     alone = ticket.exclusive;
     if (gate.mode === 'unknown') gate.learn(modeFromAttribution(attribution));
@@ -289,6 +292,8 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     ...(rows.lost.reverse ? [`${rows.lost.reverse} sent by the responder never seen by the initiator`] : []),
     // Shared with other tests, a segment nobody could take may have been this test's: run it again alone.
     ...(unattributed && !alone ? [`${unattributed} segments on port ${port} that no test could take while others ran on it`] : []),
+    ...(responderShort.behind ? [`${responderShort.behind} of its segments recorded but not answered by the responder, which was behind a flood`] : []),
+    ...(responderShort.captureLost ? [`${responderShort.captureLost} segments lost by the responder's capture while it ran (some may have been its own)`] : []),
   ];
   return {
     verdict: judgement.verdict, detail, observations, startedAt, finishedAt: new Date().toISOString(),
@@ -296,6 +301,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     wantsExclusive: unattributed > 0 && !alone,
     ...(typeof judgement.detail.probesSent === 'number' ? { probeCopies: judgement.detail.probesSent } : {}),
     waited: connection.resends > 0 || connection.timeoutWaitMs > 0,
+    ...(responderShort.behind || responderShort.captureLost ? { responderShort: true } : {}),
   };
 }
 

@@ -160,8 +160,8 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
         await drain(req);
         if (settle > 0) await new Promise((r) => setTimeout(r, settle));
         const unattributed = service.registry.unattributedSince(test);
-        const { segments, attribution } = service.collect(test);
-        const response: TestSegmentsResponse = { testId: test.testId, segments, attribution, unattributed };
+        const { segments, attribution, behind, captureLost } = service.collect(test);
+        const response: TestSegmentsResponse = { testId: test.testId, segments, attribution, unattributed, ...(behind ? { behind } : {}), ...(captureLost ? { captureLost } : {}) };
         return reply(res, 200, response);
       }
       case 'POST runs': {

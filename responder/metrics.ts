@@ -41,7 +41,7 @@ export function createMetrics(sources: MetricsSources): ResponderMetrics {
   const stats = service.stats;
   const segments = new Counter({
     name: 'mbprobe_responder_segments_total',
-    help: 'Segments on the test ports, by what became of them: received (all), answered, unattributed (no registered test; never answered), malformed (attributed but unanswerable), rate_limited, budget_limited (the session had not sent enough bytes)',
+    help: 'Segments on the test ports, by what became of them: received (all), answered, unattributed (no registered test; never answered), malformed (attributed but unanswerable), rate_limited, budget_limited (the session had not sent enough bytes), behind (a test\'s, recorded but not answered: the packet loop was more than 100 ms behind the capture; its initiator runs the test again)',
     labelNames: ['outcome'] as const,
     registers: [registry],
     collect() {
@@ -52,6 +52,7 @@ export function createMetrics(sources: MetricsSources): ResponderMetrics {
       this.inc({ outcome: 'malformed' }, stats.malformed);
       this.inc({ outcome: 'rate_limited' }, stats.rateLimited);
       this.inc({ outcome: 'budget_limited' }, stats.budgetLimited);
+      this.inc({ outcome: 'behind' }, stats.behind);
     },
   });
   void segments;

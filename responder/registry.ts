@@ -72,6 +72,10 @@ export interface ActiveTest {
   unattributedAtStart: number;
   /** Called once when the test binds its first flow. */
   onBound: Array<(rule: AttributionRule) => void>;
+  /** Segments of the test recorded but not answered because the packet loop was behind (responder/service.ts). */
+  behind: number;
+  /** The capture's losses (all segments, anyone's) when the test registered: what it lost while the test ran is counted from here. */
+  lostAtStart: number;
 }
 
 const MID_FLOW_WINDOW = 1 << 20;
@@ -120,7 +124,7 @@ export class Registry {
     const { testId, name, port, initiatorPort, initiatorIsn, plan } = request;
     const test: ActiveTest = {
       session, testId, name, port, initiatorPort, initiatorIsn, plan, registeredAt: now, segments: [], attribution: [], flows: new Set(),
-      unattributedAtStart: this.unattributedByPort.get(port) ?? 0, onBound: [],
+      unattributedAtStart: this.unattributedByPort.get(port) ?? 0, onBound: [], behind: 0, lostAtStart: 0,
     };
     this.tests.set(key, test);
     this.byInitiatorPort.set(`${port}|${initiatorPort}`, test);

@@ -37,12 +37,23 @@ export interface ResponderStats {
   sendErrors: number;
   /** Segments of a test beyond MAX_SEGMENTS_PER_TEST: counted, answered as usual, not kept. */
   notKept: number;
+  /** Segments of a test recorded but not answered: the packet loop was more than BEHIND_US behind the capture. */
+  behind: number;
   sessionsOpened: number;
   testsCollected: number;
 }
 
 /** Segments kept per test (what a submission may carry per test, shared/upload.ts): a flooded flow cannot grow memory. */
 export const MAX_SEGMENTS_PER_TEST = 2000;
+/**
+ * How far behind the capture the packet loop may fall before it stops answering (a flood it cannot
+ * keep up with): beyond, a test's segments are still recorded, with their capture time, but not
+ * answered, and the test is told how many (`behind` in what it collects), so its initiator runs it
+ * again rather than judge a path by answers the responder never sent. An answer 100 ms late already
+ * crosses the initiator's resend on a short path (it resends after 3 RTT, 200 ms at least), and
+ * recording costs a few microseconds where answering costs tens, so the loop catches up at once.
+ */
+export const BEHIND_US = 100_000;
 /** Finished tests wait this long to be written together, in one transaction. */
 const PERSIST_BATCH_MS = 0;
 /** ...unless this many are waiting. */
@@ -60,7 +71,7 @@ const PERSIST_BATCH_TESTS = 200;
 export class ResponderService {
   readonly registry = new Registry();
   readonly stats: ResponderStats = {
-    received: 0, answered: 0, sent: 0, unattributed: 0, malformed: 0, rateLimited: 0, budgetLimited: 0, sendErrors: 0, notKept: 0, sessionsOpened: 0, testsCollected: 0,
+    received: 0, answered: 0, sent: 0, unattributed: 0, malformed: 0, rateLimited: 0, budgetLimited: 0, sendErrors: 0, notKept: 0, behind: 0, sessionsOpened: 0, testsCollected: 0,
   };
   readonly unattributed: UnattributedLog;
   private readonly engine: EngineConfig;
@@ -88,21 +99,32 @@ export class ResponderService {
     let segment = head ? undefined : decodePacket(bytes);
     if (segment) {
       const match = this.registry.attribute(segment);
-      if (match) return this.answer(match.test, captured, segment);
+      if (match) return this.answer(match.test, captured, () => segment);
       head = undefined;
     } else {
       const match = this.registry.attributeHead(head!);
-      if (match) return this.answer(match.test, captured, this.mayAnswer(head!.src) ? decodePacket(bytes) : undefined);
+      const source = head!.src;
+      if (match) return this.answer(match.test, captured, () => (this.mayAnswer(source) ? decodePacket(bytes) : undefined));
     }
     this.stats.unattributed++;
     this.unattributed.add(bytes, captured.atUs, head);
   }
 
-  /** A segment from a source whose bucket is empty is recorded, not decoded: a flood of a bound flow costs little. */
-  private answer(test: ActiveTest, captured: CapturedPacket, segment: ReturnType<typeof decodePacket> | undefined): void {
+  /**
+   * Records a test's segment and answers it. Recorded, not decoded nor answered: a segment that waited
+   * too long for the loop (BEHIND_US), and one from a source whose bucket is empty (`decode` gives
+   * nothing then), so a flood of a bound flow costs little.
+   */
+  private answer(test: ActiveTest, captured: CapturedPacket, decode: () => ReturnType<typeof decodePacket> | undefined): void {
     this.keep(test, { dir: 'received', atUs: captured.atUs, bytes: captured.bytes });
     test.session.bytesIn += captured.bytes.length;
     test.session.lastSeen = Date.now();
+    if ((this.options.source.lagUs?.() ?? 0) > BEHIND_US) {
+      this.stats.behind++;
+      test.behind++;
+      return;
+    }
+    const segment = decode();
     if (!segment) {
       this.stats.rateLimited++;
       return;
@@ -193,15 +215,23 @@ export class ResponderService {
   }
 
   registerTest(session: Session, request: Parameters<Registry['register']>[1]): ActiveTest | 'duplicate' {
-    return this.registry.register(session, request, Date.now());
+    const test = this.registry.register(session, request, Date.now());
+    if (test !== 'duplicate') test.lostAtStart = this.options.source.lost?.() ?? 0;
+    return test;
   }
 
-  /** Hands a test's segments to the initiator and commits them to the responder's database (with the next batch). */
-  collect(test: ActiveTest): { segments: ObservedSegment[]; attribution: string[] } {
+  /**
+   * Hands a test's segments to the initiator and commits them to the responder's database (with the
+   * next batch), with what says the responder's view of it may be short: segments it recorded but did
+   * not answer (behind), and segments the capture lost while the test ran (anyone's; some may have
+   * been the test's).
+   */
+  collect(test: ActiveTest): { segments: ObservedSegment[]; attribution: string[]; behind: number; captureLost: number } {
     this.registry.finish(test);
     this.stats.testsCollected++;
     this.persist(test);
-    return { segments: test.segments.map((s) => ({ dir: s.dir, atUs: s.atUs, hex: toHex(s.bytes) })), attribution: test.attribution };
+    const captureLost = Math.max(0, (this.options.source.lost?.() ?? 0) - test.lostAtStart);
+    return { segments: test.segments.map((s) => ({ dir: s.dir, atUs: s.atUs, hex: toHex(s.bytes) })), attribution: test.attribution, behind: test.behind, captureLost };
   }
 
   closeSession(session: Session): void {

@@ -50,12 +50,12 @@ async function settled(lab: Lab): Promise<Record<string, number>> {
   }
 }
 
-async function floodsAgainstBoth(lab: Lab, dir: string): Promise<void> {
+export async function floodsAgainstBoth(lab: Lab, dir: string): Promise<void> {
   const addresses = await addCrowdAddresses(lab, SESSIONS, 0);
   console.log(`responder floods, clean lab path, ${FLOOD_SECONDS} s each, ${100 * (1 - JUNK)}% SYNs of ${FLOWS} registered tests (answered) + ${100 * JUNK}% scanner junk (random sources, ports, flags; a quarter malformed)`);
   console.log('  mbprobe-responder with --rate 1000000 (the per-source limit would otherwise cap one address at 20,000 answers/s), capture buffer ' +
     `${CAPTURE_BUFFER_MIB} MiB, on "any" and on its Ethernet interface; the C echo responder with the same libpcap settings answers the same SYNs`);
-  console.log('  responder    sessions  offered/s  sent/s   captured          answered (arrived)        kernel drops  queue drops');
+  console.log('  responder    sessions  offered/s  sent/s   captured          answered (arrived)        behind   kernel drops  queue drops');
   const rows: Array<{ who: string; rate: number; captured: number; sent: number }> = [];
   // On "any" (Linux cooked capture) libpcap gives every packet a ring slot of the whole snap length (64 KiB);
   // on an Ethernet interface without offloads, of the MTU: the same buffer holds 30 times as many packets.
@@ -72,7 +72,7 @@ async function floodsAgainstBoth(lab: Lab, dir: string): Promise<void> {
         const answered = m['mbprobe_responder_segments_total{outcome="answered"}'];
         rows.push({ who: `mbprobe/${sessions} on ${iface}`, rate, captured, sent: result.sent });
         console.log(`  mbprobe ${iface.padEnd(4)}${String(sessions).padStart(8)}  ${k(rate).padStart(9)}  ${k(result.rate).padStart(6)}   ${String(captured).padStart(7)} (${pct(captured, result.sent).padStart(6)})  ` +
-          `${String(answered).padStart(7)} of ${String(result.syns).padStart(7)} (${String(result.answers).padStart(7)})  ${String(m['mbprobe_responder_capture_dropped_total{where="kernel"}']).padStart(12)}  ${String(m['mbprobe_responder_capture_dropped_total{where="queue"}']).padStart(11)}`);
+          `${String(answered).padStart(7)} of ${String(result.syns).padStart(7)} (${String(result.answers).padStart(7)})  ${String(m['mbprobe_responder_segments_total{outcome="behind"}']).padStart(7)}  ${String(m['mbprobe_responder_capture_dropped_total{where="kernel"}']).padStart(12)}  ${String(m['mbprobe_responder_capture_dropped_total{where="queue"}']).padStart(11)}`);
       } finally {
         await responder.stop();
       }
@@ -88,7 +88,7 @@ async function floodsAgainstBoth(lab: Lab, dir: string): Promise<void> {
     const counts = JSON.parse(await echo.stop()) as { captured: number; answered: number; pcapReceived: number; pcapDropped: number };
     rows.push({ who: 'echo', rate, captured: counts.captured, sent: result.sent });
     console.log(`  C echo any  ${'-'.padStart(8)}  ${k(rate).padStart(9)}  ${k(result.rate).padStart(6)}   ${String(counts.captured).padStart(7)} (${pct(counts.captured, result.sent).padStart(6)})  ` +
-      `${String(counts.answered).padStart(7)} of ${String(result.syns).padStart(7)} (${String(result.answers).padStart(7)})  ${String(counts.pcapDropped).padStart(12)}  ${'-'.padStart(11)}`);
+      `${String(counts.answered).padStart(7)} of ${String(result.syns).padStart(7)} (${String(result.answers).padStart(7)})  ${'-'.padStart(7)}  ${String(counts.pcapDropped).padStart(12)}  ${'-'.padStart(11)}`);
   }
   for (const rate of RATES) {
     const echo = rows.find((r) => r.who === 'echo' && r.rate === rate);
@@ -97,7 +97,7 @@ async function floodsAgainstBoth(lab: Lab, dir: string): Promise<void> {
   }
 }
 
-async function sustainedFlood(lab: Lab, dir: string): Promise<void> {
+export async function sustainedFlood(lab: Lab, dir: string): Promise<void> {
   const responder = await startMbprobeResponder(lab, join(dir, 'sustained.sqlite'), ['--rate', '1000000', '--capture-buffer', String(CAPTURE_BUFFER_MIB)]);
   try {
     const addresses = [`198.18.${lab.id}.10`];
@@ -119,7 +119,7 @@ async function sustainedFlood(lab: Lab, dir: string): Promise<void> {
   }
 }
 
-async function crowd(dir: string): Promise<void> {
+export async function crowd(dir: string): Promise<void> {
   const lab = await createLab({ profile: crowdProfile });
   try {
     const addresses = await addCrowdAddresses(lab, CROWD, Math.floor(CROWD / 2));
@@ -146,7 +146,8 @@ async function crowd(dir: string): Promise<void> {
       console.log(`  ${together.verdicts.length} verdicts in ${(together.ms / 1000).toFixed(1)} s (one session alone: ${(alone.routed.ms / 1000).toFixed(1)} s routed, ${(alone.natted.ms / 1000).toFixed(1)} s behind the NAT); ` +
         `different from the same address alone: ${differ}; inconclusive: ${inconclusive}${examples.length ? ` (${examples.join('; ')})` : ''}`);
       console.log(`  responder: resident memory ${(rssBefore / 1e6).toFixed(0)} -> ${(responder.rss() / 1e6).toFixed(0)} MB, ${metrics['mbprobe_responder_segments_total{outcome="received"}']} segments received, ` +
-        `${metrics['mbprobe_responder_segments_total{outcome="unattributed"}']} unattributed, ${metrics['mbprobe_responder_capture_dropped_total{where="kernel"}']} kernel drops, initiators' exit ${together.code}`);
+        `${metrics['mbprobe_responder_segments_total{outcome="unattributed"}']} unattributed, ${metrics['mbprobe_responder_segments_total{outcome="behind"}']} not answered for being behind, ` +
+        `${metrics['mbprobe_responder_capture_dropped_total{where="kernel"}']} kernel drops, initiators' exit ${together.code}`);
     } finally {
       await responder.stop();
     }

@@ -93,6 +93,10 @@ export interface TestSegmentsResponse {
   attribution: string[];
   /** Segments on the test's port, while it was registered, that no test could take: some may have been its own. */
   unattributed?: number;
+  /** The test's segments the responder recorded but did not answer: its packet loop was behind a flood (absent when none). */
+  behind?: number;
+  /** Segments (anyone's) the responder's capture lost while the test was registered: some may have been its own (absent when none). */
+  captureLost?: number;
 }
 
 export interface TestBoundResponse {

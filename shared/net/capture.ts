@@ -28,6 +28,14 @@ export interface CapturedPacket {
 export interface PacketSource {
   onPacket(listener: (p: CapturedPacket) => void): void;
   close(): void;
+  /**
+   * How long, in microseconds, the packet being delivered waited between reaching JavaScript and its
+   * listeners (a queued capture under load; 0 when delivered as it arrived): how far behind the packet
+   * loop is.
+   */
+  lagUs?(): number;
+  /** Packets the capture lost so far, all causes together (the kernel's ring, the queue). */
+  lost?(): number;
 }
 
 /** What a capture saw and lost so far. */
@@ -176,13 +184,16 @@ export function openCapture(opts: CaptureOptions): LiveCapture {
   let next = 0;
   // A turn of at most DRAIN_SLICE_MS, then libuv polls libpcap's socket again: the ring need only hold
   // what arrives in one slice, not in the whole batch's processing time.
+  /** The packet being delivered from the queue, if any (lagUs). */
+  let current: CapturedPacket | undefined;
   const drain = (): void => {
     const until = performance.now() + DRAIN_SLICE_MS;
     while (next < queue.length && !closed) {
-      const packet = queue[next++];
+      const packet = (current = queue[next++]);
       for (const listener of listeners) listener(packet);
       if ((next & 63) === 0 && performance.now() > until) break;
     }
+    current = undefined;
     if (next < queue.length && !closed) {
       if (next >= 16_384) {
         queue = queue.slice(next); // under sustained overload the queue never empties: drop what was delivered
@@ -213,12 +224,18 @@ export function openCapture(opts: CaptureOptions): LiveCapture {
     if (queue.push(packet) === 1) setImmediate(drain);
   });
 
+  const statistics = (): CaptureStatistics => {
+    if (!closed) lastKernel = kernel?.read() ?? lastKernel;
+    return { ...counts, ...(lastKernel ? { kernel: lastKernel } : {}) };
+  };
   return {
     iface: opts.iface,
     linkType,
-    statistics() {
-      if (!closed) lastKernel = kernel?.read() ?? lastKernel;
-      return { ...counts, ...(lastKernel ? { kernel: lastKernel } : {}) };
+    statistics,
+    lagUs: () => (current ? Math.max(0, nowUs() - current.atUs) : 0),
+    lost() {
+      const now = statistics();
+      return now.queueDropped + (now.kernel?.drops ?? 0);
     },
     onPacket(listener) {
       listeners.push(listener);

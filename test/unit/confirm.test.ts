@@ -27,6 +27,20 @@ describe('when a verdict is published (initiator/confirm.ts)', () => {
     expect(decide({ clean: 'passed' }, [{ ...run('intercepted', LOST), waited: false }])).toEqual({ final: true, verdict: 'intercepted' });
   });
 
+  it('publishes only no interference from a run the responder could not keep up with, runs it again, and counts it for nothing', () => {
+    const SHORT = '3 of its segments recorded but not answered by the responder, which was behind a flood';
+    const overloaded = (verdict: string, extra = {}) => ({ ...run(verdict, SHORT), responderShort: true, ...extra });
+    expect(decide({ clean: 'passed' }, [overloaded('passed')])).toEqual({ final: true, verdict: 'passed' });
+    // "removed" stands on its own from an ordinary run, not from one whose responder fell behind
+    expect(decide({ clean: 'passed' }, [overloaded('removed')])).toEqual({ final: false });
+    expect(decide({ clean: 'passed' }, [overloaded('removed'), run('removed')])).toEqual({ final: true, verdict: 'removed' });
+    // two dropped runs, one of them overloaded, confirm nothing
+    expect(decide({ clean: 'passed' }, [overloaded('dropped', { probeCopies: 3 }), { ...run('dropped', LOST), probeCopies: 3 }])).toEqual({ final: false });
+    const three = decide({ clean: 'passed' }, [overloaded('removed'), overloaded('dropped'), overloaded('removed')]);
+    expect(three).toMatchObject({ final: true, verdict: 'inconclusive' });
+    expect((three as { reason: string }).reason).toMatch(/responder was overloaded in 3 of 3 runs/);
+  });
+
   it('publishes a verdict resting on what arrived, whatever else the path lost', () => {
     expect(decide({ clean: 'passed' }, [run('removed', LOST)])).toEqual({ final: true, verdict: 'removed' });
   });

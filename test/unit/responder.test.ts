@@ -7,7 +7,7 @@ import { mss, nop, rawOption, sackPermitted, timestamps, windowScale } from '../
 import { formatPacket } from '../../shared/wire/format.js';
 import { replyTo, responderIsn, type EngineConfig } from '../../responder/engine.js';
 import { Registry } from '../../responder/registry.js';
-import { ResponderService } from '../../responder/service.js';
+import { BEHIND_US, ResponderService } from '../../responder/service.js';
 import { startControlApi } from '../../responder/control-api.js';
 
 const config: EngineConfig = { secret: new Uint8Array(32).fill(7), mss: 1460, windowScale: 7, ttl: 64, nowMs: () => 5000 };
@@ -82,7 +82,11 @@ describe('control API', () => {
   let store: Store;
   const sent: Uint8Array[] = [];
   let service: ResponderService;
-  const source = { listener: undefined as undefined | ((p: { bytes: Uint8Array; atUs: number; truncated: boolean }) => void), onPacket(l: never) { this.listener = l; }, close() {} };
+  const source = {
+    listener: undefined as undefined | ((p: { bytes: Uint8Array; atUs: number; truncated: boolean }) => void), onPacket(l: never) { this.listener = l; }, close() {},
+    /** How far behind the packet loop is, and what the capture lost, as a live capture reports them. */
+    lag: 0, lostSoFar: 0, lagUs() { return this.lag; }, lost() { return this.lostSoFar; },
+  };
 
   beforeAll(async () => {
     store = Store.open(':memory:');
@@ -109,6 +113,31 @@ describe('control API', () => {
     expect(collected.attribution).toEqual(['198.18.0.2|40000|34343 by isn']);
     expect(sent).toHaveLength(1);
     expect(store.tests('r').map((t) => t.name)).toEqual(['syn-baseline']);
+  });
+
+  it('behind a flood, records a test\'s segments without answering them, and tells its initiator so, with what the capture lost meanwhile', async () => {
+    const opened = await (await post('/sessions', { initiatorAddress: '198.18.0.2', toolVersion: 't' })).json() as { sessionId: string };
+    source.lostSoFar = 40;
+    expect((await post(`/sessions/${opened.sessionId}/tests`, { testId: 'late', name: 'syn-baseline', port: 34343, initiatorPort: 40100, initiatorIsn: 5000, plan: {} })).status).toBe(201);
+    const before = { sent: sent.length, behind: service.stats.behind };
+    source.lag = BEHIND_US + 1;
+    source.listener!({ bytes: segment({ seq: 5000 }, undefined, '198.18.0.2', 40100), atUs: 1, truncated: false });
+    source.lag = BEHIND_US; // caught up: answered again
+    source.listener!({ bytes: segment({ seq: 5000 }, undefined, '198.18.0.2', 40100), atUs: 2, truncated: false });
+    source.lostSoFar = 43;
+    const collected = await (await post(`/sessions/${opened.sessionId}/tests/late/collect?settleMs=0`, {})).json() as { segments: Array<{ dir: string }>; behind?: number; captureLost?: number };
+    expect(collected.segments.map((s) => s.dir)).toEqual(['received', 'received', 'sent']);
+    expect(sent.length - before.sent).toBe(1);
+    expect(service.stats.behind - before.behind).toBe(1);
+    expect(collected.behind).toBe(1);
+    expect(collected.captureLost).toBe(3);
+    // a test the responder kept up with, and whose run lost nothing, is told nothing
+    source.lag = 0;
+    expect((await post(`/sessions/${opened.sessionId}/tests`, { testId: 'calm', name: 'syn-baseline', port: 34343, initiatorPort: 40101, initiatorIsn: 6000, plan: {} })).status).toBe(201);
+    source.listener!({ bytes: segment({ seq: 6000 }, undefined, '198.18.0.2', 40101), atUs: 3, truncated: false });
+    const calm = await (await post(`/sessions/${opened.sessionId}/tests/calm/collect?settleMs=0`, {})).json() as Record<string, unknown>;
+    expect(calm.behind).toBeUndefined();
+    expect(calm.captureLost).toBeUndefined();
   });
 
   it.each([
