@@ -231,7 +231,8 @@ async function runAgainst(responderName: string, opts: RunOptions, transport: Co
     });
     const firewall = await holdNftTable(`mbprobe_initiator_${process.pid}`, initiatorRules([responder], ports));
     cleanups.push(() => firewall.close());
-    const source = openCapture({ iface: route.iface, filter: `tcp and src host ${responder}` });
+    // Only what the responder sends us: answers it sends other hosts (a busy responder's) cost nothing here.
+    const source = openCapture({ iface: route.iface, filter: `tcp and src host ${responder} and dst host ${route.source}` });
     const family = route.source.includes(':') ? 6 : 4;
     const sink = openRawSender({ family });
     cleanups.push(() => sink.close());

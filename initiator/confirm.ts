@@ -10,9 +10,12 @@
  *    loss, or when a second run of the test gives it again; dropped, reply-dropped and
  *    inconclusive always need that second run, and dropped needs three copies of its probe gone over
     its runs as well.
- * A run whose responder was overloaded (it recorded segments without answering them, or its capture
- * lost segments while the run went on) publishes only "no interference"; anything else is run
- * again, and such runs count for nothing in confirming another's verdict.
+ * A run whose responder may have taken a stranger's connection for the test's publishes nothing
+ * and is run again.
+ * A run that an end did not fully see (the responder recorded segments without answering them or its
+ * answers never left it, or either end's capture lost packets while the run went on) publishes only
+ * "no interference"; anything else is run again, and such runs count for nothing in confirming
+ * another's verdict.
  * Runs that never agree end as inconclusive, with every run's verdict in the detail. Pure: the
  * runner asks after each run whether to run the test once more.
  */
@@ -39,10 +42,17 @@ export interface TestRun {
   /** The run sent something again, or waited for answers that never came. */
   waited?: boolean;
   /**
-   * The responder's view of the run may be short: it recorded segments of the run without answering
-   * them (its packet loop was behind a flood), or its capture lost segments while the run went on.
+   * What one end saw of the run may be short of what happened, through no fault of the path: the
+   * responder recorded segments of the run without answering them (its packet loop was behind a
+   * flood), answers it recorded never left it, or either end's capture lost packets while the run
+   * went on.
    */
-  responderShort?: boolean;
+  incompleteView?: boolean;
+  /**
+   * The responder may have recorded a stranger's connection as the run's: it took a flow only because
+   * the test was the one waiting on the port, and then saw SYNs from other addresses nobody took.
+   */
+  ambiguous?: boolean;
 }
 
 /** Copies of a probe (over all its runs) that must be gone for dropped. */
@@ -53,15 +63,22 @@ export type Decision = { final: true; verdict: string; reason?: string } | { fin
 /** The verdict to publish after `runs` of a test, or `{ final: false }` to run it again. */
 export function decide(kinds: VerdictKinds, allRuns: readonly TestRun[]): Decision {
   const last = allRuns[allRuns.length - 1];
-  if (last.verdict === kinds.clean) return { final: true, verdict: kinds.clean };
-  // A run the responder did not fully see or answer proves nothing but "no interference" (which rests
-  // on what arrived): it is run again, and counts for nothing in what the others confirm.
-  if (last.responderShort) {
+  // A run whose segments may have been a stranger's proves nothing at all; a run an end did not fully
+  // see or answer proves nothing but "no interference" (which rests on what arrived). Either is run
+  // again, and counts for nothing in what the others confirm.
+  const unusable = (r: TestRun): boolean => r.ambiguous === true || (r.incompleteView === true && r.verdict !== kinds.clean);
+  if (!unusable(last) && last.verdict === kinds.clean) return { final: true, verdict: kinds.clean };
+  if (unusable(last)) {
     if (allRuns.length < MAX_TEST_RUNS) return { final: false };
-    const short = allRuns.filter((r) => r.responderShort).length;
-    return { final: true, verdict: 'inconclusive', reason: `the responder was overloaded in ${short} of ${allRuns.length} runs (it recorded segments without answering them, or its capture lost segments), and the runs it kept up with did not settle the verdict (${allRuns.map((r) => r.verdict).join(', ')})` };
+    const short = allRuns.filter((r) => r.incompleteView).length;
+    const ambiguous = allRuns.filter((r) => r.ambiguous).length;
+    const why = [
+      ...(short ? [`in ${short} of ${allRuns.length} runs an end did not see all of the run (the responder recorded segments without answering them or its answers did not leave it, or a capture lost packets: an overloaded host)`] : []),
+      ...(ambiguous ? [`in ${ambiguous} of ${allRuns.length} runs the responder may have taken a stranger's connection for the test's (other SYNs arrived that nobody took)`] : []),
+    ];
+    return { final: true, verdict: 'inconclusive', reason: `${why.join('; ')}, and the other runs did not settle the verdict (${allRuns.map((r) => r.verdict).join(', ')})` };
   }
-  const runs = allRuns.filter((r) => !r.responderShort);
+  const runs = allRuns.filter((r) => !r.incompleteView && !r.ambiguous);
   // Dropped needs two runs, and three copies of the probe gone over them: a probe sent once per run
   // (proactive-ack's) takes three runs. Three copies lost in one run happen once in a thousand
   // exchanges on a path losing 10%, and a catalogue makes hundreds of exchanges.

@@ -50,6 +50,11 @@ export class Prober {
     if (port !== undefined) this.connections.get(port)?.deliver(seen);
   }
 
+  /** Packets the capture lost so far (its kernel ring was full): an answer among them was never seen. */
+  captureLost(): number {
+    return this.source.lost?.() ?? 0;
+  }
+
   open(opts: { local: { address: string; port: number }; remote: { address: string; port: number }; timing: Timing; isn?: number }): ProbeConnection {
     if (this.connections.has(opts.local.port)) throw new Error(`local port ${opts.local.port} is already in use by another test`);
     const sink = this.sinks[opts.local.address.includes(':') ? 6 : 4];

@@ -207,8 +207,14 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   const { test, port } = job;
   const gate = shared.gates.get(port)!;
   let unattributed = 0;
-  /** What says the responder's view of the run is short: segments it did not answer, segments its capture lost. */
-  let responderShort = { behind: 0, captureLost: 0 };
+  /** What says the responder's view of the run is short: segments it did not answer, answers that never left, segments its capture lost. */
+  let responderShort = { behind: 0, notSent: 0, captureLost: 0 };
+  /** Attributed by only-test: SYNs of strangers nobody took afterwards, one of which may have been the test's. */
+  let strangerSyns = 0;
+  /** Strangers' flows the test's own SYN displaced (evidence for the detail). */
+  let displaced: string[] = [];
+  /** And the initiator's own: packets its capture lost while the run went on. */
+  const initiatorLostBefore = prober.captureLost();
   let alone = ticket.exclusive;
   const startedAt = new Date().toISOString();
   const isn = randomInt(0, 2 ** 32);
@@ -234,7 +240,19 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     if (gate.mode === 'unknown') {
       // The port's first test: the rule that binds its flow tells what the path keeps, and the others
       // start then, beside it (if it never binds, its attribution when collected tells).
-      client.whenBound(plan.sessionId, testId, BOUND_WAIT_MS).then((r) => r.bound && r.rule && gate.learn(modeFromRule(r.rule)), () => undefined);
+      client.whenBound(plan.sessionId, testId, BOUND_WAIT_MS).then(async (r) => {
+        if (!r.bound || !r.rule) return;
+        // A flow given only because the test was the one waiting may be a stranger's (a scanner's SYN
+        // just before ours): once our own SYN has had a round trip to arrive and displace it (responder/
+        // registry.ts), the rule that holds then tells. If the test is collected meanwhile, its
+        // attribution tells.
+        if (r.rule === 'only-test') {
+          await new Promise((wake) => setTimeout(wake, Math.max(20, shared.rtt.ms ?? 100)));
+          r = await client.whenBound(plan.sessionId, testId, 0);
+          if (!r.bound || !r.rule) return;
+        }
+        gate.learn(modeFromRule(r.rule));
+      }).catch(() => undefined);
       ticket.bound();
     } else if (!ticket.exclusive && gate.mode === 'opaque') {
       // On an opaque port the next test may start once the responder has bound this one's flow.
@@ -250,8 +268,12 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     const settle = Math.min(2000, plan.settleMs + Math.ceil((shared.rtt.ms ?? 0) / 2));
     const collected = await client.collect(plan.sessionId, testId, settle);
     attribution = collected.attribution;
-    unattributed = collected.unattributed ?? 0;
-    responderShort = { behind: collected.behind ?? 0, captureLost: collected.captureLost ?? 0 };
+    // On a port whose path keeps the initiator's ISN or port, a test's own SYN is attributed by them:
+    // a stranger's SYN nobody took (a scanner's) cannot have been its own, only one from our address.
+    unattributed = (gate.mode === 'identifiable' ? collected.unattributedFromInitiator : undefined) ?? collected.unattributed ?? 0;
+    responderShort = { behind: collected.behind ?? 0, notSent: collected.notSent ?? 0, captureLost: collected.captureLost ?? 0 };
+    strangerSyns = collected.strangerSyns ?? 0;
+    displaced = collected.displaced ?? [];
     // Whether the port was this test's alone while the responder gathered what it collected.
     alone = ticket.exclusive;
     if (gate.mode === 'unknown') gate.learn(modeFromAttribution(attribution));
@@ -265,6 +287,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     ticket.done();
   }
   Object.assign(notes, connection.notes);
+  const initiatorLost = prober.captureLost() - initiatorLostBefore;
   const observations: TestObservations = {
     name: test.name,
     port,
@@ -283,7 +306,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   } catch (error) {
     judgement = { verdict: 'inconclusive', detail: { reason: `the judge failed: ${error instanceof Error ? error.message : String(error)}` } };
   }
-  const detail = { ...judgement.detail, ...(attribution.length ? { attribution } : {}), ...(notes.collectError || notes.scriptError ? { errors: notes } : {}) };
+  const detail = { ...judgement.detail, ...(attribution.length ? { attribution } : {}), ...(displaced.length ? { displacedFlows: displaced } : {}), ...(notes.collectError || notes.scriptError ? { errors: notes } : {}) };
   const rows = segmentsAndDiffs(observations);
   const lossSigns = [
     ...(connection.resends ? [`${connection.resends} resent`] : []),
@@ -293,6 +316,9 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     // Shared with other tests, a segment nobody could take may have been this test's: run it again alone.
     ...(unattributed && !alone ? [`${unattributed} segments on port ${port} that no test could take while others ran on it`] : []),
     ...(responderShort.behind ? [`${responderShort.behind} of its segments recorded but not answered by the responder, which was behind a flood`] : []),
+    ...(responderShort.notSent ? [`${responderShort.notSent} answers of the responder recorded as sent that never left it (its socket's buffer was full)`] : []),
+    ...(strangerSyns ? [`${strangerSyns} SYNs from other addresses on port ${port} that nobody took after a flow was given to the test only because it was the one waiting`] : []),
+    ...(initiatorLost > 0 ? [`${initiatorLost} packets lost by the initiator's capture while it ran (some may have been its answers)`] : []),
     ...(responderShort.captureLost ? [`${responderShort.captureLost} segments lost by the responder's capture while it ran (some may have been its own)`] : []),
   ];
   return {
@@ -301,7 +327,8 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     wantsExclusive: unattributed > 0 && !alone,
     ...(typeof judgement.detail.probesSent === 'number' ? { probeCopies: judgement.detail.probesSent } : {}),
     waited: connection.resends > 0 || connection.timeoutWaitMs > 0,
-    ...(responderShort.behind || responderShort.captureLost ? { responderShort: true } : {}),
+    ...(responderShort.behind || responderShort.notSent || responderShort.captureLost || initiatorLost > 0 ? { incompleteView: true } : {}),
+    ...(strangerSyns ? { ambiguous: true } : {}),
   };
 }
 

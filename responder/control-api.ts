@@ -160,8 +160,12 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
         await drain(req);
         if (settle > 0) await new Promise((r) => setTimeout(r, settle));
         const unattributed = service.registry.unattributedSince(test);
-        const { segments, attribution, behind, captureLost } = service.collect(test);
-        const response: TestSegmentsResponse = { testId: test.testId, segments, attribution, unattributed, ...(behind ? { behind } : {}), ...(captureLost ? { captureLost } : {}) };
+        const unattributedFromInitiator = service.registry.unattributedFromSessionSince(test);
+        const { segments, attribution, behind, notSent, captureLost, displaced, strangerSyns } = service.collect(test);
+        const response: TestSegmentsResponse = {
+          testId: test.testId, segments, attribution, unattributed, unattributedFromInitiator, ...(behind ? { behind } : {}), ...(notSent ? { notSent } : {}), ...(captureLost ? { captureLost } : {}),
+          ...(displaced.length ? { displaced } : {}), ...(strangerSyns ? { strangerSyns } : {}),
+        };
         return reply(res, 200, response);
       }
       case 'POST runs': {

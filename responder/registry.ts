@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RegisterTestRequest, ResponderPlan } from '../shared/control.js';
-import type { DecodedPacket } from '../shared/wire/packet.js';
+import { decodePacket, type DecodedPacket } from '../shared/wire/packet.js';
 import { TcpFlag } from '../shared/wire/tcp.js';
 
 /**
@@ -17,6 +17,14 @@ import { TcpFlag } from '../shared/wire/tcp.js';
  *  5. only-test: exactly one active, unbound test waits on that port (a proxy rewrote everything).
  *
  * Rules 4 and 5 name nothing of ours, so they take only a SYN, a connection's first segment.
+ *
+ * Rule 5 takes any SYN, a stranger's too: a public responder receives scanners' SYNs on 80 and 443
+ * all day, and one may come just before the test's own. So a flow bound by only-test is the test's
+ * only until a SYN carrying exactly the test's ISN arrives: that one is the test's own connection (the
+ * path keeps its ISN; its first SYN went unanswered), and it displaces the stranger's flow, whose
+ * segments leave the test's record. A test bound by only-test counts the SYNs from other addresses
+ * that nobody took on its port afterwards (`strangerSyns`): behind a box that rewrites everything,
+ * one of them may have been its own, and its initiator runs it again.
  *
  * Otherwise the segment is unattributed: recorded, never answered. The first attributed segment binds
  * its flow to the test until the initiator collects the test; for a minute after that the flow stays
@@ -70,10 +78,18 @@ export interface ActiveTest {
   flows: Set<string>;
   /** Unattributed segments on this test's port before it registered (unattributedSince counts from here). */
   unattributedAtStart: number;
+  /** The same, of SYNs from its session's own addresses only (unattributedFromSessionSince counts from here). */
+  sessionUnattributedAtStart: number;
   /** Called once when the test binds its first flow. */
   onBound: Array<(rule: AttributionRule) => void>;
   /** Segments of the test recorded but not answered because the packet loop was behind (responder/service.ts). */
   behind: number;
+  /** Answers to the test recorded as sent whose raw send failed (the socket's buffer was full). */
+  notSent: number;
+  /** Flows bound by only-test and then displaced by a SYN carrying the test's own ISN (a stranger's). */
+  displaced: string[];
+  /** SYNs from other addresses nobody took on the test's port since it was bound by only-test. */
+  strangerSyns: number;
   /** The capture's losses (all segments, anyone's) when the test registered: what it lost while the test ran is counted from here. */
   lostAtStart: number;
 }
@@ -103,10 +119,19 @@ export class Registry {
   private readonly byInitiatorPort = new Map<string, ActiveTest>();
   /** Segments per port that no active test could take (late segments of collected tests excluded). */
   private readonly unattributedByPort = new Map<number, number>();
+  /** Addresses of open sessions (observed and declared), with how many sessions have each. */
+  private readonly sessionAddresses = new Map<string, number>();
+  /** Unattributed SYNs per "port|address" from those addresses: what a path that keeps addresses could have lost of ours. */
+  private readonly unattributedFromSessions = new Map<string, number>();
+  /** Tests bound by only-test alone, by port: each counts the strangers' SYNs nobody took after it. */
+  private readonly boundByOnlyTest = new Map<number, Set<ActiveTest>>();
+  /** The same tests by "port|initiator ISN": a SYN carrying that ISN displaces the flow only-test gave them. */
+  private readonly provisional = new Map<string, ActiveTest>();
 
   openSession(observedAddress: string, initiatorAddress: string, label: string | undefined, now: number): Session {
     const session: Session = { id: randomUUID(), label, observedAddress, initiatorAddress, openedAt: now, lastSeen: now, bytesIn: 0, bytesOut: 0 };
     this.sessions.set(session.id, session);
+    for (const address of addressesOf(session)) this.sessionAddresses.set(address, (this.sessionAddresses.get(address) ?? 0) + 1);
     return session;
   }
 
@@ -124,7 +149,7 @@ export class Registry {
     const { testId, name, port, initiatorPort, initiatorIsn, plan } = request;
     const test: ActiveTest = {
       session, testId, name, port, initiatorPort, initiatorIsn, plan, registeredAt: now, segments: [], attribution: [], flows: new Set(),
-      unattributedAtStart: this.unattributedByPort.get(port) ?? 0, onBound: [], behind: 0, lostAtStart: 0,
+      unattributedAtStart: this.unattributedByPort.get(port) ?? 0, sessionUnattributedAtStart: this.unattributedFrom(session, port), onBound: [], behind: 0, notSent: 0, displaced: [], strangerSyns: 0, lostAtStart: 0,
     };
     this.tests.set(key, test);
     this.byInitiatorPort.set(`${port}|${initiatorPort}`, test);
@@ -151,7 +176,15 @@ export class Registry {
       this.finishedFlows.set(flow, now + FINISHED_FLOW_MS);
     }
     for (const waiter of test.onBound.splice(0)) waiter('only-test');
+    this.settleProvisional(test);
     if (this.finishedFlows.size > 100_000) this.forgetFinishedFlows(now);
+  }
+
+  /** The test no longer holds a flow only-test gave it (collected, or its own connection arrived). */
+  private settleProvisional(test: ActiveTest): void {
+    this.boundByOnlyTest.get(test.port)?.delete(test);
+    const key = `${test.port}|${test.initiatorIsn}`;
+    if (this.provisional.get(key) === test) this.provisional.delete(key);
   }
 
   private forgetFinishedFlows(now: number): void {
@@ -161,6 +194,19 @@ export class Registry {
   /** Segments on the test's port that no active test could take since it registered: were any its own? */
   unattributedSince(test: ActiveTest): number {
     return (this.unattributedByPort.get(test.port) ?? 0) - test.unattributedAtStart;
+  }
+
+  /**
+   * Of those, the SYNs from its session's own addresses: on a path that keeps the initiator's ISN or
+   * port (a test's own SYN is attributed by them), a stranger's SYN cannot have been the test's, and
+   * a public responder receives scanners' SYNs all day.
+   */
+  unattributedFromSessionSince(test: ActiveTest): number {
+    return this.unattributedFrom(test.session, test.port) - test.sessionUnattributedAtStart;
+  }
+
+  private unattributedFrom(session: Session, port: number): number {
+    return addressesOf(session).reduce((n, address) => n + (this.unattributedFromSessions.get(`${port}|${address}`) ?? 0), 0);
   }
 
   /** Resolves with the rule once the test binds a flow (at once if it has), or undefined after `waitMs`. */
@@ -183,7 +229,17 @@ export class Registry {
   closeSession(session: Session): ActiveTest[] {
     const leftovers = [...this.tests.values()].filter((t) => t.session === session);
     leftovers.forEach((t) => this.finish(t));
-    this.sessions.delete(session.id);
+    if (this.sessions.delete(session.id)) {
+      for (const address of addressesOf(session)) {
+        const left = (this.sessionAddresses.get(address) ?? 1) - 1;
+        if (left > 0) {
+          this.sessionAddresses.set(address, left);
+          continue;
+        }
+        this.sessionAddresses.delete(address);
+        for (const key of this.unattributedFromSessions.keys()) if (key.endsWith(`|${address}`)) this.unattributedFromSessions.delete(key);
+      }
+    }
     return leftovers;
   }
 
@@ -231,6 +287,9 @@ export class Registry {
       }
       this.finishedFlows.delete(flow);
     }
+    // The test's own connection, whose SYN came after a stranger's took its place by only-test.
+    const own = isSyn ? this.provisional.get(`${tcp.dstPort}|${tcp.seq}`) : undefined;
+    if (own) return this.displace(own, flow);
     const isnMatches = (t: ActiveTest): boolean =>
       ((tcp.flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN ? tcp.seq === t.initiatorIsn : ((tcp.seq - t.initiatorIsn) >>> 0) - 1 < MID_FLOW_WINDOW);
     // A second flow of a test that already has one (a segment that slipped past a NAT or proxy, with the
@@ -241,7 +300,13 @@ export class Registry {
     // A connection starts with a SYN: a mid-flow segment of a flow nobody knows (an old proxy
     // connection closing late) is nobody's new connection, and only a SYN can be a waiting test's.
     const none = (): undefined => {
-      if (isSyn) this.unattributedByPort.set(tcp.dstPort, (this.unattributedByPort.get(tcp.dstPort) ?? 0) + 1);
+      if (!isSyn) return undefined;
+      this.unattributedByPort.set(tcp.dstPort, (this.unattributedByPort.get(tcp.dstPort) ?? 0) + 1);
+      if (this.sessionAddresses.has(ip.src)) {
+        const key = `${tcp.dstPort}|${ip.src}`;
+        this.unattributedFromSessions.set(key, (this.unattributedFromSessions.get(key) ?? 0) + 1);
+      }
+      for (const test of this.boundByOnlyTest.get(tcp.dstPort) ?? []) if (![...test.flows].some((f) => f.startsWith(`${ip.src}|`))) test.strangerSyns++;
       return undefined;
     };
     if (waiting.length === 0) return none();
@@ -259,13 +324,48 @@ export class Registry {
     return none();
   }
 
+  /**
+   * The test's own connection arrived (a SYN with its ISN) after only-test gave it a stranger's: the
+   * stranger's flows, and what was recorded of them, leave the test, and the new flow is bound by ISN.
+   */
+  private displace(test: ActiveTest, flow: string): { test: ActiveTest; rule: AttributionRule } {
+    const strangers = [...test.flows];
+    for (const f of strangers) this.flows.delete(f);
+    test.flows.clear();
+    test.displaced.push(...strangers);
+    test.attribution = test.attribution.filter((a) => !strangers.includes(a.slice(0, a.lastIndexOf(' by '))));
+    test.segments = test.segments.filter((s) => !strangers.includes(flowOfRecorded(s) ?? ''));
+    this.settleProvisional(test);
+    test.strangerSyns = 0;
+    return this.bind(test, flow, 'isn');
+  }
+
   private bind(test: ActiveTest, flow: string, rule: AttributionRule): { test: ActiveTest; rule: AttributionRule } {
+    const first = test.flows.size === 0;
     test.flows.add(flow);
     test.attribution.push(`${flow} by ${rule}`);
     this.flows.set(flow, test);
+    if (first && rule === 'only-test') {
+      let onPort = this.boundByOnlyTest.get(test.port);
+      if (!onPort) this.boundByOnlyTest.set(test.port, (onPort = new Set()));
+      onPort.add(test);
+      this.provisional.set(`${test.port}|${test.initiatorIsn}`, test);
+    }
     this.waitingOn(test.port).delete(test);
     this.release(test);
     for (const waiter of test.onBound.splice(0)) waiter(rule);
     return { test, rule };
   }
+}
+
+/** The flow ("initiator address|port|test port") a recorded segment belongs to, whichever way it went. */
+function flowOfRecorded(segment: RecordedSegment): string | undefined {
+  const { ip, tcp } = decodePacket(segment.bytes);
+  if (!ip || !tcp) return undefined;
+  return segment.dir === 'received' ? `${ip.src}|${tcp.srcPort}|${tcp.dstPort}` : `${ip.dst}|${tcp.dstPort}|${tcp.srcPort}`;
+}
+
+/** A session's addresses: as its control connection came, and as its initiator said (once if the same). */
+function addressesOf(session: Session): string[] {
+  return session.observedAddress === session.initiatorAddress ? [session.observedAddress] : [session.observedAddress, session.initiatorAddress];
 }

@@ -166,6 +166,8 @@ export class ResponderService {
     this.stats.sent++;
     sink.send(bytes).catch((error: unknown) => {
       this.stats.sendErrors++;
+      // Recorded as sent, never left: the initiator would read the missing answer as the path's doing.
+      test.notSent++;
       // One line per 10 s at most: under overload every answer may fail alike.
       const now = Date.now();
       if (now - this.lastSendErrorLog < 10_000) return;
@@ -223,15 +225,17 @@ export class ResponderService {
   /**
    * Hands a test's segments to the initiator and commits them to the responder's database (with the
    * next batch), with what says the responder's view of it may be short: segments it recorded but did
-   * not answer (behind), and segments the capture lost while the test ran (anyone's; some may have
-   * been the test's).
+   * not answer (behind), answers recorded as sent whose send failed (notSent: the socket's buffer was
+   * full), and segments the capture lost while the test ran (anyone's; some may have been the test's);
+   * and, of attribution by only-test (responder/registry.ts), the strangers' flows the test's own SYN
+   * displaced and the strangers' SYNs nobody took after it.
    */
-  collect(test: ActiveTest): { segments: ObservedSegment[]; attribution: string[]; behind: number; captureLost: number } {
+  collect(test: ActiveTest): { segments: ObservedSegment[]; attribution: string[]; behind: number; notSent: number; captureLost: number; displaced: string[]; strangerSyns: number } {
     this.registry.finish(test);
     this.stats.testsCollected++;
     this.persist(test);
     const captureLost = Math.max(0, (this.options.source.lost?.() ?? 0) - test.lostAtStart);
-    return { segments: test.segments.map((s) => ({ dir: s.dir, atUs: s.atUs, hex: toHex(s.bytes) })), attribution: test.attribution, behind: test.behind, captureLost };
+    return { segments: test.segments.map((s) => ({ dir: s.dir, atUs: s.atUs, hex: toHex(s.bytes) })), attribution: test.attribution, behind: test.behind, notSent: test.notSent, captureLost, displaced: test.displaced, strangerSyns: test.strangerSyns };
   }
 
   closeSession(session: Session): void {

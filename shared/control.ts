@@ -93,8 +93,16 @@ export interface TestSegmentsResponse {
   attribution: string[];
   /** Segments on the test's port, while it was registered, that no test could take: some may have been its own. */
   unattributed?: number;
+  /** Of those, SYNs from the session's own addresses (on a path that keeps the initiator's ISN or port, only these could have been its own). */
+  unattributedFromInitiator?: number;
   /** The test's segments the responder recorded but did not answer: its packet loop was behind a flood (absent when none). */
   behind?: number;
+  /** The responder's answers to the test recorded as sent whose send failed (its socket's buffer was full; absent when none). */
+  notSent?: number;
+  /** Flows a stranger's SYN got by only-test before the test's own SYN (with its ISN) arrived and displaced them (absent when none). */
+  displaced?: string[];
+  /** Bound by only-test: SYNs from other addresses on the port that nobody took afterwards; one may have been the test's own (absent when none). */
+  strangerSyns?: number;
   /** Segments (anyone's) the responder's capture lost while the test was registered: some may have been its own (absent when none). */
   captureLost?: number;
 }

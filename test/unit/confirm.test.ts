@@ -27,9 +27,9 @@ describe('when a verdict is published (initiator/confirm.ts)', () => {
     expect(decide({ clean: 'passed' }, [{ ...run('intercepted', LOST), waited: false }])).toEqual({ final: true, verdict: 'intercepted' });
   });
 
-  it('publishes only no interference from a run the responder could not keep up with, runs it again, and counts it for nothing', () => {
+  it('publishes only no interference from a run an end did not fully see (an overloaded responder or capture), runs it again, and counts it for nothing', () => {
     const SHORT = '3 of its segments recorded but not answered by the responder, which was behind a flood';
-    const overloaded = (verdict: string, extra = {}) => ({ ...run(verdict, SHORT), responderShort: true, ...extra });
+    const overloaded = (verdict: string, extra = {}) => ({ ...run(verdict, SHORT), incompleteView: true, ...extra });
     expect(decide({ clean: 'passed' }, [overloaded('passed')])).toEqual({ final: true, verdict: 'passed' });
     // "removed" stands on its own from an ordinary run, not from one whose responder fell behind
     expect(decide({ clean: 'passed' }, [overloaded('removed')])).toEqual({ final: false });
@@ -38,7 +38,18 @@ describe('when a verdict is published (initiator/confirm.ts)', () => {
     expect(decide({ clean: 'passed' }, [overloaded('dropped', { probeCopies: 3 }), { ...run('dropped', LOST), probeCopies: 3 }])).toEqual({ final: false });
     const three = decide({ clean: 'passed' }, [overloaded('removed'), overloaded('dropped'), overloaded('removed')]);
     expect(three).toMatchObject({ final: true, verdict: 'inconclusive' });
-    expect((three as { reason: string }).reason).toMatch(/responder was overloaded in 3 of 3 runs/);
+    expect((three as { reason: string }).reason).toMatch(/in 3 of 3 runs an end did not see all of the run/);
+  });
+
+  it('publishes nothing, not even no interference, from a run whose responder may have taken a stranger\'s connection for the test\'s', () => {
+    const STRANGERS = '2 SYNs from other addresses on port 80 that nobody took after a flow was given to the test only because it was the one waiting';
+    const ambiguous = (verdict: string) => ({ ...run(verdict, STRANGERS), ambiguous: true });
+    expect(decide({ clean: 'passed' }, [ambiguous('passed')])).toEqual({ final: false });
+    expect(decide({ clean: 'passed' }, [ambiguous('removed'), run('passed')])).toEqual({ final: true, verdict: 'passed' });
+    expect(decide({ clean: 'ok' }, [ambiguous('proxied'), ambiguous('proxied'), run('proxied')])).toEqual({ final: true, verdict: 'proxied' });
+    const three = decide({ clean: 'ok' }, [ambiguous('reply-dropped'), ambiguous('reply-dropped'), ambiguous('reply-dropped')]);
+    expect(three).toMatchObject({ final: true, verdict: 'inconclusive' });
+    expect((three as { reason: string }).reason).toMatch(/in 3 of 3 runs the responder may have taken a stranger's connection/);
   });
 
   it('publishes a verdict resting on what arrived, whatever else the path lost', () => {

@@ -3,12 +3,14 @@ import { Registry } from '../../responder/registry.js';
 import { decodePacket, encodePacket } from '../../shared/wire/packet.js';
 import { TcpFlag } from '../../shared/wire/tcp.js';
 
-/** A segment to port 34343 from `src`:`sport` with sequence number `seq`. */
-const seg = (src: string, sport: number, seq: number, flags = TcpFlag.SYN) => decodePacket(encodePacket({
+/** The bytes of a segment to port 34343 from `src`:`sport` with sequence number `seq`. */
+const bytesOf = (src: string, sport: number, seq: number, flags = TcpFlag.SYN) => encodePacket({
   ip: { version: 4, tos: 0, id: 1, flags: 2, fragmentOffset: 0, ttl: 64, protocol: 6, src, dst: '198.19.0.2' },
   tcp: { srcPort: sport, dstPort: 34343, seq, ack: flags & TcpFlag.ACK ? 1 : 0, flags, window: 64240 },
   payload: new Uint8Array(0),
-}));
+});
+/** The same segment decoded. */
+const seg = (src: string, sport: number, seq: number, flags = TcpFlag.SYN) => decodePacket(bytesOf(src, sport, seq, flags));
 
 function registryWith(...tests: Array<{ id: string; port: number; isn: number }>) {
   const registry = new Registry();
@@ -26,6 +28,64 @@ describe('attribution while tests share a port (responder/registry.ts)', () => {
     expect(registry.attribute(seg('10.0.0.9', 40000, 1001, TcpFlag.ACK))).toBeUndefined();
     // and it is not counted as a segment nobody could take
     expect(registry.unattributedSince(registry.test(registry.allSessions()[0].id, 'b')!)).toBe(0);
+  });
+
+  it('lets the test\'s own SYN (its ISN) displace a stranger\'s flow that only-test gave it first, and drops what was recorded of the stranger', () => {
+    const { registry, active: [a] } = registryWith({ id: 'a', port: 40000, isn: 1000 });
+    // a scanner's SYN reaches the public responder just before the test's own
+    expect(registry.attribute(seg('203.0.113.7', 51644, 424242))).toMatchObject({ rule: 'only-test', test: { testId: 'a' } });
+    // what the responder recorded of it: the SYN, and its SYN-ACK to the scanner
+    a.segments.push({ dir: 'received', atUs: 1, bytes: bytesOf('203.0.113.7', 51644, 424242) });
+    const synAck = encodePacket({
+      ip: { version: 4, tos: 0, id: 1, flags: 2, fragmentOffset: 0, ttl: 64, protocol: 6, src: '198.19.0.2', dst: '203.0.113.7' },
+      tcp: { srcPort: 34343, dstPort: 51644, seq: 9, ack: 424243, flags: TcpFlag.SYN | TcpFlag.ACK, window: 65535 },
+      payload: new Uint8Array(0),
+    });
+    a.segments.push({ dir: 'sent', atUs: 2, bytes: synAck });
+    // the test's SYN, resent with its ISN (its first went unanswered as the stranger's flow's stray)
+    expect(registry.attribute(seg('198.18.0.2', 40000, 1000))).toMatchObject({ rule: 'isn', test: { testId: 'a' } });
+    expect(a.attribution).toEqual(['198.18.0.2|40000|34343 by isn']);
+    expect(a.displaced).toEqual(['203.0.113.7|51644|34343']);
+    expect(a.segments).toEqual([]);
+    // the stranger's flow is nobody's now; the test's flow is the test's
+    expect(registry.attribute(seg('203.0.113.7', 51644, 424243, TcpFlag.ACK))).toBeUndefined();
+    expect(registry.attribute(seg('198.18.0.2', 40000, 1001, TcpFlag.ACK))).toMatchObject({ rule: 'flow', test: { testId: 'a' } });
+    expect(a.strangerSyns).toBe(0);
+  });
+
+  it('counts, for a test only-test bound, the SYNs from other addresses nobody took afterwards (one may have been its own), not its proxy\'s', () => {
+    const { registry, active: [a] } = registryWith({ id: 'a', port: 40000, isn: 1000 });
+    expect(registry.attribute(seg('198.19.0.1', 50000, 77))).toMatchObject({ rule: 'only-test', test: { testId: 'a' } });
+    // the proxy's second connection: same address, not a stranger
+    expect(registry.attribute(seg('198.19.0.1', 50001, 78))).toBeUndefined();
+    expect(a.strangerSyns).toBe(0);
+    // a SYN from elsewhere nobody took: this test's own may have been it, and the flow bound a stranger's
+    expect(registry.attribute(seg('203.0.113.9', 50002, 79))).toBeUndefined();
+    expect(a.strangerSyns).toBe(1);
+    // a test bound by its ISN counts nothing
+    const { registry: other, active: [b] } = registryWith({ id: 'b', port: 40000, isn: 1000 });
+    expect(other.attribute(seg('198.18.0.2', 40000, 1000))).toMatchObject({ rule: 'isn' });
+    expect(other.attribute(seg('203.0.113.9', 50002, 79))).toBeUndefined();
+    expect(b.strangerSyns).toBe(0);
+  });
+
+  it('tells, of the SYNs nobody took on a test\'s port, those from its own session\'s address (the only ones that could be its own on a path keeping ISN or port)', () => {
+    const { registry, active: [a, b] } = registryWith({ id: 'a', port: 40000, isn: 1000 }, { id: 'b', port: 40001, isn: 5000 });
+    expect(registry.attribute(seg('198.18.0.2', 40000, 1000))).toMatchObject({ rule: 'isn', test: { testId: 'a' } });
+    expect(registry.attribute(seg('198.18.0.2', 40001, 5000))).toMatchObject({ rule: 'isn', test: { testId: 'b' } });
+    expect(registry.attribute(seg('203.0.113.9', 50002, 79))).toBeUndefined(); // a scanner
+    expect(registry.attribute(seg('198.18.0.2', 40007, 31337))).toBeUndefined(); // from our address, naming no test
+    for (const test of [a, b]) {
+      expect(registry.unattributedSince(test)).toBe(2);
+      expect(registry.unattributedFromSessionSince(test)).toBe(1);
+    }
+    // once the session is gone, its address's counts go with it
+    const session = registry.allSessions()[0];
+    registry.closeSession(session);
+    const again = registry.openSession('198.18.0.2', '198.18.0.2', 'lab', 0);
+    const c = registry.register(again, { testId: 'c', name: 'c', port: 34343, initiatorPort: 40002, initiatorIsn: 9000, plan: {} }, 0) as Exclude<ReturnType<Registry['register']>, 'duplicate'>;
+    expect(registry.attribute(seg('198.18.0.2', 40008, 31338, TcpFlag.SYN))).toMatchObject({ rule: 'address', test: { testId: 'c' } });
+    expect(registry.unattributedFromSessionSince(c)).toBe(0);
   });
 
   it('keeps a collected test\'s flows known for a while: its late segments are not the next test\'s', () => {

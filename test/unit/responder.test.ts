@@ -82,6 +82,8 @@ describe('control API', () => {
   let store: Store;
   const sent: Uint8Array[] = [];
   let service: ResponderService;
+  /** The raw socket's buffer is full: every send fails. */
+  let failSends = false;
   const source = {
     listener: undefined as undefined | ((p: { bytes: Uint8Array; atUs: number; truncated: boolean }) => void), onPacket(l: never) { this.listener = l; }, close() {},
     /** How far behind the packet loop is, and what the capture lost, as a live capture reports them. */
@@ -91,7 +93,8 @@ describe('control API', () => {
   beforeAll(async () => {
     store = Store.open(':memory:');
     store.insertRun({ id: 'r', startedAt: new Date().toISOString(), toolVersion: 'test' });
-    service = new ResponderService({ ports: [34343], source: source as never, sinks: { 4: { send: async (b: Uint8Array) => void sent.push(b), close() {} } }, store, runId: 'r' });
+    const sink = { send: async (b: Uint8Array) => { if (failSends) throw new Error('No buffer space available'); sent.push(b); }, close() {} };
+    service = new ResponderService({ ports: [34343], source: source as never, sinks: { 4: sink }, store, runId: 'r' });
     api = await startControlApi({ port: 0, host: '127.0.0.1', service, ports: [34343] });
     base = `http://127.0.0.1:${api.port}/v1`;
   });
@@ -137,7 +140,23 @@ describe('control API', () => {
     source.listener!({ bytes: segment({ seq: 6000 }, undefined, '198.18.0.2', 40101), atUs: 3, truncated: false });
     const calm = await (await post(`/sessions/${opened.sessionId}/tests/calm/collect?settleMs=0`, {})).json() as Record<string, unknown>;
     expect(calm.behind).toBeUndefined();
+    expect(calm.notSent).toBeUndefined();
     expect(calm.captureLost).toBeUndefined();
+  });
+
+  it('tells an initiator of answers recorded as sent that never left (the socket\'s buffer full): the missing answer is not the path\'s doing', async () => {
+    const opened = await (await post('/sessions', { initiatorAddress: '198.18.0.2', toolVersion: 't' })).json() as { sessionId: string };
+    expect((await post(`/sessions/${opened.sessionId}/tests`, { testId: 'unsent', name: 'syn-baseline', port: 34343, initiatorPort: 40200, initiatorIsn: 7000, plan: {} })).status).toBe(201);
+    failSends = true;
+    try {
+      source.listener!({ bytes: segment({ seq: 7000 }, undefined, '198.18.0.2', 40200), atUs: 1, truncated: false });
+      await new Promise((r) => setTimeout(r, 0));
+    } finally {
+      failSends = false;
+    }
+    const collected = await (await post(`/sessions/${opened.sessionId}/tests/unsent/collect?settleMs=0`, {})).json() as { segments: Array<{ dir: string }>; notSent?: number };
+    expect(collected.segments.map((s) => s.dir)).toEqual(['received', 'sent']);
+    expect(collected.notSent).toBe(1);
   });
 
   it.each([
