@@ -231,8 +231,11 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     // Opaque port: registered behind the test before it (which has registered: runOne waited for
     // it), and nothing sent until that one is bound.
     const before = ticket.predecessor ? await ticket.predecessor.whenRegistered() : '';
+    // Behind a box that rewrites everything, only a SYN from the box's address can be this test's.
+    const boxAddress = gate.mode === 'opaque' ? gate.from : undefined;
     await client.registerTest(plan.sessionId, {
       testId, name: test.name, port, initiatorPort: localPort, initiatorIsn: isn, plan: test.plan ?? {}, ...(before ? { after: before } : {}),
+      ...(boxAddress ? { from: boxAddress } : {}),
       // The responder never sends a session more than it received: pay for the data asked of it (sent again up to `attempts` times).
       ...(sendBytes ? { padding: '.'.repeat(plan.timing.attempts * sendBytes + 1024) } : {}),
     });
@@ -250,6 +253,8 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
           await new Promise((wake) => setTimeout(wake, Math.max(20, shared.rtt.ms ?? 100)));
           r = await client.whenBound(plan.sessionId, testId, 0);
           if (!r.bound || !r.rule) return;
+          // The box's address, unless a stranger's SYN came near ours: then which one was the box's is not known.
+          if (r.rule === 'only-test' && r.from && !r.strangerSyns && gate.mode === 'unknown') gate.from = r.from;
         }
         gate.learn(modeFromRule(r.rule));
       }).catch(() => undefined);
@@ -268,15 +273,20 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     const settle = Math.min(2000, plan.settleMs + Math.ceil((shared.rtt.ms ?? 0) / 2));
     const collected = await client.collect(plan.sessionId, testId, settle);
     attribution = collected.attribution;
-    // On a port whose path keeps the initiator's ISN or port, a test's own SYN is attributed by them:
-    // a stranger's SYN nobody took (a scanner's) cannot have been its own, only one from our address.
-    unattributed = (gate.mode === 'identifiable' ? collected.unattributedFromInitiator : undefined) ?? collected.unattributed ?? 0;
+    // On a port whose path keeps the initiator's ISN or port, a test's own SYN is attributed by them,
+    // and behind a box whose address the test named only the box's SYNs are candidates: a stranger's
+    // SYN nobody took (a scanner's) cannot have been its own, only one from our or the box's address.
+    unattributed = (gate.mode === 'identifiable' || boxAddress ? collected.unattributedFromInitiator : undefined) ?? collected.unattributed ?? 0;
     responderShort = { behind: collected.behind ?? 0, notSent: collected.notSent ?? 0, captureLost: collected.captureLost ?? 0 };
     strangerSyns = collected.strangerSyns ?? 0;
     displaced = collected.displaced ?? [];
     // Whether the port was this test's alone while the responder gathered what it collected.
     alone = ticket.exclusive;
-    if (gate.mode === 'unknown') gate.learn(modeFromAttribution(attribution));
+    if (gate.mode === 'unknown') {
+      const only = attribution.length === 1 && attribution[0].endsWith(' by only-test') && !collected.strangerSyns ? attribution[0] : undefined;
+      if (only) gate.from = only.slice(0, only.indexOf('|'));
+      gate.learn(modeFromAttribution(attribution));
+    }
     const view = collected.segments.map((s) => ({ dir: s.dir, seen: observe(fromHex(s.hex), s.atUs) }));
     responderView = { sent: view.filter((v) => v.dir === 'sent').map((v) => v.seen), received: view.filter((v) => v.dir === 'received').map((v) => v.seen) };
   } catch (error) {

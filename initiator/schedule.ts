@@ -65,6 +65,12 @@ type Want = 'shared' | 'exclusive';
 
 export class PortGate {
   mode: PortMode = 'unknown';
+  /**
+   * On an opaque port, the address the box connects to the responder from, as the port's first test
+   * showed (bound by only-test, no stranger's SYN near it): later tests name it when they register, so
+   * the responder never gives them a stranger's SYN. Undefined when not known.
+   */
+  from?: string;
   private inFlight = 0;
   /** Tickets on an opaque port whose test is not yet bound, oldest first. */
   private readonly unbound: Ticket[] = [];

@@ -149,7 +149,8 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
         if (!Number.isFinite(wait) || wait < 0 || wait > MAX_BOUND_WAIT_MS) throw new HttpError(400, `waitMs must be 0..${MAX_BOUND_WAIT_MS}`);
         await drain(req);
         const rule = await service.registry.whenBound(test, wait);
-        return reply(res, 200, { bound: rule !== undefined, ...(rule ? { rule } : {}) });
+        const from = rule ? service.registry.boundFrom(test) : undefined;
+        return reply(res, 200, { bound: rule !== undefined, ...(rule ? { rule } : {}), ...(from ? { from } : {}), ...(test.strangerSyns ? { strangerSyns: test.strangerSyns } : {}) });
       }
       case 'POST sessions/:/tests/:/collect': {
         const session = findSession(parts[2]);

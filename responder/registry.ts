@@ -14,7 +14,9 @@ import { TcpFlag } from '../shared/wire/tcp.js';
  *  3. port:      exactly one registered the segment's source port (NAT that keeps ports);
  *  4. address:   exactly one belongs to a session whose control connection came from the segment's
  *                source address (NAT that rewrites ports but keeps the public address);
- *  5. only-test: exactly one active, unbound test waits on that port (a proxy rewrote everything).
+ *  5. only-test: exactly one active, unbound test waits on that port (a proxy rewrote everything),
+ *                and the SYN comes from the address the test named (`from`: the box's, learned from
+ *                the port's first test), if it named one.
  *
  * Rules 4 and 5 name nothing of ours, so they take only a SYN, a connection's first segment.
  *
@@ -22,9 +24,11 @@ import { TcpFlag } from '../shared/wire/tcp.js';
  * all day, and one may come just before the test's own. So a flow bound by only-test is the test's
  * only until a SYN carrying exactly the test's ISN arrives: that one is the test's own connection (the
  * path keeps its ISN; its first SYN went unanswered), and it displaces the stranger's flow, whose
- * segments leave the test's record. A test bound by only-test counts the SYNs from other addresses
- * that nobody took on its port afterwards (`strangerSyns`): behind a box that rewrites everything,
- * one of them may have been its own, and its initiator runs it again.
+ * segments leave the test's record. A test bound by only-test that named no box address counts the
+ * SYNs from other addresses that nobody took on its port in the STRANGER_WINDOW_MS after
+ * (`strangerSyns`): behind a box that rewrites everything, one of them may have been its own, and its
+ * initiator runs it again. Once the port's first test showed the box's address, the others name it
+ * (`from`), and only-test gives them only SYNs from there.
  *
  * Otherwise the segment is unattributed: recorded, never answered. The first attributed segment binds
  * its flow to the test until the initiator collects the test; for a minute after that the flow stays
@@ -88,13 +92,25 @@ export interface ActiveTest {
   notSent: number;
   /** Flows bound by only-test and then displaced by a SYN carrying the test's own ISN (a stranger's). */
   displaced: string[];
-  /** SYNs from other addresses nobody took on the test's port since it was bound by only-test. */
+  /** SYNs from other addresses nobody took on the test's port in the STRANGER_WINDOW_MS after it was bound by only-test. */
   strangerSyns: number;
+  /** When (Date.now()) it was bound by only-test, if it was. */
+  onlyTestBoundAt?: number;
+  /** Only-test gives it only a SYN from this address (RegisterTestRequest.from). */
+  from?: string;
   /** The capture's losses (all segments, anyone's) when the test registered: what it lost while the test ran is counted from here. */
   lostAtStart: number;
 }
 
 const MID_FLOW_WINDOW = 1 << 20;
+/**
+ * How long after a stranger's SYN took a test's place by only-test the test's own connection still
+ * arrives: it was sent once the test was free to start (after that SYN's arrival, at most about a
+ * round trip earlier), and a proxy connects upstream once it has the handshake, or the request (squid:
+ * about 4 round trips after the test's SYN), or its SYN went unanswered once (1 s). 3 s covers round
+ * trips up to about 500 ms; SYNs from strangers later than that are not the test's.
+ */
+export const STRANGER_WINDOW_MS = 3_000;
 /** How long a collected test's flows stay known (late segments are not re-attributed). */
 const FINISHED_FLOW_MS = 60_000;
 
@@ -131,7 +147,7 @@ export class Registry {
   openSession(observedAddress: string, initiatorAddress: string, label: string | undefined, now: number): Session {
     const session: Session = { id: randomUUID(), label, observedAddress, initiatorAddress, openedAt: now, lastSeen: now, bytesIn: 0, bytesOut: 0 };
     this.sessions.set(session.id, session);
-    for (const address of addressesOf(session)) this.sessionAddresses.set(address, (this.sessionAddresses.get(address) ?? 0) + 1);
+    for (const address of addressesOf(session)) this.watchAddress(address);
     return session;
   }
 
@@ -148,10 +164,12 @@ export class Registry {
     if (this.tests.has(key)) return 'duplicate';
     const { testId, name, port, initiatorPort, initiatorIsn, plan } = request;
     const test: ActiveTest = {
-      session, testId, name, port, initiatorPort, initiatorIsn, plan, registeredAt: now, segments: [], attribution: [], flows: new Set(),
-      unattributedAtStart: this.unattributedByPort.get(port) ?? 0, sessionUnattributedAtStart: this.unattributedFrom(session, port), onBound: [], behind: 0, notSent: 0, displaced: [], strangerSyns: 0, lostAtStart: 0,
+      session, testId, name, port, initiatorPort, initiatorIsn, plan, registeredAt: now, segments: [], attribution: [], flows: new Set(), ...(request.from ? { from: request.from } : {}),
+      unattributedAtStart: this.unattributedByPort.get(port) ?? 0, sessionUnattributedAtStart: 0, onBound: [], behind: 0, notSent: 0, displaced: [], strangerSyns: 0, lostAtStart: 0,
     };
     this.tests.set(key, test);
+    if (test.from !== undefined) this.watchAddress(test.from);
+    test.sessionUnattributedAtStart = this.unattributedFrom(addressesOfTest(test), port);
     this.byInitiatorPort.set(`${port}|${initiatorPort}`, test);
     // Held back behind a test of the session that is still waiting for its flow, until that one has one.
     const before = request.after ? this.tests.get(`${session.id}/${request.after}`) : undefined;
@@ -166,7 +184,8 @@ export class Registry {
 
   /** Removes a test (collected, or its session closed); its flows are unbound. */
   finish(test: ActiveTest, now = Date.now()): void {
-    this.tests.delete(`${test.session.id}/${test.testId}`);
+    if (!this.tests.delete(`${test.session.id}/${test.testId}`)) return;
+    if (test.from !== undefined) this.unwatchAddress(test.from);
     this.waitingOn(test.port).delete(test);
     this.release(test);
     for (const held of this.heldBack.values()) if (held.includes(test)) held.splice(held.indexOf(test), 1);
@@ -197,16 +216,38 @@ export class Registry {
   }
 
   /**
-   * Of those, the SYNs from its session's own addresses: on a path that keeps the initiator's ISN or
-   * port (a test's own SYN is attributed by them), a stranger's SYN cannot have been the test's, and
-   * a public responder receives scanners' SYNs all day.
+   * Of those, the SYNs from its session's own addresses, and from the box's address it named (`from`):
+   * on a path that keeps the initiator's ISN or port (a test's own SYN is attributed by them), or
+   * behind a box whose address is known, a stranger's SYN cannot have been the test's, and a public
+   * responder receives scanners' SYNs all day.
    */
   unattributedFromSessionSince(test: ActiveTest): number {
-    return this.unattributedFrom(test.session, test.port) - test.sessionUnattributedAtStart;
+    return this.unattributedFrom(addressesOfTest(test), test.port) - test.sessionUnattributedAtStart;
   }
 
-  private unattributedFrom(session: Session, port: number): number {
-    return addressesOf(session).reduce((n, address) => n + (this.unattributedFromSessions.get(`${port}|${address}`) ?? 0), 0);
+  private unattributedFrom(addresses: readonly string[], port: number): number {
+    return addresses.reduce((n, address) => n + (this.unattributedFromSessions.get(`${port}|${address}`) ?? 0), 0);
+  }
+
+  /** Counts the SYNs nobody took from an address (a session's, or a box's a test named), while anything needs it. */
+  private watchAddress(address: string): void {
+    this.sessionAddresses.set(address, (this.sessionAddresses.get(address) ?? 0) + 1);
+  }
+
+  private unwatchAddress(address: string): void {
+    const left = (this.sessionAddresses.get(address) ?? 1) - 1;
+    if (left > 0) {
+      this.sessionAddresses.set(address, left);
+      return;
+    }
+    this.sessionAddresses.delete(address);
+    for (const key of this.unattributedFromSessions.keys()) if (key.endsWith(`|${address}`)) this.unattributedFromSessions.delete(key);
+  }
+
+  /** The source address of the test's first flow, if it has one. */
+  boundFrom(test: ActiveTest): string | undefined {
+    const first = test.attribution[0];
+    return first === undefined ? undefined : first.slice(0, first.indexOf('|'));
   }
 
   /** Resolves with the rule once the test binds a flow (at once if it has), or undefined after `waitMs`. */
@@ -229,17 +270,7 @@ export class Registry {
   closeSession(session: Session): ActiveTest[] {
     const leftovers = [...this.tests.values()].filter((t) => t.session === session);
     leftovers.forEach((t) => this.finish(t));
-    if (this.sessions.delete(session.id)) {
-      for (const address of addressesOf(session)) {
-        const left = (this.sessionAddresses.get(address) ?? 1) - 1;
-        if (left > 0) {
-          this.sessionAddresses.set(address, left);
-          continue;
-        }
-        this.sessionAddresses.delete(address);
-        for (const key of this.unattributedFromSessions.keys()) if (key.endsWith(`|${address}`)) this.unattributedFromSessions.delete(key);
-      }
-    }
+    if (this.sessions.delete(session.id)) for (const address of addressesOf(session)) this.unwatchAddress(address);
     return leftovers;
   }
 
@@ -306,7 +337,14 @@ export class Registry {
         const key = `${tcp.dstPort}|${ip.src}`;
         this.unattributedFromSessions.set(key, (this.unattributedFromSessions.get(key) ?? 0) + 1);
       }
-      for (const test of this.boundByOnlyTest.get(tcp.dstPort) ?? []) if (![...test.flows].some((f) => f.startsWith(`${ip.src}|`))) test.strangerSyns++;
+      const onPort = this.boundByOnlyTest.get(tcp.dstPort);
+      if (onPort?.size) {
+        const now = Date.now();
+        for (const test of onPort) {
+          if (now - (test.onlyTestBoundAt ?? 0) > STRANGER_WINDOW_MS) onPort.delete(test);
+          else if (![...test.flows].some((f) => f.startsWith(`${ip.src}|`))) test.strangerSyns++;
+        }
+      }
       return undefined;
     };
     if (waiting.length === 0) return none();
@@ -316,7 +354,8 @@ export class Registry {
       ['port', waiting.filter((t) => t.initiatorPort === tcp.srcPort)],
       // Rules that name no field of ours take only a connection's first segment.
       ['address', isSyn ? waiting.filter((t) => t.session.observedAddress === ip.src || t.session.initiatorAddress === ip.src) : []],
-      ['only-test', isSyn ? waiting : []],
+      // From the box's address when the initiator knows it: never a stranger's SYN.
+      ['only-test', isSyn ? waiting.filter((t) => t.from === undefined || t.from === ip.src) : []],
     ];
     for (const [rule, candidates] of choices) {
       if (candidates.length === 1) return this.bind(candidates[0], flow, rule);
@@ -346,10 +385,14 @@ export class Registry {
     test.attribution.push(`${flow} by ${rule}`);
     this.flows.set(flow, test);
     if (first && rule === 'only-test') {
-      let onPort = this.boundByOnlyTest.get(test.port);
-      if (!onPort) this.boundByOnlyTest.set(test.port, (onPort = new Set()));
-      onPort.add(test);
       this.provisional.set(`${test.port}|${test.initiatorIsn}`, test);
+      test.onlyTestBoundAt = Date.now();
+      // A test that named the box's address took no stranger's SYN: no SYN of a stranger is its own.
+      if (test.from === undefined) {
+        let onPort = this.boundByOnlyTest.get(test.port);
+        if (!onPort) this.boundByOnlyTest.set(test.port, (onPort = new Set()));
+        onPort.add(test);
+      }
     }
     this.waitingOn(test.port).delete(test);
     this.release(test);
@@ -368,4 +411,10 @@ function flowOfRecorded(segment: RecordedSegment): string | undefined {
 /** A session's addresses: as its control connection came, and as its initiator said (once if the same). */
 function addressesOf(session: Session): string[] {
   return session.observedAddress === session.initiatorAddress ? [session.observedAddress] : [session.observedAddress, session.initiatorAddress];
+}
+
+/** The addresses a test's own SYN can come from, as far as the responder knows: its session's, and the box's it named. */
+function addressesOfTest(test: ActiveTest): string[] {
+  const session = addressesOf(test.session);
+  return test.from === undefined || session.includes(test.from) ? session : [...session, test.from];
 }

@@ -77,6 +77,12 @@ export const registerTestSchema = z.object({
    * anything of it yet), so a proxy's connection for that one cannot be taken for this one's.
    */
   after: z.string().regex(/^[A-Za-z0-9._:-]{1,80}$/).optional(),
+  /**
+   * The address the box on the path connects to the responder from (the port's first test was bound
+   * through it by only-test): only-test gives this test only a SYN from there, never a stranger's
+   * (a public responder receives scanners' SYNs all day).
+   */
+  from: z.string().max(64).optional(),
 }).strict();
 export type RegisterTestRequest = z.infer<typeof registerTestSchema>;
 
@@ -93,7 +99,7 @@ export interface TestSegmentsResponse {
   attribution: string[];
   /** Segments on the test's port, while it was registered, that no test could take: some may have been its own. */
   unattributed?: number;
-  /** Of those, SYNs from the session's own addresses (on a path that keeps the initiator's ISN or port, only these could have been its own). */
+  /** Of those, SYNs from the session's own addresses or the box's the test named (`from`): on a path that keeps the initiator's ISN or port, or behind a known box, only these could have been its own. */
   unattributedFromInitiator?: number;
   /** The test's segments the responder recorded but did not answer: its packet loop was behind a flood (absent when none). */
   behind?: number;
@@ -111,6 +117,10 @@ export interface TestBoundResponse {
   bound: boolean;
   /** The attribution rule that bound the test's first flow (flow, isn, port, address, only-test). */
   rule?: string;
+  /** The source address of that flow. */
+  from?: string;
+  /** Bound by only-test: SYNs from other addresses nobody took since (one may have been the test's). */
+  strangerSyns?: number;
 }
 
 /** Formats a zod error as one readable line: "plan.window: Number must be less than or equal to 65535". */

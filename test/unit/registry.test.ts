@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { Registry } from '../../responder/registry.js';
+import { describe, expect, it, vi } from 'vitest';
+import { Registry, STRANGER_WINDOW_MS } from '../../responder/registry.js';
 import { decodePacket, encodePacket } from '../../shared/wire/packet.js';
 import { TcpFlag } from '../../shared/wire/tcp.js';
 
@@ -62,6 +62,15 @@ describe('attribution while tests share a port (responder/registry.ts)', () => {
     // a SYN from elsewhere nobody took: this test's own may have been it, and the flow bound a stranger's
     expect(registry.attribute(seg('203.0.113.9', 50002, 79))).toBeUndefined();
     expect(a.strangerSyns).toBe(1);
+    // past the window, a stranger's SYN is not the test's own connection arriving late
+    const now = Date.now();
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(now + STRANGER_WINDOW_MS + 1);
+    try {
+      expect(registry.attribute(seg('203.0.113.10', 50003, 80))).toBeUndefined();
+      expect(a.strangerSyns).toBe(1);
+    } finally {
+      clock.mockRestore();
+    }
     // a test bound by its ISN counts nothing
     const { registry: other, active: [b] } = registryWith({ id: 'b', port: 40000, isn: 1000 });
     expect(other.attribute(seg('198.18.0.2', 40000, 1000))).toMatchObject({ rule: 'isn' });
@@ -86,6 +95,20 @@ describe('attribution while tests share a port (responder/registry.ts)', () => {
     const c = registry.register(again, { testId: 'c', name: 'c', port: 34343, initiatorPort: 40002, initiatorIsn: 9000, plan: {} }, 0) as Exclude<ReturnType<Registry['register']>, 'duplicate'>;
     expect(registry.attribute(seg('198.18.0.2', 40008, 31338, TcpFlag.SYN))).toMatchObject({ rule: 'address', test: { testId: 'c' } });
     expect(registry.unattributedFromSessionSince(c)).toBe(0);
+  });
+
+  it('gives a test that names the box\'s address (from) only a SYN from there by only-test, never a stranger\'s', () => {
+    const registry = new Registry();
+    const session = registry.openSession('198.18.0.2', '198.18.0.2', 'lab', 0);
+    const a = registry.register(session, { testId: 'a', name: 'a', port: 34343, initiatorPort: 40000, initiatorIsn: 1000, plan: {}, from: '198.19.0.1' }, 0) as Exclude<ReturnType<Registry['register']>, 'duplicate'>;
+    expect(registry.attribute(seg('203.0.113.9', 50002, 79))).toBeUndefined();
+    expect(a.flows.size).toBe(0);
+    expect(registry.attribute(seg('198.19.0.1', 50003, 80))).toMatchObject({ rule: 'only-test', test: { testId: 'a' } });
+    expect(registry.boundFrom(a)).toBe('198.19.0.1');
+    // of the SYNs nobody took, only the box's could have been the test's: the stranger's is not counted
+    expect(registry.attribute(seg('198.19.0.1', 50004, 81))).toBeUndefined();
+    expect(registry.unattributedSince(a)).toBe(2);
+    expect(registry.unattributedFromSessionSince(a)).toBe(1);
   });
 
   it('keeps a collected test\'s flows known for a while: its late segments are not the next test\'s', () => {
