@@ -135,10 +135,10 @@ export class Registry {
   private readonly byInitiatorPort = new Map<string, ActiveTest>();
   /** Segments per port that no active test could take (late segments of collected tests excluded). */
   private readonly unattributedByPort = new Map<number, number>();
-  /** Addresses of open sessions (observed and declared), with how many sessions have each. */
-  private readonly sessionAddresses = new Map<string, number>();
-  /** Unattributed SYNs per "port|address" from those addresses: what a path that keeps addresses could have lost of ours. */
-  private readonly unattributedFromSessions = new Map<string, number>();
+  /** Addresses a test's own SYN may come from: open sessions' (observed and declared) and boxes' that tests named, each with how many hold it. */
+  private readonly watchedAddresses = new Map<string, number>();
+  /** Unattributed SYNs per "port|address" from those addresses: what could have been a test's own. */
+  private readonly unattributedFromWatched = new Map<string, number>();
   /** Tests bound by only-test alone, by port: each counts the strangers' SYNs nobody took after it. */
   private readonly boundByOnlyTest = new Map<number, Set<ActiveTest>>();
   /** The same tests by "port|initiator ISN": a SYN carrying that ISN displaces the flow only-test gave them. */
@@ -226,22 +226,22 @@ export class Registry {
   }
 
   private unattributedFrom(addresses: readonly string[], port: number): number {
-    return addresses.reduce((n, address) => n + (this.unattributedFromSessions.get(`${port}|${address}`) ?? 0), 0);
+    return addresses.reduce((n, address) => n + (this.unattributedFromWatched.get(`${port}|${address}`) ?? 0), 0);
   }
 
   /** Counts the SYNs nobody took from an address (a session's, or a box's a test named), while anything needs it. */
   private watchAddress(address: string): void {
-    this.sessionAddresses.set(address, (this.sessionAddresses.get(address) ?? 0) + 1);
+    this.watchedAddresses.set(address, (this.watchedAddresses.get(address) ?? 0) + 1);
   }
 
   private unwatchAddress(address: string): void {
-    const left = (this.sessionAddresses.get(address) ?? 1) - 1;
+    const left = (this.watchedAddresses.get(address) ?? 1) - 1;
     if (left > 0) {
-      this.sessionAddresses.set(address, left);
+      this.watchedAddresses.set(address, left);
       return;
     }
-    this.sessionAddresses.delete(address);
-    for (const key of this.unattributedFromSessions.keys()) if (key.endsWith(`|${address}`)) this.unattributedFromSessions.delete(key);
+    this.watchedAddresses.delete(address);
+    for (const key of this.unattributedFromWatched.keys()) if (key.endsWith(`|${address}`)) this.unattributedFromWatched.delete(key);
   }
 
   /** The source address of the test's first flow, if it has one. */
@@ -333,9 +333,9 @@ export class Registry {
     const none = (): undefined => {
       if (!isSyn) return undefined;
       this.unattributedByPort.set(tcp.dstPort, (this.unattributedByPort.get(tcp.dstPort) ?? 0) + 1);
-      if (this.sessionAddresses.has(ip.src)) {
+      if (this.watchedAddresses.has(ip.src)) {
         const key = `${tcp.dstPort}|${ip.src}`;
-        this.unattributedFromSessions.set(key, (this.unattributedFromSessions.get(key) ?? 0) + 1);
+        this.unattributedFromWatched.set(key, (this.unattributedFromWatched.get(key) ?? 0) + 1);
       }
       const onPort = this.boundByOnlyTest.get(tcp.dstPort);
       if (onPort?.size) {
