@@ -6,7 +6,7 @@ import type { DiffRecord, SegmentRecord, Store } from '../shared/store.js';
 import { fromHex } from '../shared/wire/bytes.js';
 import type { ControlClient } from './control-client.js';
 import { decide, type Decision, type TestRun } from './confirm.js';
-import { modeFromAttribution, modeFromRule, PathRtt, PortGate, type Ticket } from './schedule.js';
+import { boxAddressOf, modeFromAttribution, modeFromRule, PathRtt, PortGate, type Ticket } from './schedule.js';
 import { hasData, isSyn, isSynAck } from './observed.js';
 import { isRequestPort, payloadFor } from './payloads.js';
 import { observe, type Observed } from './observed.js';
@@ -283,8 +283,8 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     // Whether the port was this test's alone while the responder gathered what it collected.
     alone = ticket.exclusive;
     if (gate.mode === 'unknown') {
-      const only = attribution.length === 1 && attribution[0].endsWith(' by only-test') && !collected.strangerSyns ? attribution[0] : undefined;
-      if (only) gate.from = only.slice(0, only.indexOf('|'));
+      const box = collected.strangerSyns ? undefined : boxAddressOf(attribution);
+      if (box) gate.from = box;
       gate.learn(modeFromAttribution(attribution));
     }
     const view = collected.segments.map((s) => ({ dir: s.dir, seen: observe(fromHex(s.hex), s.atUs) }));

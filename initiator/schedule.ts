@@ -40,6 +40,15 @@ export function modeFromAttribution(attribution: readonly string[]): Exclude<Por
   return attribution.every((a) => IDENTIFYING_RULES.has(a.slice(a.lastIndexOf(' by ') + 4))) ? 'identifiable' : 'opaque';
 }
 
+/**
+ * The address a box that rewrites everything connects from, as a test's attribution shows it: its one
+ * flow, bound by only-test ("address|port|test port by only-test"); undefined otherwise.
+ */
+export function boxAddressOf(attribution: readonly string[]): string | undefined {
+  if (attribution.length !== 1 || !attribution[0].endsWith(' by only-test')) return undefined;
+  return attribution[0].slice(0, attribution[0].indexOf('|'));
+}
+
 /** A test's permission to run on a port: release it when the test's flow is bound, and when the test is done. */
 export interface Ticket {
   /** The test has the port to itself (a run again alone, or the port's first test until the path is known). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { modeFromAttribution, PathRtt, PortGate, type Ticket } from '../../initiator/schedule.js';
+import { boxAddressOf, modeFromAttribution, PathRtt, PortGate, type Ticket } from '../../initiator/schedule.js';
 
 /** Enters the gate and reports when the ticket was granted (granted stays false while it waits). */
 function enter(gate: PortGate, want: 'shared' | 'exclusive' = 'shared', again = false): { granted: () => Ticket | undefined } {
@@ -8,6 +8,16 @@ function enter(gate: PortGate, want: 'shared' | 'exclusive' = 'shared', again = 
   return { granted: () => ticket };
 }
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
+
+/** Two tests enter a port whose path is not known yet: the first runs alone, the second waits. */
+async function firstAlone(gate: PortGate): Promise<{ first: ReturnType<typeof enter>; second: ReturnType<typeof enter> }> {
+  const first = enter(gate);
+  const second = enter(gate);
+  await tick();
+  expect(first.granted()?.exclusive).toBe(true);
+  expect(second.granted()).toBeUndefined();
+  return { first, second };
+}
 
 describe('when a test may start on a port (initiator/schedule.ts)', () => {
   it('reads the path from the first test\'s attribution', () => {
@@ -18,13 +28,17 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     expect(modeFromAttribution([])).toBe('opaque');
   });
 
+  it('reads the box\'s address from a first test bound by only-test alone, and from nothing else', () => {
+    expect(boxAddressOf(['198.19.0.1|41000|80 by only-test'])).toBe('198.19.0.1');
+    expect(boxAddressOf(['2001:db8::1|41000|80 by only-test'])).toBe('2001:db8::1');
+    expect(boxAddressOf(['198.18.0.2|41000|80 by isn'])).toBeUndefined();
+    expect(boxAddressOf(['198.19.0.1|41000|80 by only-test', '198.19.0.1|41001|80 by flow'])).toBeUndefined();
+    expect(boxAddressOf([])).toBeUndefined();
+  });
+
   it('runs the first test on a port alone, then lets tests overlap freely on an identifiable path', async () => {
     const gate = new PortGate();
-    const first = enter(gate);
-    const second = enter(gate);
-    await tick();
-    expect(first.granted()?.exclusive).toBe(true);
-    expect(second.granted()).toBeUndefined();
+    const { first, second } = await firstAlone(gate);
     gate.learn('identifiable');
     first.granted()!.done();
     const third = enter(gate);
@@ -35,11 +49,7 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
 
   it('lets the others start beside the first test as soon as its flow is bound and the path is known, the first no longer alone', async () => {
     const gate = new PortGate();
-    const first = enter(gate);
-    const second = enter(gate);
-    await tick();
-    expect(first.granted()?.exclusive).toBe(true);
-    expect(second.granted()).toBeUndefined();
+    const { first, second } = await firstAlone(gate);
     gate.learn('identifiable');
     await tick();
     expect(second.granted()?.exclusive).toBe(false);
