@@ -22,6 +22,11 @@ export interface SegmentSpec {
   checksum?: number;
 }
 
+/** A SYN without data or a TFO option: a box answers it, but connects nowhere on it alone. */
+function isBareSyn(spec: SegmentSpec): boolean {
+  return (spec.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN && !spec.payload?.length && !spec.options?.some((o) => o.kind === OptionKind.TFO);
+}
+
 export interface Timing {
   /** How long to wait for an answer before resending. */
   timeoutMs: number;
@@ -103,6 +108,15 @@ export class ProbeConnection {
   }
   /** The payload is a request (HTTP on 80, a ClientHello on 443): close() waits for its answer first. */
   awaitsAnswer = false;
+  /**
+   * Held segments: until this settles, only a bare SYN leaves (no data, no TFO option); anything else
+   * waits. Behind a split-connection proxy it is what makes the proxy connect to the responder (the
+   * handshake's ACK, or the request), and the runner lets a test's SYN go before the test ahead of it
+   * on the port is bound, but not that (initiator/schedule.ts).
+   */
+  holdUntil?: Promise<void>;
+  /** Called when a SYN-ACK arrives (the runner lets the next test on an opaque port send its SYN). */
+  onSynAck?: () => void;
   /** Time spent waiting for answers that never came (what a clean path must not cost). */
   timeoutWaitMs = 0;
   /** Time spent watching, on purpose, for segments that only a middlebox would send (see watch). */
@@ -125,6 +139,7 @@ export class ProbeConnection {
 
   deliver(seen: Observed): void {
     this.received.push(seen);
+    if (isSynAck(seen)) this.onSynAck?.();
     const tcp = seen.packet.tcp;
     // Data in order (a response a proxy relayed, or the responder's): later segments acknowledge it, as a TCP would.
     const length = seen.packet.payload.length;
@@ -154,6 +169,7 @@ export class ProbeConnection {
 
   /** Sends one segment; returns the bytes as sent. */
   async send(spec: SegmentSpec): Promise<Observed> {
+    if (this.holdUntil && !isBareSyn(spec)) await this.holdUntil;
     const ip: IpHeader = this.local.address.includes(':')
       ? { version: 6, trafficClass: spec.tos ?? 0, flowLabel: 0, hopLimit: spec.ttl ?? 64, protocol: 6, src: this.local.address, dst: this.remote.address }
       : { version: 4, tos: spec.tos ?? 0, id: randomInt(1, 0xffff), flags: 0x2, fragmentOffset: 0, ttl: spec.ttl ?? 64, protocol: 6, src: this.local.address, dst: this.remote.address };

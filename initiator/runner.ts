@@ -151,16 +151,15 @@ async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, pr
       return attemptOne(plan, job, index, port_, mine, shared, prober, client, onResend);
     }, { priority }) as Attempt | undefined;
   };
-  // On a port where tests overlap freely, the run that may confirm the first one's verdict starts as
-  // soon as the first one sends something again (its answer did not come: a drop, or loss), instead
-  // of after it: a dropped probe costs its waits once, not twice, on a long path. It is used only if
-  // the first run's verdict needs confirming; a clean path never starts one. (On an opaque port it
-  // would take a place in the port's chain, two round trips for every test behind it, and tests
-  // behind proxies resend routinely: there a confirming run starts after the first, ahead of the
-  // tests still waiting to start.)
+  // The run that may confirm the first one's verdict starts as soon as the first one sends something
+  // again (its answer did not come: a drop, or loss), instead of after it: a dropped probe costs its
+  // waits once, not twice, on a long path. It is used only if the first run's verdict needs
+  // confirming; a clean path never starts one. On an opaque port it takes a place in the port's
+  // chain (about a round trip for the tests behind it), and tests behind proxies resend more often
+  // (a few per port): still less than a dropped probe's waits.
   let early: Promise<Attempt | undefined> | undefined;
   const startEarly = (): void => {
-    if (early || plan.signal?.aborted || gate.mode !== 'identifiable' || first.exclusive) return;
+    if (early || plan.signal?.aborted || gate.mode === 'unknown' || first.exclusive) return;
     const spare = job.sparePort();
     if (spare !== undefined) early = launch(spare, undefined);
   };
@@ -226,10 +225,11 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   const connection = prober.open({ local: { address: plan.local, port: localPort }, remote: { address: plan.responder, port }, timing, isn });
   connection.awaitsAnswer = (plan.payload ?? 'auto') === 'auto' && isRequestPort(port);
   if (onResend) connection.onResend = onResend;
+  connection.onSynAck = () => ticket.answered();
   try {
     const sendBytes = test.plan?.sendBytes ?? 0;
     // Opaque port: registered behind the test before it (which has registered: runOne waited for
-    // it), and nothing sent until that one is bound.
+    // it); what may be sent before that one is bound, below.
     const before = ticket.predecessor ? await ticket.predecessor.whenRegistered() : '';
     // Behind a box that rewrites everything, only a SYN from the box's address can be this test's.
     const boxAddress = gate.mode === 'opaque' ? gate.from : undefined;
@@ -263,7 +263,14 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
       // On an opaque port the next test may start once the responder has bound this one's flow.
       client.whenBound(plan.sessionId, testId, BOUND_WAIT_MS).then((r) => r.bound && ticket.bound(), () => undefined);
     } else ticket.bound();
-    if (ticket.predecessor) await ticket.predecessor.whenBound();
+    // Behind the test before it: the rest of ours (which could make a proxy connect to the responder)
+    // once that one is bound; our bare SYN earlier, once that one has its SYN-ACK, but only when the
+    // responder gives that one nothing but SYNs from the box's address: a box that lets some SYNs
+    // through unproxied would otherwise have ours taken for that one's (initiator/schedule.ts).
+    if (ticket.predecessor) {
+      await (boxAddress ? ticket.predecessor.whenAnswered() : ticket.predecessor.whenBound());
+      connection.holdUntil = ticket.predecessor.whenBound();
+    }
     try {
       await test.run(connection, { port, payload: (n) => payloadFor(port, n, plan.payload, plan.responderName) });
     } catch (error) {

@@ -7,10 +7,16 @@
  *  - the first test on a port runs alone until the responder binds its flow: the rule that bound it
  *    tells what the path keeps (or, if it never binds, its attribution when it is collected);
  *  - on a path that keeps the ISN or the port ("identifiable"), tests on the port overlap freely;
- *  - on a path that rewrites them ("opaque"), a test sends its first segment only once every other
- *    test on the port has its flow bound at the responder (the runner asks; a proxy that connects
- *    upstream at once binds within a round trip), so "the only test waiting" stays exact; it
- *    registers meanwhile, naming the test before it, which the responder holds it back behind;
+ *  - on a path that rewrites them ("opaque"), the tests on the port form a chain: each registers
+ *    naming the test before it, which the responder holds it back behind (it is no candidate for any
+ *    flow until that one is bound), and sends nothing that could make a box connect to the responder
+ *    (anything but a bare SYN: the handshake's ACK, data) until the test before it is bound there
+ *    (the runner asks), so "the only test waiting" stays exact. Once the box's address is known
+ *    (the responder then gives a test only SYNs from there), its bare SYN goes earlier, once the
+ *    test before it has its SYN-ACK: a proxy answers a SYN but connects upstream only on the
+ *    handshake's ACK or the request, and a box that connects on the SYN answers only once it has
+ *    (and a SYN that went through was bound before its SYN-ACK left the responder). So each test
+ *    costs the chain about one round trip, not two;
  *  - a test whose run saw segments on its port that nobody could take, while it shared the port,
  *    runs again alone (exclusive).
  *
@@ -56,7 +62,8 @@ export interface Ticket {
   /**
    * On an opaque port, the test started just before this one and not yet bound, if any: this test
    * registers once that one has (naming it, so the responder holds this one back until that one is
-   * bound), and sends its first segment only once that one is bound (or done).
+   * bound), sends its bare SYN once that one has its SYN-ACK (or is bound, or done), and anything
+   * else only once that one is bound (or done).
    */
   readonly predecessor?: Ticket;
   /** The test registered at the responder under this id. */
@@ -65,12 +72,19 @@ export interface Ticket {
   whenRegistered(): Promise<string>;
   /** Resolves once the test's flow is bound (or the test is done). */
   whenBound(): Promise<void>;
+  /** A SYN-ACK answered the test's SYN: on an opaque port, the next test may send its own SYN. */
+  answered(): void;
+  /** Resolves once the test's SYN was answered, or its flow is bound, or the test is done. */
+  whenAnswered(): Promise<void>;
   /** The responder has bound a flow to this test: on an opaque port, the next test may start. */
   bound(): void;
   done(): void;
 }
 
 type Want = 'shared' | 'exclusive';
+
+/** On an opaque port, how many tests of the chain may be under way and not yet bound. */
+export const OPAQUE_CHAIN_AHEAD = 3;
 
 export class PortGate {
   mode: PortMode = 'unknown';
@@ -119,8 +133,9 @@ export class PortGate {
   private allowed(want: Want): boolean {
     if (this.exclusiveHeld) return false;
     if (want === 'exclusive' || this.mode === 'unknown') return this.inFlight === 0;
-    // Opaque: one test may wait for its flow while the next one registers behind it.
-    return this.mode === 'identifiable' || this.unbound.length <= 1;
+    // Opaque: a few tests of the chain under way at once (one waiting to be bound, the next with its
+    // SYN answered, the next registering), so no test waits for the one before it to start.
+    return this.mode === 'identifiable' || this.unbound.length < OPAQUE_CHAIN_AHEAD;
   }
 
   private pump(): void {
@@ -143,6 +158,8 @@ export class PortGate {
     const registered = new Promise<string>((r) => (resolveRegistered = r));
     let resolveBound!: () => void;
     const boundP = new Promise<void>((r) => (resolveBound = r));
+    let resolveAnswered!: () => void;
+    const answeredP = new Promise<void>((r) => (resolveAnswered = r));
     const ticket: Ticket = {
       get exclusive() {
         return exclusive;
@@ -151,8 +168,11 @@ export class PortGate {
       registered: (id) => resolveRegistered(id),
       whenRegistered: () => registered,
       whenBound: () => boundP,
+      answered: () => resolveAnswered(),
+      whenAnswered: () => answeredP,
       bound: () => {
         resolveBound();
+        resolveAnswered();
         const at = this.unbound.indexOf(ticket);
         if (at < 0) return;
         this.unbound.splice(at, 1);
@@ -181,7 +201,10 @@ export class PortGate {
       };
     }
     if (opaque) this.unbound.push(ticket);
-    else resolveBound();
+    else {
+      resolveBound();
+      resolveAnswered();
+    }
     return ticket;
   }
 }

@@ -67,7 +67,7 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     expect(alone.granted()?.exclusive).toBe(true);
   });
 
-  it('on an opaque path lets one test register behind the one waiting for its flow, sending nothing until that one is bound', async () => {
+  it('on an opaque path chains the tests: each registers behind the one before, sends its bare SYN once that one is answered, the rest once it is bound', async () => {
     const gate = new PortGate();
     const first = enter(gate);
     await tick();
@@ -76,32 +76,49 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     const a = enter(gate);
     const b = enter(gate);
     const c = enter(gate);
+    const d = enter(gate);
     await tick();
     expect(a.granted()?.predecessor).toBeUndefined();
     expect(b.granted()?.predecessor).toBe(a.granted());
-    expect(c.granted()).toBeUndefined();
-    // b registers only after a has, naming a; it may send once a is bound
+    expect(c.granted()?.predecessor).toBe(b.granted());
+    // OPAQUE_CHAIN_AHEAD tests under way and unbound: the next one waits
+    expect(d.granted()).toBeUndefined();
+    // b registers only after a has, naming a
     let bRegisteredBehind: string | undefined;
     void b.granted()!.predecessor!.whenRegistered().then((id) => (bRegisteredBehind = id));
-    let bMaySend = false;
-    void b.granted()!.predecessor!.whenBound().then(() => (bMaySend = true));
+    let bSyn = false;
+    let bRest = false;
+    void b.granted()!.predecessor!.whenAnswered().then(() => (bSyn = true));
+    void b.granted()!.predecessor!.whenBound().then(() => (bRest = true));
     await tick();
     expect(bRegisteredBehind).toBeUndefined();
     a.granted()!.registered('test-a');
     await tick();
     expect(bRegisteredBehind).toBe('test-a');
-    expect(bMaySend).toBe(false);
+    expect(bSyn).toBe(false);
+    // a's SYN answered (by the proxy): b's SYN may go, nothing else of b's yet
+    a.granted()!.answered();
+    await tick();
+    expect(bSyn).toBe(true);
+    expect(bRest).toBe(false);
+    expect(d.granted()).toBeUndefined();
     a.granted()!.bound();
     await tick();
-    expect(bMaySend).toBe(true);
-    expect(c.granted()?.predecessor).toBe(b.granted());
-    // A test that never binds (its proxy never connects) holds the next one until it is done.
-    const d = enter(gate);
+    expect(bRest).toBe(true);
+    expect(d.granted()?.predecessor).toBe(c.granted());
+    // A test that never binds (its proxy never connects) holds the rest of the next one until it is done.
+    let cRest = false;
+    void c.granted()!.predecessor!.whenBound().then(() => (cRest = true));
+    const e = enter(gate);
     await tick();
-    expect(d.granted()).toBeUndefined();
+    expect(e.granted()).toBeUndefined();
+    b.granted()!.answered();
+    await tick();
+    expect(cRest).toBe(false);
     b.granted()!.done();
     await tick();
-    expect(d.granted()?.predecessor).toBe(c.granted());
+    expect(cRest).toBe(true);
+    expect(e.granted()?.predecessor).toBe(d.granted());
   });
 
   it('gives an exclusive run the port to itself, and holds back whoever came after it', async () => {
@@ -128,6 +145,7 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     gate.learn('opaque');
     const a = enter(gate);
     const b = enter(gate);
+    const c = enter(gate);
     const waitingFirst = enter(gate);
     const waitingSecond = enter(gate);
     await tick();
@@ -137,15 +155,15 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     await tick();
     a.granted()!.done();
     await tick();
-    // one test may wait for its flow while the next registers behind it: b, then a's run again
-    expect(againOfA.granted()?.predecessor).toBe(b.granted());
+    // the chain moves on by one: a's run again, behind c
+    expect(againOfA.granted()?.predecessor).toBe(c.granted());
     expect(againOfB.granted()).toBeUndefined();
     expect(waitingFirst.granted()).toBeUndefined();
     b.granted()!.done();
     await tick();
     expect(againOfB.granted()?.predecessor).toBe(againOfA.granted());
     expect(waitingFirst.granted()).toBeUndefined();
-    againOfA.granted()!.done();
+    c.granted()!.done();
     await tick();
     expect(waitingFirst.granted()?.predecessor).toBe(againOfB.granted());
     expect(waitingSecond.granted()).toBeUndefined();
@@ -161,10 +179,12 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     const b = enter(gate);
     const c = enter(gate);
     const d = enter(gate);
+    const e = enter(gate);
     await tick();
     expect(b.granted()).toBeDefined();
     expect(c.granted()).toBeDefined();
-    expect(d.granted()).toBeUndefined();
+    expect(d.granted()).toBeDefined();
+    expect(e.granted()).toBeUndefined();
   });
 
   it('waits three round trips (200 ms at least, the user\'s ceiling at most) once a handshake measured one', () => {
