@@ -40,6 +40,15 @@ const TLS_VERIFY_CODES = new Set([
 /** SNI and the name checked in the certificate: a DNS name (an address is checked against the certificate's IP entries). */
 const serverNameFor = (name: string): string | undefined => (isIP(name.replace(/^\[|\]$/g, '')) ? undefined : name);
 
+/** How many times a request that changes the responder's state is sent when its answer does not come. */
+export const CONTROL_ATTEMPTS = 3;
+
+/** The HTTP status the responder refused a request with, if it did. */
+const refusalStatus = (error: unknown): number | undefined => (error instanceof MbprobeError && error.code === 'CONTROL_REFUSED' ? (error as { status?: number }).status : undefined);
+
+/** The request's answer never came (a timeout, a reset connection): the responder may or may not have acted on it. */
+const isUnreachable = (error: unknown): boolean => error instanceof MbprobeError && error.code === 'RESPONDER_UNREACHABLE';
+
 /** The initiator's side of the control protocol (see responder/control-api.ts). */
 export class ControlClient {
   private readonly base: string;
@@ -77,8 +86,21 @@ export class ControlClient {
     return this.call('POST', '/sessions', request);
   }
 
-  registerTest(sessionId: string, request: RegisterTestRequest): Promise<unknown> {
-    return this.call('POST', `/sessions/${sessionId}/tests`, request);
+  /**
+   * Registers a test, sending the request again (up to CONTROL_ATTEMPTS times) when its answer does
+   * not come: on a lossy path a request can outlast its timeout. A test the responder registered
+   * while the initiator gave up on it would stay a candidate for flows nobody else may take; a
+   * repeat refused as a duplicate means the first one arrived.
+   */
+  async registerTest(sessionId: string, request: RegisterTestRequest): Promise<unknown> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.call('POST', `/sessions/${sessionId}/tests`, request);
+      } catch (error) {
+        if (attempt > 1 && refusalStatus(error) === 409) return { testId: request.testId };
+        if (!isUnreachable(error) || attempt >= CONTROL_ATTEMPTS) throw error;
+      }
+    }
   }
 
   /** Resolves once the responder has bound a flow to the test (by which rule), or says it has not after `waitMs`. */
@@ -86,8 +108,22 @@ export class ControlClient {
     return this.call('POST', `/sessions/${sessionId}/tests/${encodeURIComponent(testId)}/bound?waitMs=${Math.round(waitMs)}`, undefined, this.timeoutMs + waitMs);
   }
 
-  collect(sessionId: string, testId: string, settleMs: number): Promise<TestSegmentsResponse> {
-    return this.call('POST', `/sessions/${sessionId}/tests/${encodeURIComponent(testId)}/collect?settleMs=${settleMs}`);
+  /**
+   * Collects a test's view (the responder forgets the test then), sending the request again when its
+   * answer does not come, as registerTest does. A repeat answered "no such test" means the first
+   * one was served and its answer lost: the view is gone, and the error says so.
+   */
+  async collect(sessionId: string, testId: string, settleMs: number): Promise<TestSegmentsResponse> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.call('POST', `/sessions/${sessionId}/tests/${encodeURIComponent(testId)}/collect?settleMs=${settleMs}`);
+      } catch (error) {
+        if (attempt > 1 && refusalStatus(error) === 404) {
+          throw new MbprobeError('CONTROL_REFUSED', `the responder handed over the view of test ${testId}, but its answer was lost on the way (${attempt} requests)`, { cause: error });
+        }
+        if (!isUnreachable(error) || attempt >= CONTROL_ATTEMPTS) throw error;
+      }
+    }
   }
 
   closeSession(sessionId: string): Promise<unknown> {
@@ -112,7 +148,7 @@ export class ControlClient {
       try {
         reason = (JSON.parse(text) as { error?: string }).error ?? text;
       } catch { /* plain text answer */ }
-      throw new MbprobeError('CONTROL_REFUSED', `the responder refused ${method} ${path}: ${response.status} ${reason}`);
+      throw Object.assign(new MbprobeError('CONTROL_REFUSED', `the responder refused ${method} ${path}: ${response.status} ${reason}`), { status: response.status });
     }
     return (text ? JSON.parse(text) : undefined) as T;
   }

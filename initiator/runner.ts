@@ -194,7 +194,7 @@ async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, pr
     detail.reason = `${last.verdict}, not confirmed: ${plan.signal?.aborted ? 'the run was interrupted before a confirming run' : 'no local port was left for a confirming run'}`;
     detail.unconfirmedVerdict = last.verdict;
   }
-  if (attempts.length > 1) detail.runs = attempts.map((a) => ({ verdict: a.verdict, ...(a.lossSigns.length ? { lossSigns: a.lossSigns } : {}) }));
+  if (attempts.length > 1) detail.runs = attempts.map((a) => ({ verdict: a.verdict, ...(a.lossSigns.length ? { lossSigns: a.lossSigns } : {}), ...(a.detail.errors ? { errors: a.detail.errors } : {}) }));
   // A confirming run started early and not needed: said, though its verdict counts for nothing.
   if (unused !== undefined) detail.unusedRun = unused;
   const id = store.insertTest({ runId: plan.runId, name: test.name, port, seq: job.seq, startedAt: attempts[0].startedAt, finishedAt: last.finishedAt, verdict, detail, ...last.rows });
@@ -220,6 +220,8 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   const testId = `${job.seq}-${test.name}-${port}${attempt ? `-run${attempt + 1}` : ''}`;
   const notes: Record<string, unknown> = {};
   let responderView: TestObservations['responder'];
+  /** The registration was sent and the test not collected since: the responder may hold it. */
+  let mayBeRegistered = false;
   let attribution: string[] = [];
   const timing = { ...plan.timing, timeoutMs: shared.rtt.initialWaitMs(plan.timing.timeoutMs) };
   const connection = prober.open({ local: { address: plan.local, port: localPort }, remote: { address: plan.responder, port }, timing, isn });
@@ -233,6 +235,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     const before = ticket.predecessor ? await ticket.predecessor.whenRegistered() : '';
     // Behind a box that rewrites everything, only a SYN from the box's address can be this test's.
     const boxAddress = gate.mode === 'opaque' ? gate.from : undefined;
+    mayBeRegistered = true;
     await client.registerTest(plan.sessionId, {
       testId, name: test.name, port, initiatorPort: localPort, initiatorIsn: isn, plan: test.plan ?? {}, ...(before ? { after: before } : {}),
       ...(boxAddress ? { from: boxAddress } : {}),
@@ -279,6 +282,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     // In-flight segments reach the responder about half a round trip after they left.
     const settle = Math.min(2000, plan.settleMs + Math.ceil((shared.rtt.ms ?? 0) / 2));
     const collected = await client.collect(plan.sessionId, testId, settle);
+    mayBeRegistered = false;
     attribution = collected.attribution;
     // On a port whose path keeps the initiator's ISN or port, a test's own SYN is attributed by them,
     // and behind a box whose address the test named only the box's SYNs are candidates: a stranger's
@@ -301,6 +305,10 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   } finally {
     connection.dispose();
     shared.rtt.add(connection.rttMs);
+    // A run that failed while the responder may hold it registered: it would stay a candidate for
+    // the flows of the tests after it on the port (behind a proxy, the only one waiting), so it is
+    // collected, whatever comes back, before they go on.
+    if (mayBeRegistered) await client.collect(plan.sessionId, testId, 0).catch(() => undefined);
     ticket.done();
   }
   Object.assign(notes, connection.notes);

@@ -1,0 +1,82 @@
+/**
+ * The initiator's control requests on a lossy path: a registration or a collection whose answer does
+ * not come is sent again, so the responder never keeps a test the initiator gave up on (behind a
+ * split-connection proxy it would take the next test's flow). A stand-in responder here serves
+ * the first request of each kind without ever answering it.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ControlClient } from '../../initiator/control-client.js';
+
+const REGISTRATION = { testId: 't1', name: 'syn-mss', port: 80, initiatorPort: 40000, initiatorIsn: 1, plan: {} };
+
+/** A responder that acts on every request but leaves the first of each path unanswered; counts what it got. */
+async function swallowingFirst(answer: (path: string, seen: number) => { status: number; body: unknown }): Promise<{ server: Server; port: number; seen: Map<string, number> }> {
+  const seen = new Map<string, number>();
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    const count = (seen.get(path) ?? 0) + 1;
+    seen.set(path, count);
+    req.resume();
+    req.on('end', () => {
+      if (count === 1) return; // served, but its answer never leaves
+      const { status, body } = answer(path, count);
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as AddressInfo).port, seen };
+}
+
+describe('control requests whose answer does not come (initiator/control-client.ts)', () => {
+  let server: Server | undefined;
+  afterEach(() => {
+    server?.closeAllConnections();
+    server?.close();
+  });
+
+  it('registers a test again, and takes "already registered" for the first one having arrived', async () => {
+    const stand = await swallowingFirst(() => ({ status: 409, body: { error: 'test t1 is already registered in this session' } }));
+    server = stand.server;
+    const client = new ControlClient('127.0.0.1', stand.port, 300, { insecure: true });
+    await expect(client.registerTest('s', REGISTRATION)).resolves.toEqual({ testId: 't1' });
+    expect(stand.seen.get('/v1/sessions/s/tests')).toBe(2);
+    client.close();
+  });
+
+  it('collects again, and says the view was lost when the first collection was served', async () => {
+    const stand = await swallowingFirst(() => ({ status: 404, body: { error: 'no active test t1' } }));
+    server = stand.server;
+    const client = new ControlClient('127.0.0.1', stand.port, 300, { insecure: true });
+    await expect(client.collect('s', 't1', 0)).rejects.toThrow(/handed over the view of test t1, but its answer was lost/);
+    expect(stand.seen.get('/v1/sessions/s/tests/t1/collect')).toBe(2);
+    client.close();
+  });
+
+  it('does not send again a request the responder refused', async () => {
+    const stand = await swallowingFirst(() => ({ status: 400, body: {} }));
+    server = stand.server;
+    // the first answer does come here: a refusal is final
+    stand.seen.set('/v1/sessions/s/tests', 1);
+    const client = new ControlClient('127.0.0.1', stand.port, 300, { insecure: true });
+    await expect(client.registerTest('s', REGISTRATION)).rejects.toThrow(/refused/);
+    expect(stand.seen.get('/v1/sessions/s/tests')).toBe(2);
+    client.close();
+  });
+
+  it('gives up after three requests without an answer', async () => {
+    const stand = await swallowingFirst(() => ({ status: 201, body: {} }));
+    server = stand.server;
+    server.removeAllListeners('request');
+    server.on('request', (req) => {
+      const path = (req.url ?? '').split('?')[0];
+      stand.seen.set(path, (stand.seen.get(path) ?? 0) + 1);
+      req.resume();
+    });
+    const client = new ControlClient('127.0.0.1', stand.port, 200, { insecure: true });
+    await expect(client.registerTest('s', REGISTRATION)).rejects.toThrow(/cannot reach/);
+    expect(stand.seen.get('/v1/sessions/s/tests')).toBe(3);
+    client.close();
+  });
+});
