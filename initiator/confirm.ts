@@ -10,8 +10,8 @@
  *    loss, or when a second run of the test gives it again; dropped, reply-dropped and
  *    inconclusive always need that second run, and dropped needs three copies of its probe gone over
     its runs as well.
- * A run whose responder may have taken a stranger's connection for the test's publishes nothing
- * and is run again.
+ * A run whose responder may have taken a stranger's connection for the test's, or whose segments
+ * partly went past the box that relays the port's connections, publishes nothing and is run again.
  * A run that an end did not fully see (the responder recorded segments without answering them or its
  * answers never left it, or either end's capture lost packets while the run went on) publishes only
  * "no interference"; anything else is run again, and such runs count for nothing in confirming
@@ -53,6 +53,12 @@ export interface TestRun {
    * the test was the one waiting on the port, and then saw SYNs from other addresses nobody took.
    */
   ambiguous?: boolean;
+  /**
+   * Behind a box that rewrites everything, some of the run's segments reached the responder from
+   * another address than the box's (a segment a box's connection tracking judged out of window and
+   * let through untranslated): the run saw a path its other runs do not.
+   */
+  bypassed?: boolean;
 }
 
 /** Copies of a probe (over all its runs) that must be gone for dropped. */
@@ -66,19 +72,21 @@ export function decide(kinds: VerdictKinds, allRuns: readonly TestRun[]): Decisi
   // A run whose segments may have been a stranger's proves nothing at all; a run an end did not fully
   // see or answer proves nothing but "no interference" (which rests on what arrived). Either is run
   // again, and counts for nothing in what the others confirm.
-  const unusable = (r: TestRun): boolean => r.ambiguous === true || (r.incompleteView === true && r.verdict !== kinds.clean);
+  const unusable = (r: TestRun): boolean => r.ambiguous === true || r.bypassed === true || (r.incompleteView === true && r.verdict !== kinds.clean);
   if (!unusable(last) && last.verdict === kinds.clean) return { final: true, verdict: kinds.clean };
   if (unusable(last)) {
     if (allRuns.length < MAX_TEST_RUNS) return { final: false };
     const short = allRuns.filter((r) => r.incompleteView).length;
     const ambiguous = allRuns.filter((r) => r.ambiguous).length;
+    const bypassed = allRuns.filter((r) => r.bypassed).length;
     const why = [
       ...(short ? [`in ${short} of ${allRuns.length} runs an end did not see all of the run (the responder recorded segments without answering them or its answers did not leave it, or a capture lost packets: an overloaded host)`] : []),
       ...(ambiguous ? [`in ${ambiguous} of ${allRuns.length} runs the responder may have taken a stranger's connection for the test's (other SYNs arrived that nobody took)`] : []),
+      ...(bypassed ? [`in ${bypassed} of ${allRuns.length} runs segments of the test reached the responder past the box that relays the port's other connections`] : []),
     ];
     return { final: true, verdict: 'inconclusive', reason: `${why.join('; ')}, and the other runs did not settle the verdict (${allRuns.map((r) => r.verdict).join(', ')})` };
   }
-  const runs = allRuns.filter((r) => !r.incompleteView && !r.ambiguous);
+  const runs = allRuns.filter((r) => !r.incompleteView && !r.ambiguous && !r.bypassed);
   // Dropped needs two runs, and three copies of the probe gone over them: a probe sent once per run
   // (proactive-ack's) takes three runs. Three copies lost in one run happen once in a thousand
   // exchanges on a path losing 10%, and a catalogue makes hundreds of exchanges.

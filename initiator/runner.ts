@@ -220,6 +220,8 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   const testId = `${job.seq}-${test.name}-${port}${attempt ? `-run${attempt + 1}` : ''}`;
   const notes: Record<string, unknown> = {};
   let responderView: TestObservations['responder'];
+  /** Behind a box that rewrites everything: its address, as the port's first test showed it. */
+  let boxAddress: string | undefined;
   /** The registration was sent and the test not collected since: the responder may hold it. */
   let mayBeRegistered = false;
   let attribution: string[] = [];
@@ -234,7 +236,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     // it); what may be sent before that one is bound, below.
     const before = ticket.predecessor ? await ticket.predecessor.whenRegistered() : '';
     // Behind a box that rewrites everything, only a SYN from the box's address can be this test's.
-    const boxAddress = gate.mode === 'opaque' ? gate.from : undefined;
+    boxAddress = gate.mode === 'opaque' ? gate.from : undefined;
     mayBeRegistered = true;
     await client.registerTest(plan.sessionId, {
       testId, name: test.name, port, initiatorPort: localPort, initiatorIsn: isn, plan: test.plan ?? {}, ...(before ? { after: before } : {}),
@@ -312,6 +314,9 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     ticket.done();
   }
   Object.assign(notes, connection.notes);
+  // Behind a box that rewrites everything and whose address is known, a flow of the test from any
+  // other address went past it (responder/registry.ts attributes such a segment by our ISN or port).
+  const bypassed = boxAddress ? attribution.map((a) => a.slice(0, a.lastIndexOf(' by '))).filter((flow) => !flow.startsWith(`${boxAddress}|`)) : [];
   const initiatorLost = prober.captureLost() - initiatorLostBefore;
   const observations: TestObservations = {
     name: test.name,
@@ -342,6 +347,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     ...(unattributed && !alone ? [`${unattributed} segments on port ${port} that no test could take while others ran on it`] : []),
     ...(responderShort.behind ? [`${responderShort.behind} of its segments recorded but not answered by the responder, which was behind a flood`] : []),
     ...(responderShort.notSent ? [`${responderShort.notSent} answers of the responder recorded as sent that never left it (its socket's buffer was full)`] : []),
+    ...(bypassed.length ? [`flows ${bypassed.join(', ')} reached the responder from another address than the box's (${boxAddress}) that relays the port's connections`] : []),
     ...(strangerSyns ? [`${strangerSyns} SYNs from other addresses on port ${port} that nobody took after a flow was given to the test only because it was the one waiting`] : []),
     ...(initiatorLost > 0 ? [`${initiatorLost} packets lost by the initiator's capture while it ran (some may have been its answers)`] : []),
     ...(responderShort.captureLost ? [`${responderShort.captureLost} segments lost by the responder's capture while it ran (some may have been its own)`] : []),
@@ -354,6 +360,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     waited: connection.resends > 0 || connection.timeoutWaitMs > 0,
     ...(responderShort.behind || responderShort.notSent || responderShort.captureLost || initiatorLost > 0 ? { incompleteView: true } : {}),
     ...(strangerSyns ? { ambiguous: true } : {}),
+    ...(bypassed.length ? { bypassed: true } : {}),
   };
 }
 

@@ -52,6 +52,17 @@ describe('when a verdict is published (initiator/confirm.ts)', () => {
     expect((three as { reason: string }).reason).toMatch(/in 3 of 3 runs the responder may have taken a stranger's connection/);
   });
 
+  it('publishes nothing from a run whose segments partly went past the box that relays the port\'s connections', () => {
+    const PAST = 'flows 198.18.0.2|34123|80 reached the responder from another address than the box\'s (198.19.0.1) that relays the port\'s connections';
+    const bypassed = (verdict: string) => ({ ...run(verdict, PAST), bypassed: true });
+    // ack-hole's probe leaked past a proxy's connection tracking once: not "passed"
+    expect(decide({ clean: 'passed' }, [bypassed('passed')])).toEqual({ final: false });
+    expect(decide({ clean: 'passed' }, [bypassed('passed'), { ...run('dropped', LOST), probeCopies: 3 }, { ...run('dropped', LOST), probeCopies: 3 }])).toEqual({ final: true, verdict: 'dropped' });
+    const three = decide({ clean: 'passed' }, [bypassed('passed'), bypassed('passed'), bypassed('passed')]);
+    expect(three).toMatchObject({ final: true, verdict: 'inconclusive' });
+    expect((three as { reason: string }).reason).toMatch(/in 3 of 3 runs segments of the test reached the responder past the box/);
+  });
+
   it('publishes a verdict resting on what arrived, whatever else the path lost', () => {
     expect(decide({ clean: 'passed' }, [run('removed', LOST)])).toEqual({ final: true, verdict: 'removed' });
   });
