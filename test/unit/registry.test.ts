@@ -160,6 +160,28 @@ describe('attribution while tests share a port (responder/registry.ts)', () => {
     void a;
   });
 
+  it('behind a box the test named, records a segment of the test that went past the box, but holds the chain until the box\'s connection comes', async () => {
+    const registry = new Registry();
+    const session = registry.openSession('198.18.0.2', '198.18.0.2', 'lab', 0);
+    const box = '198.19.0.1';
+    const a = registry.register(session, { testId: 'a', name: 'a', port: 34343, initiatorPort: 40000, initiatorIsn: 1000, plan: {}, from: box }, 0) as Exclude<ReturnType<Registry['register']>, 'duplicate'>;
+    registry.register(session, { testId: 'b', name: 'b', port: 34343, initiatorPort: 40001, initiatorIsn: 5000, plan: {}, after: 'a', from: box }, 0);
+    let bound: string | undefined;
+    void registry.whenBound(a, 5000).then((r) => (bound = r));
+    // a's probe, out of the proxy's window, let through untranslated: a's (by its ISN), recorded
+    expect(registry.attribute(seg('198.18.0.2', 40000, 1001, TcpFlag.ACK))).toMatchObject({ rule: 'isn', test: { testId: 'a' } });
+    await Promise.resolve();
+    expect(bound).toBeUndefined();
+    expect(registry.boundFrom(a)).toBeUndefined();
+    // the proxy's connection for a is still a's, not b's
+    expect(registry.attribute(seg(box, 50000, 77))).toMatchObject({ rule: 'only-test', test: { testId: 'a' } });
+    await Promise.resolve();
+    expect(bound).toBe('only-test');
+    expect(a.attribution).toEqual(['198.18.0.2|40000|34343 by isn', `${box}|50000|34343 by only-test`]);
+    // and only now is b the one waiting
+    expect(registry.attribute(seg(box, 50001, 78))).toMatchObject({ rule: 'only-test', test: { testId: 'b' } });
+  });
+
   it('releases a held-back test when the one before it is collected without ever binding', () => {
     const { registry, active: [a] } = registryWith({ id: 'a', port: 40000, isn: 1000 });
     const session = registry.allSessions()[0];
