@@ -44,14 +44,24 @@ export async function settledHandshake(connection: ProbeConnection): Promise<Obs
 
 /**
  * The script of tests whose probe is one data segment: an ordinary handshake, `bytes` of payload
- * shaped for the port (with `extra` in the segment), then an orderly close. Nothing is sent after a
- * handshake that failed or was reset.
+ * shaped for the port (with `extra` in the segment), then an orderly close (endAfter: a RST if the
+ * segment went unanswered). Nothing is sent after a handshake that failed or was reset.
  */
 export async function connectSendAndClose(connection: ProbeConnection, context: RunContext, bytes: number, extra?: Partial<SegmentSpec>): Promise<void> {
   const synAck = await handshake(connection);
   if (!synAck) return;
-  await connection.sendData(context.payload(bytes), extra);
-  await connection.close();
+  await endAfter(connection, await connection.sendData(context.payload(bytes), extra));
+}
+
+/**
+ * Ends a connection after its probe, by how the probe was answered: an orderly close after an ACK; a
+ * RST when nothing answered it (dropped, or every answer lost), since a FIN behind a segment that
+ * never arrived waits as long again for nothing (a box holding the stream never gets past the gap);
+ * nothing after a RST.
+ */
+export async function endAfter(connection: ProbeConnection, answer: Observed | undefined): Promise<void> {
+  if (answer === undefined) await connection.abort();
+  else if (!isRst(answer)) await connection.close();
 }
 
 /**

@@ -1,5 +1,5 @@
 import { TcpFlag } from '../../shared/wire/tcp.js';
-import { settledHandshake, timestampsIfOffered } from '../probe-scripts.js';
+import { endAfter, settledHandshake, timestampsIfOffered } from '../probe-scripts.js';
 import { first, flagsOf, hasData, isDataAck, responderIsns, seqOffset, sharedVerdict } from '../judge-helpers.js';
 import type { TestCase } from '../test-case.js';
 import { dataProbe } from '../probe-segments.js';
@@ -19,8 +19,7 @@ export const ackHole: TestCase = {
     // the probe (which a proxy's conntrack may pass by, untranslated) arrives.
     const synAck = await settledHandshake(connection);
     if (!synAck) return;
-    await connection.sendData(context.payload(PROBE_BYTES), { ack: (connection.rcvNxt + ACK_AHEAD) >>> 0, options: timestampsIfOffered(connection, synAck) });
-    await connection.close();
+    await endAfter(connection, await connection.sendData(context.payload(PROBE_BYTES), { ack: (connection.rcvNxt + ACK_AHEAD) >>> 0, options: timestampsIfOffered(connection, synAck) }));
   },
   judge(obs) {
     const shared = sharedVerdict(obs, hasData, isDataAck);
