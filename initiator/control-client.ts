@@ -93,14 +93,7 @@ export class ControlClient {
    * repeat refused as a duplicate means the first one arrived.
    */
   async registerTest(sessionId: string, request: RegisterTestRequest): Promise<unknown> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.call('POST', `/sessions/${sessionId}/tests`, request);
-      } catch (error) {
-        if (attempt > 1 && refusalStatus(error) === 409) return { testId: request.testId };
-        if (!isUnreachable(error) || attempt >= CONTROL_ATTEMPTS) throw error;
-      }
-    }
+    return this.sentAgain(() => this.call('POST', `/sessions/${sessionId}/tests`, request), (status) => (status === 409 ? { testId: request.testId } : undefined));
   }
 
   /** Resolves once the responder has bound a flow to the test (by which rule), or says it has not after `waitMs`. */
@@ -114,13 +107,25 @@ export class ControlClient {
    * one was served and its answer lost: the view is gone, and the error says so.
    */
   async collect(sessionId: string, testId: string, settleMs: number): Promise<TestSegmentsResponse> {
+    return this.sentAgain(() => this.call<TestSegmentsResponse>('POST', `/sessions/${sessionId}/tests/${encodeURIComponent(testId)}/collect?settleMs=${settleMs}`), (status, attempt, error) => {
+      if (status !== 404) return undefined;
+      throw new MbprobeError('CONTROL_REFUSED', `the responder handed over the view of test ${testId}, but its answer was lost on the way (${attempt} requests)`, { cause: error });
+    });
+  }
+
+  /**
+   * Sends a request that changes the responder's state, again (up to CONTROL_ATTEMPTS times) while
+   * its answer does not come. A repeat the responder refuses goes to `onRepeatRefused` with the
+   * status: what it returns is the answer (the first request arrived), undefined passes the refusal on.
+   */
+  private async sentAgain<T>(send: () => Promise<T>, onRepeatRefused: (status: number, attempt: number, error: unknown) => T | undefined): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.call('POST', `/sessions/${sessionId}/tests/${encodeURIComponent(testId)}/collect?settleMs=${settleMs}`);
+        return await send();
       } catch (error) {
-        if (attempt > 1 && refusalStatus(error) === 404) {
-          throw new MbprobeError('CONTROL_REFUSED', `the responder handed over the view of test ${testId}, but its answer was lost on the way (${attempt} requests)`, { cause: error });
-        }
+        const status = attempt > 1 ? refusalStatus(error) : undefined;
+        const answer = status === undefined ? undefined : onRepeatRefused(status, attempt, error);
+        if (answer !== undefined) return answer;
         if (!isUnreachable(error) || attempt >= CONTROL_ATTEMPTS) throw error;
       }
     }

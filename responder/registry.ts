@@ -99,13 +99,13 @@ export interface ActiveTest {
   /** Only-test gives it only a SYN from this address (RegisterTestRequest.from). */
   from?: string;
   /**
-   * The rule that bound its first flow that counts: any flow, or, for a test that named the box's
+   * Its first flow that counts, and the rule that bound it: any flow, or, for a test that named the box's
    * address (`from`), only a flow from there. A segment of the test that went past the box (by ISN
    * from the initiator's address: one a box's connection tracking let through untranslated) is
    * recorded as the test's, but the test still waits for the box's connection: were it bound, the
    * test after it would be released and take that connection.
    */
-  boundBy?: AttributionRule;
+  bound?: { flow: string; rule: AttributionRule };
   /** The capture's losses (all segments, anyone's) when the test registered: what it lost while the test ran is counted from here. */
   lostAtStart: number;
 }
@@ -181,7 +181,7 @@ export class Registry {
     this.byInitiatorPort.set(`${port}|${initiatorPort}`, test);
     // Held back behind a test of the session that is still waiting for its flow, until that one has one.
     const before = request.after ? this.tests.get(`${session.id}/${request.after}`) : undefined;
-    if (before && before.boundBy === undefined) this.heldBack.set(before, [...(this.heldBack.get(before) ?? []), test]);
+    if (before && before.bound === undefined) this.heldBack.set(before, [...(this.heldBack.get(before) ?? []), test]);
     else this.waitingOn(port).add(test);
     return test;
   }
@@ -252,15 +252,14 @@ export class Registry {
     for (const key of this.unattributedFromWatched.keys()) if (key.endsWith(`|${address}`)) this.unattributedFromWatched.delete(key);
   }
 
-  /** The source address of the test's first flow, if it is bound. */
+  /** The source address of the flow that bound the test, if it is bound. */
   boundFrom(test: ActiveTest): string | undefined {
-    const first = test.attribution[0];
-    return first === undefined || test.boundBy === undefined ? undefined : first.slice(0, first.indexOf('|'));
+    return test.bound?.flow.slice(0, test.bound.flow.indexOf('|'));
   }
 
   /** Resolves with the rule once the test binds a flow (at once if it has), or undefined after `waitMs`. */
   whenBound(test: ActiveTest, waitMs: number): Promise<AttributionRule | undefined> {
-    if (test.boundBy !== undefined) return Promise.resolve(test.boundBy);
+    if (test.bound !== undefined) return Promise.resolve(test.bound.rule);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         test.onBound.splice(test.onBound.indexOf(done), 1);
@@ -268,7 +267,7 @@ export class Registry {
       }, waitMs);
       const done = (r: AttributionRule): void => {
         clearTimeout(timer);
-        resolve(test.boundBy !== undefined ? r : undefined);
+        resolve(test.bound !== undefined ? r : undefined);
       };
       test.onBound.push(done);
     });
@@ -383,7 +382,7 @@ export class Registry {
     test.segments = test.segments.filter((s) => !strangers.includes(flowOfRecorded(s) ?? ''));
     this.settleProvisional(test);
     test.strangerSyns = 0;
-    test.boundBy = undefined;
+    test.bound = undefined;
     return this.bind(test, flow, 'isn');
   }
 
@@ -393,8 +392,8 @@ export class Registry {
     test.attribution.push(`${flow} by ${rule}`);
     this.flows.set(flow, test);
     // Behind a box whose address the test named, only the box's connection binds it.
-    if (test.boundBy !== undefined || (test.from !== undefined && !flow.startsWith(`${test.from}|`))) return { test, rule };
-    test.boundBy = rule;
+    if (test.bound !== undefined || (test.from !== undefined && !flow.startsWith(`${test.from}|`))) return { test, rule };
+    test.bound = { flow, rule };
     if (first && rule === 'only-test') {
       this.provisional.set(`${test.port}|${test.initiatorIsn}`, test);
       test.onlyTestBoundAt = Date.now();
