@@ -204,9 +204,19 @@ async function runAgainst(responderName: string, opts: RunOptions, transport: Co
   })).address;
   const route = sourceRouteTo(responder);
   const client = new ControlClient(responder, controlPort, undefined, { ...transport, serverName: responderName });
-  const hello = await client.hello();
+  // Meanwhile, a control connection for each test that may register at once (and each port's wait
+  // for a flow): ready (its handshakes and its own hello done) by the time the session is open, so
+  // that the first registrations cost a round trip each, not a TCP and TLS handshake more.
+  void client.warm(Math.min(concurrency, tests.length * ports.length) + ports.length);
+  const hello = await client.hello().catch((error: unknown) => {
+    client.close();
+    throw error;
+  });
   const missing = ports.filter((p) => !hello.ports.includes(p));
-  if (missing.length) throw new UsageError('PORT_NOT_SERVED', `the responder does not answer on port ${missing.join(', ')} (it serves ${hello.ports.join(', ')})`);
+  if (missing.length) {
+    client.close();
+    throw new UsageError('PORT_NOT_SERVED', `the responder does not answer on port ${missing.join(', ')} (it serves ${hello.ports.join(', ')})`);
+  }
 
   const store = Store.open(opts.db, { createdBy: `mbprobe-initiator ${TOOL_VERSION}` });
   const runId = randomUUID();
@@ -218,11 +228,7 @@ async function runAgainst(responderName: string, opts: RunOptions, transport: Co
     cleanups.push(() => reserved.release());
     // One request on the control connection opened by hello(): about one round trip, the first estimate of the path's.
     const sessionStarted = performance.now();
-    const opening = client.openSession({ label: opts.label, initiatorAddress: route.source, toolVersion: TOOL_VERSION });
-    // Meanwhile, a control connection for each test that may register at once (and each port's wait
-    // for a flow), so that registering costs a round trip, not a TCP and TLS handshake more.
-    void client.warm(Math.min(concurrency, tests.length * ports.length) + ports.length);
-    const session = await opening;
+    const session = await client.openSession({ label: opts.label, initiatorAddress: route.source, toolVersion: TOOL_VERSION });
     const rttHintMs = performance.now() - sessionStarted;
     cleanups.push(() => client.closeSession(session.sessionId).catch(() => undefined));
     store.insertRun({

@@ -10,7 +10,7 @@
  *    loss, or when a second run of the test gives it again; dropped, reply-dropped and
  *    inconclusive always need that second run, and dropped needs three copies of its probe gone over
     its runs as well.
- * A run whose responder may have taken a stranger's connection for the test's, or whose segments
+ * A run whose responder may have taken a stranger's or another test's connection for the test's, or whose segments
  * partly went past the box that relays the port's connections, publishes nothing and is run again.
  * A run that an end did not fully see (the responder recorded segments without answering them or its
  * answers never left it, or either end's capture lost packets while the run went on) publishes only
@@ -50,7 +50,8 @@ export interface TestRun {
   incompleteView?: boolean;
   /**
    * The responder may have recorded a stranger's connection as the run's: it took a flow only because
-   * the test was the one waiting on the port, and then saw SYNs from other addresses nobody took.
+   * the test was the one waiting on the port, and then saw SYNs from other addresses nobody took; or
+   * a flow given to the run carried data with another run's token (another test's late connection).
    */
   ambiguous?: boolean;
   /**
@@ -81,7 +82,7 @@ export function decide(kinds: VerdictKinds, allRuns: readonly TestRun[]): Decisi
     const bypassed = allRuns.filter((r) => r.bypassed).length;
     const why = [
       ...(short ? [`in ${short} of ${allRuns.length} runs an end did not see all of the run (the responder recorded segments without answering them or its answers did not leave it, or a capture lost packets: an overloaded host)`] : []),
-      ...(ambiguous ? [`in ${ambiguous} of ${allRuns.length} runs the responder may have taken a stranger's connection for the test's (other SYNs arrived that nobody took)`] : []),
+      ...(ambiguous ? [`in ${ambiguous} of ${allRuns.length} runs the responder may have taken a stranger's or another test's connection for the test's (other SYNs arrived that nobody took, or its data carried another run's token)`] : []),
       ...(bypassed ? [`in ${bypassed} of ${allRuns.length} runs segments of the test reached the responder past the box that relays the port's other connections`] : []),
     ];
     return { final: true, verdict: 'inconclusive', reason: `${why.join('; ')}, and the other runs did not settle the verdict (${allRuns.map((r) => r.verdict).join(', ')})` };

@@ -97,8 +97,9 @@ export class ControlClient {
   }
 
   /** Resolves once the responder has bound a flow to the test (by which rule), or says it has not after `waitMs`. */
-  whenBound(sessionId: string, testId: string, waitMs: number): Promise<TestBoundResponse> {
-    return this.call('POST', `/sessions/${sessionId}/tests/${encodeURIComponent(testId)}/bound?waitMs=${Math.round(waitMs)}`, undefined, this.timeoutMs + waitMs);
+  whenBound(sessionId: string, testId: string, waitMs: number, holdMs = 0): Promise<TestBoundResponse> {
+    const hold = holdMs > 0 ? `&holdMs=${Math.round(holdMs)}` : '';
+    return this.call('POST', `/sessions/${sessionId}/tests/${encodeURIComponent(testId)}/bound?waitMs=${Math.round(waitMs)}${hold}`, undefined, this.timeoutMs + waitMs + holdMs);
   }
 
   /**

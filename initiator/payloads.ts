@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
+import { tokenBytes } from '../shared/token.js';
 
 /**
  * Payloads shaped like the protocol of the port, because intercepting proxies act only on traffic that
@@ -9,12 +10,28 @@ import { isIPv4, isIPv6 } from 'node:net';
  * `host` is the responder as the user named it (`--responder`: a DNS name, an IPv4 or an IPv6
  * literal): a forwarding proxy connects to the request's Host, an SNI-routing one to the ClientHello's
  * server_name, so both must name the responder.
+ *
+ * `token` (shared/token.ts), when given, goes where a box relaying the stream keeps it and near its
+ * start: the request's path (`/<token>` instead of `/mbprobe`, when the request still fits), the ClientHello's random, the pattern's 17th to 32nd bytes (none in a shorter pattern).
  */
-export function payloadFor(port: number, length: number, shape: 'auto' | 'raw' = 'auto', host?: string): Uint8Array {
-  if (shape === 'auto' && port === 80) return httpRequest(length, responderHost(host));
-  if (shape === 'auto' && port === 443) return tlsClientHello(length, responderHost(host));
-  return pattern(length);
+export function payloadFor(port: number, length: number, shape: 'auto' | 'raw' = 'auto', host?: string, token?: string): Uint8Array {
+  const mark = token === undefined ? undefined : tokenBytes(token);
+  if (shape === 'auto' && port === 80) return httpRequest(length, responderHost(host), token);
+  if (shape === 'auto' && port === 443) return tlsClientHello(length, responderHost(host), mark);
+  return withTokenInPattern(pattern(length), mark);
 }
+
+/**
+ * A pattern payload with the token after its first TOKEN_OFFSET bytes, so that its start is the
+ * plain pattern whatever a box makes of it (and a box that takes urgent data out of the stream takes
+ * a byte before the token: urgent-pointer's is the 10th); a payload too short for that has none.
+ */
+function withTokenInPattern(out: Uint8Array, mark: Uint8Array | undefined): Uint8Array {
+  if (mark && out.length >= TOKEN_OFFSET + mark.length) out.set(mark, TOKEN_OFFSET);
+  return out;
+}
+
+const TOKEN_OFFSET = 16;
 
 /** Ports whose payload is a request the far end answers (HTTP on 80, a ClientHello on 443). */
 export const isRequestPort = (port: number): boolean => port === 80 || port === 443;
@@ -64,21 +81,24 @@ const hostHeaderValue = (host: ResponderHost | undefined): string =>
   host === undefined ? PLACEHOLDER_HOST : host.kind === 'dns' ? host.name : host.kind === 'ipv6' ? `[${host.address}]` : host.address;
 
 /**
- * `GET /mbprobe HTTP/1.1` with Host, User-Agent, Accept and an X-Pad header whose pattern value makes
- * the request exactly `length` bytes. When that is too long, Accept and then User-Agent are left out
- * (most probes are 100 bytes and a long name must still fit); below the shortest request, the pattern.
+ * `GET /mbprobe HTTP/1.1` (`GET /<token> HTTP/1.1` with a token) with Host, User-Agent, Accept and an
+ * X-Pad header whose pattern value makes the request exactly `length` bytes. When that is too long,
+ * Accept and then User-Agent are left out (most probes are 100 bytes and a long name must still fit),
+ * then the token; below the shortest request, the pattern.
  */
-function httpRequest(length: number, host: ResponderHost | undefined): Uint8Array {
+function httpRequest(length: number, host: ResponderHost | undefined, token?: string): Uint8Array {
   const hostLine = `Host: ${hostHeaderValue(host)}\r\n`;
-  const heads = [
-    `GET /mbprobe HTTP/1.1\r\n${hostLine}User-Agent: ${HTTP_USER_AGENT}\r\nAccept: */*\r\nX-Pad: `,
-    `GET /mbprobe HTTP/1.1\r\n${hostLine}User-Agent: ${HTTP_USER_AGENT}\r\nX-Pad: `,
-    `GET /mbprobe HTTP/1.1\r\n${hostLine}X-Pad: `,
-  ];
+  // The token is the path when it fits: a request too short for it goes without (its shape matters more).
+  const paths = token === undefined ? ['/mbprobe'] : [`/${token}`, '/mbprobe'];
+  const heads = paths.flatMap((path) => [
+    `GET ${path} HTTP/1.1\r\n${hostLine}User-Agent: ${HTTP_USER_AGENT}\r\nAccept: */*\r\nX-Pad: `,
+    `GET ${path} HTTP/1.1\r\n${hostLine}User-Agent: ${HTTP_USER_AGENT}\r\nX-Pad: `,
+    `GET ${path} HTTP/1.1\r\n${hostLine}X-Pad: `,
+  ]);
   const tail = '\r\n\r\n';
   const head = heads.find((h) => h.length + tail.length <= length);
   const out = pattern(length);
-  if (head === undefined) return out;
+  if (head === undefined) return withTokenInPattern(out, token === undefined ? undefined : tokenBytes(token));
   out.set(ascii(head), 0);
   out.set(ascii(tail), length - tail.length);
   return out;
@@ -121,7 +141,7 @@ const HELLO_PROFILES: readonly HelloProfile[] = [
   { cipherSuites: [0xc02f, 0x009c], versions: [], groups: [], signatureAlgorithms: [] },
 ];
 
-/** The client random: fixed, so the probe's bytes are the same on every run. */
+/** The client random: fixed, so the probe's bytes are the same on every run (its first bytes are the connection's token when it has one). */
 const CLIENT_RANDOM = new Uint8Array(createHash('sha256').update('mbprobe ClientHello random').digest());
 
 const u8 = (v: number): number[] => [v & 0xff];
@@ -142,7 +162,9 @@ function serverNameExtension(name: string): number[] {
  * being padding (RFC 7685) whose zero bytes take up whatever the rest leaves. Undefined when even an
  * empty padding extension does not fit.
  */
-function clientHelloOf(profile: HelloProfile, serverName: string | undefined, length: number): Uint8Array | undefined {
+function clientHelloOf(profile: HelloProfile, serverName: string | undefined, length: number, mark?: Uint8Array): Uint8Array | undefined {
+  const random = Uint8Array.from(CLIENT_RANDOM);
+  if (mark) random.set(mark, 0);
   const extensions = [
     ...(serverName !== undefined ? serverNameExtension(serverName) : []),
     ...(profile.versions.length ? extension(TlsExtension.SUPPORTED_VERSIONS, [profile.versions.length * 2, ...u16List(profile.versions)]) : []),
@@ -152,7 +174,7 @@ function clientHelloOf(profile: HelloProfile, serverName: string | undefined, le
     ...(profile.signatureAlgorithms.length ? extension(TlsExtension.SIGNATURE_ALGORITHMS, [...u16(profile.signatureAlgorithms.length * 2), ...u16List(profile.signatureAlgorithms)]) : []),
   ];
   const helloBeforeExtensions = [
-    ...u16(0x0303), ...CLIENT_RANDOM, ...u8(0),
+    ...u16(0x0303), ...random, ...u8(0),
     ...u16(profile.cipherSuites.length * 2), ...u16List(profile.cipherSuites),
     ...u8(1), ...u8(0),
   ];
@@ -174,13 +196,16 @@ function clientHelloOf(profile: HelloProfile, serverName: string | undefined, le
  * A well-formed ClientHello when one fits (server_name only for a DNS name: RFC 6066 forbids
  * literal addresses); otherwise the pattern under a ClientHello's record and handshake headers.
  */
-function tlsClientHello(length: number, host: ResponderHost | undefined): Uint8Array {
+function tlsClientHello(length: number, host: ResponderHost | undefined, mark?: Uint8Array): Uint8Array {
   const serverName = host?.kind === 'dns' ? host.name : undefined;
   for (const profile of HELLO_PROFILES) {
-    const hello = clientHelloOf(profile, serverName, length);
+    const hello = clientHelloOf(profile, serverName, length, mark);
     if (hello) return hello;
   }
-  return headersOverPattern(length);
+  const out = headersOverPattern(length);
+  // Where a ClientHello's random would start.
+  if (mark && length >= 11 + mark.length) out.set(mark, 11);
+  return out;
 }
 
 function headersOverPattern(length: number): Uint8Array {

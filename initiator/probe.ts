@@ -115,6 +115,12 @@ export class ProbeConnection {
    * on the port is bound, but not that (initiator/schedule.ts).
    */
   holdUntil?: Promise<void>;
+  /**
+   * Behind a box that rewrites everything, for a test that sends no data of its own
+   * (TestCase.carriesToken 'before-close'): a request carrying the run's token, which close() sends
+   * first on a connection that sent no data, so the box relays the token to the responder.
+   */
+  tokenRequest?: Uint8Array;
   /** Called when a SYN-ACK arrives (the runner lets the next test on an opaque port send its SYN). */
   onSynAck?: () => void;
   /** Time spent waiting for answers that never came (what a clean path must not cost). */
@@ -268,11 +274,12 @@ export class ProbeConnection {
   }
 
   /**
-   * FIN, then the peer's FIN-ACK, then our last ACK. A connection that sent a request (awaitsAnswer)
+   * FIN, then the peer's FIN-ACK, then our last ACK (after the token request, if any). A connection that sent a request (awaitsAnswer)
    * first waits a few round trips for the answer, as a client would: an interception proxy drops a
    * request whose client closes before the response comes (squid's default), and never forwards it.
    */
   async close(): Promise<void> {
+    if (this.tokenRequest && this.peerIsn !== undefined && !this.sent.some(hasData)) await this.sendData(this.tokenRequest);
     const lastData = this.awaitsAnswer ? [...this.sent].reverse().find(hasData) : undefined;
     // Only a request that was delivered (something acknowledged it) can be answered.
     const delivered = lastData !== undefined && this.received.some((o) => acks(o, (lastData.packet.tcp!.seq + lastData.packet.payload.length) >>> 0));

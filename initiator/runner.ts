@@ -9,6 +9,7 @@ import { decide, type Decision, type TestRun } from './confirm.js';
 import { boxAddressOf, modeFromAttribution, modeFromRule, PathRtt, PortGate, type Ticket } from './schedule.js';
 import { hasData, isSyn, isSynAck } from './observed.js';
 import { isRequestPort, payloadFor } from './payloads.js';
+import { newConnectionToken } from '../shared/token.js';
 import { observe, type Observed } from './observed.js';
 import type { Prober, Timing } from './probe.js';
 import { allVerdicts, type Judgement, type TestCase, type TestObservations } from './test-case.js';
@@ -70,17 +71,15 @@ export async function runTests(plan: RunPlan, prober: Prober, client: ControlCli
   const results: TestResult[] = [];
   const shared: Shared = { slots: new PQueue({ concurrency: plan.concurrency }), rtt: new PathRtt(), gates: new Map(plan.ports.map((p) => [p, new PortGate()])) };
   shared.rtt.add(plan.rttHintMs);
-  // On each port the first test (it shows what the path keeps) starts first, then the long ones.
-  const startOrder = [plan.tests[0], ...plan.tests.slice(1).filter((t) => t.long), ...plan.tests.slice(1).filter((t) => !t.long)].filter(Boolean);
   await Promise.all(plan.ports.map(async (port) => {
     const gate = shared.gates.get(port)!;
     const running: Array<Promise<void>> = [];
-    for (const [order, test] of startOrder.entries()) {
+    const start = async (test: TestCase, order: number): Promise<boolean> => {
       const seq = jobs.findIndex((j) => j.port === port && j.test === test);
-      const ticket = await gate.enter();
+      const ticket = await gate.enter('shared', false, tokenable(test));
       if (plan.signal?.aborted) {
         ticket.done();
-        break;
+        return false;
       }
       const job = { test, port, seq, order, localPort: plan.localPorts[seq], sparePort: () => spare.shift() };
       running.push(runOne(plan, job, ticket, shared, prober, client, store).then((result) => {
@@ -88,11 +87,31 @@ export async function runTests(plan: RunPlan, prober: Prober, client: ControlCli
         results.push(result);
         plan.onResult?.(result, results.length, jobs.length);
       }));
-    }
+      return true;
+    };
+    // The port's first test shows what the path keeps; the order of the others follows from it.
+    if (plan.tests.length === 0 || !(await start(plan.tests[0], 0))) return void (await Promise.all(running));
+    await Promise.race([gate.whenKnown(), running[0]]);
+    for (const [i, test] of startOrder(plan.tests.slice(1), gate).entries()) if (!(await start(test, i + 1))) break;
     await Promise.all(running);
   }));
   return results.sort((a, b) => a.testId - b.testId);
 }
+
+/**
+ * The order the tests after a port's first start in: the long ones first, so that a run ends with its
+ * slowest test, not after it. Behind a box that rewrites everything and whose address is known, the
+ * tests that can carry a token take a lane of their own, all at once, while no chained test waits for
+ * its flow (initiator/schedule.ts): they go first (their long ones first), then the chain.
+ */
+export function startOrder(tests: readonly TestCase[], gate: PortGate): TestCase[] {
+  const longFirst = (list: readonly TestCase[]): TestCase[] => [...list.filter((t) => t.long), ...list.filter((t) => !t.long)];
+  if (gate.mode !== 'opaque' || gate.from === undefined) return longFirst(tests);
+  return [...longFirst(tests.filter(tokenable)), ...longFirst(tests.filter((t) => !tokenable(t)))];
+}
+
+/** The test's connection can carry its token, and its plan leaves the handshake alone (TestCase.carriesToken). */
+export const tokenable = (test: TestCase): boolean => test.carriesToken !== undefined && !test.plan?.synAckOptions && !test.plan?.sendBytes;
 
 /** What every test of a run shares: the global limit, the path's round trip, each port's gate. */
 interface Shared {
@@ -114,6 +133,9 @@ interface Attempt extends TestRun {
   wantsExclusive: boolean;
 }
 
+/** The request that carries a run's token for a test that sends no data of its own (TestCase.carriesToken). */
+const TOKEN_REQUEST_BYTES = 100;
+
 /** How long the responder is asked to hold an answer about a test's flow being bound. */
 const BOUND_WAIT_MS = 10_000;
 
@@ -129,10 +151,21 @@ async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, pr
   let ticket: Ticket | undefined = first;
   // One run of the test: a ticket for its port (the first run's is given), then a slot.
   let launched = 0;
-  const launch = async (port_: number, given: Ticket | undefined, onResend?: () => void): Promise<Attempt | undefined> => {
+  /** The early run's place in its port's queue, while it waits there. */
+  let earlyEntry: { withdraw(): void } | undefined;
+  const launch = async (port_: number, given: Ticket | undefined, onResend?: () => void, speculative = false): Promise<Attempt | undefined> => {
     // Each run registers under an id of its own (the run's number), whether or not it is used.
     const index = launched++;
-    const mine = given ?? (await gate.enter(attempts.at(-1)?.wantsExclusive ? 'exclusive' : 'shared', true));
+    const want = attempts.at(-1)?.wantsExclusive ? 'exclusive' : 'shared';
+    let mine = given;
+    if (!mine && speculative) {
+      const entry = gate.enterSpeculative(want, tokenable(test));
+      earlyEntry = entry;
+      mine = await entry.ticket;
+      // Withdrawn before it began: not needed after all.
+      if (!mine) return undefined;
+    }
+    mine ??= await gate.enter(want, true, tokenable(test));
     // Slots go round the ports (each port's n-th test before any port's n+1-th), and to runs that
     // confirm a verdict before new tests: the run ends when its slowest port does.
     const priority = index > 0 ? 1 : -job.order;
@@ -158,20 +191,27 @@ async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, pr
   // chain (about a round trip for the tests behind it), and tests behind proxies resend more often
   // (a few per port): still less than a dropped probe's waits.
   let early: Promise<Attempt | undefined> | undefined;
-  const startEarly = (): void => {
-    if (early || plan.signal?.aborted || gate.mode === 'unknown' || first.exclusive) return;
+  // Not in the token lane once the chain may be under way: there it would stop the chain (which
+  // waits for every test with a token to be bound) for a run that is seldom needed. Behind a relay,
+  // a test whose verdict always needs a second run there starts it with the first (`atOnce`).
+  const startEarly = (atOnce = false): void => {
+    if (early || plan.signal?.aborted || gate.mode === 'unknown' || first.exclusive || (first.token && !atOnce)) return;
     const spare = job.sparePort();
-    if (spare !== undefined) early = launch(spare, undefined);
+    if (spare !== undefined) early = launch(spare, undefined, undefined, true);
   };
   let unused: string | undefined;
   while (localPort !== undefined) {
-    const attempt = await launch(localPort, ticket, attempts.length === 0 ? startEarly : undefined);
+    const running = launch(localPort, ticket, attempts.length === 0 ? () => startEarly() : undefined);
+    if (attempts.length === 0 && test.secondRunBehindRelay && gate.mode === 'opaque' && gate.from !== undefined) startEarly(true);
+    const attempt = await running;
     ticket = undefined;
     if (!attempt) break;
     attempts.push(attempt);
     // A run that may have taken another test's segments (or lost its own to one) proves nothing: again, alone.
     decision = attempt.wantsExclusive ? { final: false } : decide({ clean: test.verdicts[0], absence: test.absenceVerdicts }, attempts);
     if (early) {
+      // Still waiting for its turn and not needed: never begun.
+      if (decision.final || attempt.wantsExclusive || plan.signal?.aborted) earlyEntry?.withdraw();
       const second = await early;
       early = undefined;
       // Needed: it is the confirming run, as if it had started now; not needed: its verdict is left out.
@@ -225,11 +265,20 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   /** The registration was sent and the test not collected since: the responder may hold it. */
   let mayBeRegistered = false;
   let attribution: string[] = [];
+  /**
+   * On a port whose path rewrites everything, the token the run's stream starts with (shared/token.ts):
+   * in the token lane it names the run's connection to the responder; anywhere there, data carrying
+   * another run's token on a flow the run was given says that flow was another test's.
+   */
+  const token = ticket.token || gate.mode === 'opaque' ? newConnectionToken() : undefined;
+  /** Tokens of other runs that the data of the run's flows carried. */
+  let foreignTokens: string[] = [];
   const timing = { ...plan.timing, timeoutMs: shared.rtt.initialWaitMs(plan.timing.timeoutMs) };
   const connection = prober.open({ local: { address: plan.local, port: localPort }, remote: { address: plan.responder, port }, timing, isn });
   connection.awaitsAnswer = (plan.payload ?? 'auto') === 'auto' && isRequestPort(port);
   if (onResend) connection.onResend = onResend;
   connection.onSynAck = () => ticket.answered();
+  if (ticket.token && test.carriesToken === 'before-close') connection.tokenRequest = payloadFor(port, TOKEN_REQUEST_BYTES, plan.payload, plan.responderName, token);
   try {
     const sendBytes = test.plan?.sendBytes ?? 0;
     // Opaque port: registered behind the test before it (which has registered: runOne waited for
@@ -241,6 +290,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     await client.registerTest(plan.sessionId, {
       testId, name: test.name, port, initiatorPort: localPort, initiatorIsn: isn, plan: test.plan ?? {}, ...(before ? { after: before } : {}),
       ...(boxAddress ? { from: boxAddress } : {}),
+      ...(ticket.token ? { token } : {}),
       // The responder never sends a session more than it received: pay for the data asked of it (sent again up to `attempts` times).
       ...(sendBytes ? { padding: '.'.repeat(plan.timing.attempts * sendBytes + 1024) } : {}),
     });
@@ -248,15 +298,18 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     if (gate.mode === 'unknown') {
       // The port's first test: the rule that binds its flow tells what the path keeps, and the others
       // start then, beside it (if it never binds, its attribution when collected tells).
-      client.whenBound(plan.sessionId, testId, BOUND_WAIT_MS).then(async (r) => {
+      // A flow given only because the test was the one waiting may be a stranger's (a scanner's SYN
+      // just before ours): once our own SYN has had a round trip to arrive and displace it (responder/
+      // registry.ts), the rule that holds then tells (the responder holds its answer that long; one
+      // that does not is asked again). If the test is collected meanwhile, its attribution tells.
+      const displaceMs = Math.max(20, shared.rtt.ms ?? 100);
+      client.whenBound(plan.sessionId, testId, BOUND_WAIT_MS, displaceMs).then(async (r) => {
         if (!r.bound || !r.rule) return;
-        // A flow given only because the test was the one waiting may be a stranger's (a scanner's SYN
-        // just before ours): once our own SYN has had a round trip to arrive and displace it (responder/
-        // registry.ts), the rule that holds then tells. If the test is collected meanwhile, its
-        // attribution tells.
         if (r.rule === 'only-test') {
-          await new Promise((wake) => setTimeout(wake, Math.max(20, shared.rtt.ms ?? 100)));
-          r = await client.whenBound(plan.sessionId, testId, 0);
+          if (!r.held) {
+            await new Promise((wake) => setTimeout(wake, displaceMs));
+            r = await client.whenBound(plan.sessionId, testId, 0);
+          }
           if (!r.bound || !r.rule) return;
           // The box's address, unless a stranger's SYN came near ours: then which one was the box's is not known.
           if (r.rule === 'only-test' && r.from && !r.strangerSyns && gate.mode === 'unknown') gate.from = r.from;
@@ -277,7 +330,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
       connection.holdUntil = ticket.predecessor.whenBound();
     }
     try {
-      await test.run(connection, { port, payload: (n) => payloadFor(port, n, plan.payload, plan.responderName) });
+      await test.run(connection, { port, payload: (n) => payloadFor(port, n, plan.payload, plan.responderName, token) });
     } catch (error) {
       notes.scriptError = error instanceof Error ? error.message : String(error);
     }
@@ -292,6 +345,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     unattributed = (gate.mode === 'identifiable' || boxAddress ? collected.unattributedFromInitiator : undefined) ?? collected.unattributed ?? 0;
     responderShort = { behind: collected.behind ?? 0, notSent: collected.notSent ?? 0, captureLost: collected.captureLost ?? 0 };
     strangerSyns = collected.strangerSyns ?? 0;
+    foreignTokens = (collected.tokens ?? []).filter((t) => t !== token);
     displaced = collected.displaced ?? [];
     // Whether the port was this test's alone while the responder gathered what it collected.
     alone = ticket.exclusive;
@@ -317,6 +371,9 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   // Behind a box that rewrites everything and whose address is known, a flow of the test from any
   // other address went past it (responder/registry.ts attributes such a segment by our ISN or port).
   const bypassed = boxAddress ? attribution.map((a) => a.slice(0, a.lastIndexOf(' by '))).filter((flow) => !flow.startsWith(`${boxAddress}|`)) : [];
+  // A run with a token that no connection of the box's named (the box relayed none of its data, or
+  // the run failed): what the box did with it is not known; the next run goes alone, chained.
+  const unnamed = ticket.token && !attribution.some((a) => a.endsWith(' by token'));
   const initiatorLost = prober.captureLost() - initiatorLostBefore;
   const observations: TestObservations = {
     name: test.name,
@@ -347,6 +404,8 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     ...(unattributed && !alone ? [`${unattributed} segments on port ${port} that no test could take while others ran on it`] : []),
     ...(responderShort.behind ? [`${responderShort.behind} of its segments recorded but not answered by the responder, which was behind a flood`] : []),
     ...(responderShort.notSent ? [`${responderShort.notSent} answers of the responder recorded as sent that never left it (its socket's buffer was full)`] : []),
+    ...(foreignTokens.length ? [`data carrying another run's token (${foreignTokens.join(', ')}) reached the responder on a connection given to this run: a late connection of another test`] : []),
+    ...(unnamed ? [`no connection from the box (${boxAddress}) on port ${port} carried the run's token to the responder`] : []),
     ...(bypassed.length ? [`flows ${bypassed.join(', ')} reached the responder from another address than the box's (${boxAddress}) that relays the port's connections`] : []),
     ...(strangerSyns ? [`${strangerSyns} SYNs from other addresses on port ${port} that nobody took after a flow was given to the test only because it was the one waiting`] : []),
     ...(initiatorLost > 0 ? [`${initiatorLost} packets lost by the initiator's capture while it ran (some may have been its answers)`] : []),
@@ -355,11 +414,11 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   return {
     verdict: judgement.verdict, detail, observations, startedAt, finishedAt: new Date().toISOString(),
     timeoutWaitMs: connection.timeoutWaitMs, watchMs: connection.watchMs, rows: { segments: rows.segments, diffs: rows.diffs }, lossSigns,
-    wantsExclusive: unattributed > 0 && !alone,
+    wantsExclusive: (unattributed > 0 && !alone) || unnamed || foreignTokens.length > 0,
     ...(typeof judgement.detail.probesSent === 'number' ? { probeCopies: judgement.detail.probesSent } : {}),
     waited: connection.resends > 0 || connection.timeoutWaitMs > 0,
     ...(responderShort.behind || responderShort.notSent || responderShort.captureLost || initiatorLost > 0 ? { incompleteView: true } : {}),
-    ...(strangerSyns ? { ambiguous: true } : {}),
+    ...(strangerSyns || foreignTokens.length ? { ambiguous: true } : {}),
     ...(bypassed.length ? { bypassed: true } : {}),
   };
 }

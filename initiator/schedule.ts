@@ -17,6 +17,15 @@
  *    handshake's ACK or the request, and a box that connects on the SYN answers only once it has
  *    (and a SYN that went through was bound before its SYN-ACK left the responder). So each test
  *    costs the chain about one round trip, not two;
+ *  - behind such a box whose address is known, a test whose stream starts with its token
+ *    (TestCase.tokenInStream) needs no place in the chain: the responder answers the box's
+ *    connections while tests with a token wait and gives each to the test its data names
+ *    (responder/registry.ts rule 6). At SYN time such a connection looks like a chained test's, so
+ *    the port runs one lane at a time: tests with a token start only while no chained test waits
+ *    for its flow, chained tests only while no test with a token does. The tests with a token go
+ *    first, all at once, and the chain follows as soon as they are all bound (their bodies, the
+ *    long watches and pauses, overlap the chain). A run with a token whose connection never named
+ *    it runs again alone;
  *  - a test whose run saw segments on its port that nobody could take, while it shared the port,
  *    runs again alone (exclusive).
  *
@@ -59,6 +68,8 @@ export function boxAddressOf(attribution: readonly string[]): string | undefined
 export interface Ticket {
   /** The test has the port to itself (a run again alone, or the port's first test until the path is known). */
   readonly exclusive: boolean;
+  /** On an opaque port with the box's address known: the test registers its token and takes no place in the chain. */
+  readonly token: boolean;
   /**
    * On an opaque port, the test started just before this one and not yet bound, if any: this test
    * registers once that one has (naming it, so the responder holds this one back until that one is
@@ -98,21 +109,62 @@ export class PortGate {
   /** Tickets on an opaque port whose test is not yet bound, oldest first. */
   private readonly unbound: Ticket[] = [];
   private exclusiveHeld = false;
-  private readonly waiting: Array<{ want: Want; grant: (t: Ticket) => void; again?: boolean }> = [];
+  /** Tickets with a token whose test is not yet bound. */
+  private readonly tokenUnbound = new Set<Ticket>();
+  private readonly waiting: Array<{ want: Want; grant: (t: Ticket | undefined) => void; again?: boolean; tokenable: boolean }> = [];
 
   /**
    * Waits until a test of this kind may start; the first test on a port always runs alone. `again`: a
    * further run of a test already under way (a confirmation), which goes before the tests waiting to
    * start: on an opaque port, where tests start one after another, it would otherwise wait for all of
-   * them, and the run would end a whole chain later.
+   * them, and the run would end a whole chain later. `tokenable`: the test's stream starts with its
+   * token (TestCase.tokenInStream): behind a box whose address is known it takes the token lane.
    */
-  enter(want: Want = 'shared', again = false): Promise<Ticket> {
-    return new Promise((grant) => {
+  enter(want: Want = 'shared', again = false, tokenable = false): Promise<Ticket> {
+    return this.queue(want, again, tokenable).ticket as Promise<Ticket>;
+  }
+
+  /**
+   * enter() for a run started before anyone knows it is needed (the early confirming run, a run
+   * again): `withdraw` takes it out of the queue if it has not started yet (its ticket is then
+   * undefined), when it turns out not to be needed.
+   */
+  enterSpeculative(want: Want, tokenable: boolean): { ticket: Promise<Ticket | undefined>; withdraw(): void } {
+    return this.queue(want, true, tokenable);
+  }
+
+  private queue(want: Want, again: boolean, tokenable: boolean): { ticket: Promise<Ticket | undefined>; withdraw(): void } {
+    let entry!: (typeof this.waiting)[number];
+    const ticket = new Promise<Ticket | undefined>((grant) => {
+      entry = { want, grant, again, tokenable };
       // After the runs again already waiting, before every first run.
       const firstRun = again ? this.waiting.findIndex((w) => !w.again) : -1;
-      this.waiting.splice(firstRun < 0 ? this.waiting.length : firstRun, 0, { want, grant, again });
+      this.waiting.splice(firstRun < 0 ? this.waiting.length : firstRun, 0, entry);
       this.pump();
     });
+    return {
+      ticket,
+      withdraw: () => {
+        const at = this.waiting.indexOf(entry);
+        if (at < 0) return;
+        this.waiting.splice(at, 1);
+        entry.grant(undefined);
+        this.pump();
+      },
+    };
+  }
+
+  /** Whether a test that can carry a token takes the token lane now. */
+  private tokenLane(want: Want, tokenable: boolean): boolean {
+    return tokenable && want === 'shared' && this.mode === 'opaque' && this.from !== undefined;
+  }
+
+  private known!: () => void;
+  private readonly knownP = new Promise<void>((r) => (this.known = r));
+
+  /** Resolves once the port's first test has shown what the path keeps (learn). */
+  whenKnown(): Promise<void> {
+    return this.knownP;
   }
 
   /** The port's first test, alone only because the path is not known yet. */
@@ -125,34 +177,39 @@ export class PortGate {
   learn(mode: Exclude<PortMode, 'unknown'>): void {
     if (this.mode !== 'unknown') return;
     this.mode = mode;
+    this.known();
     this.first?.release();
     this.first = undefined;
     this.pump();
   }
 
-  private allowed(want: Want): boolean {
+  private allowed(want: Want, tokenable: boolean): boolean {
     if (this.exclusiveHeld) return false;
     if (want === 'exclusive' || this.mode === 'unknown') return this.inFlight === 0;
-    // Opaque: a few tests of the chain under way at once (one waiting to be bound, the next with its
-    // SYN answered, the next registering), so no test waits for the one before it to start.
-    return this.mode === 'identifiable' || this.unbound.length < OPAQUE_CHAIN_AHEAD;
+    if (this.mode === 'identifiable') return true;
+    // Opaque, one lane at a time: tests with a token all at once while no chained test waits for its flow.
+    if (this.tokenLane(want, tokenable)) return this.unbound.length === 0;
+    // The chain: a few tests under way at once (one waiting to be bound, the next with its SYN
+    // answered, the next registering), so no test waits for the one before it to start.
+    return this.tokenUnbound.size === 0 && this.unbound.length < OPAQUE_CHAIN_AHEAD;
   }
 
   private pump(): void {
     // First come, first served: a waiting exclusive test holds back the shared ones behind it.
-    while (this.waiting.length > 0 && this.allowed(this.waiting[0].want)) {
-      const { want, grant } = this.waiting.shift()!;
-      grant(this.ticket(want === 'exclusive' || this.mode === 'unknown'));
+    while (this.waiting.length > 0 && this.allowed(this.waiting[0].want, this.waiting[0].tokenable)) {
+      const { want, grant, tokenable } = this.waiting.shift()!;
+      grant(this.ticket(want === 'exclusive' || this.mode === 'unknown', this.tokenLane(want, tokenable)));
     }
   }
 
-  private ticket(alone: boolean): Ticket {
+  private ticket(alone: boolean, token: boolean): Ticket {
     this.inFlight++;
     let exclusive = alone;
     if (exclusive) this.exclusiveHeld = true;
     // On an identifiable port a test never blocks others while it waits for its flow.
     const opaque = !exclusive && this.mode === 'opaque';
-    const predecessor = opaque ? this.unbound.at(-1) : undefined;
+    const chained = opaque && !token;
+    const predecessor = chained ? this.unbound.at(-1) : undefined;
     let finished = false;
     let resolveRegistered!: (id: string) => void;
     const registered = new Promise<string>((r) => (resolveRegistered = r));
@@ -164,6 +221,7 @@ export class PortGate {
       get exclusive() {
         return exclusive;
       },
+      token,
       ...(predecessor ? { predecessor } : {}),
       registered: (id) => resolveRegistered(id),
       whenRegistered: () => registered,
@@ -173,6 +231,7 @@ export class PortGate {
       bound: () => {
         resolveBound();
         resolveAnswered();
+        if (this.tokenUnbound.delete(ticket)) return this.pump();
         const at = this.unbound.indexOf(ticket);
         if (at < 0) return;
         this.unbound.splice(at, 1);
@@ -200,7 +259,8 @@ export class PortGate {
         },
       };
     }
-    if (opaque) this.unbound.push(ticket);
+    if (chained) this.unbound.push(ticket);
+    else if (opaque) this.tokenUnbound.add(ticket);
     else {
       resolveBound();
       resolveAnswered();

@@ -74,6 +74,26 @@ export interface TestCase {
    */
   long?: boolean;
   plan?: ResponderPlan;
+  /**
+   * How a run of the test can name its connection to the responder behind a box that rewrites
+   * everything (a split-connection proxy), so that it need not wait its turn in the port's chain
+   * (initiator/schedule.ts): by the run's token (shared/token.ts) in bytes a box relaying the stream
+   * passes on.
+   *  - `in-stream`: its stream starts with bytes of `context.payload`, which carry the token;
+   *  - `before-close`: it sends no data of its own; its connection sends a request carrying the
+   *    token just before its FIN (ProbeConnection.tokenRequest), after everything the judge reads.
+   * A run whose token never reached the responder (the box dropped the data, or relayed a copy that
+   * differs there) is run again alone, chained: a wrong guess costs time, never a verdict. A test
+   * whose plan shapes the SYN-ACK or the data after the handshake cannot: the responder answers the
+   * box's handshake before it has read the token.
+   */
+  carriesToken?: 'in-stream' | 'before-close';
+  /**
+   * Behind a box that relays the stream, the test's verdict always needs a second run (what the box
+   * does is what loss would also do: it drops the probe, it keeps data the responder then never
+   * sees): there the second run starts with the first, not after it.
+   */
+  secondRunBehindRelay?: boolean;
   /** The segment the judge examines, so `locate` can find where on the path it changes; unset: the test cannot be localised. */
   probe?: ProbeSegment;
   run(connection: ProbeConnection, context: RunContext): Promise<void>;

@@ -21,7 +21,8 @@ import type { ResponderMetrics } from './metrics.js';
  *   GET    /v1/hello                              -> { toolVersion, ports, observedAddress }
  *   POST   /v1/sessions                           -> OpenSessionResponse
  *   POST   /v1/sessions/:session/tests            -> 201 (body: RegisterTestRequest)
- *   POST   /v1/sessions/:session/tests/:test/bound?waitMs=N    -> { bound, rule } once the test has a flow (or after N ms)
+ *   POST   /v1/sessions/:session/tests/:test/bound?waitMs=N&holdMs=M -> { bound, rule } once the test has a flow (or after N ms);
+ *                                                                  bound by only-test, M ms later (held: true)
  *   POST   /v1/sessions/:session/tests/:test/collect?settleMs=N -> TestSegmentsResponse
  *   DELETE /v1/sessions/:session                  -> 204
  *
@@ -147,10 +148,19 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
         if (!test) throw new HttpError(404, `no active test ${parts[4]} in session ${session.id} (already collected, or never registered)`);
         const wait = Number(url.searchParams.get('waitMs') ?? '0');
         if (!Number.isFinite(wait) || wait < 0 || wait > MAX_BOUND_WAIT_MS) throw new HttpError(400, `waitMs must be 0..${MAX_BOUND_WAIT_MS}`);
+        const hold = Number(url.searchParams.get('holdMs') ?? '0');
+        if (!Number.isFinite(hold) || hold < 0 || hold > MAX_BOUND_WAIT_MS) throw new HttpError(400, `holdMs must be 0..${MAX_BOUND_WAIT_MS}`);
         await drain(req);
-        const rule = await service.registry.whenBound(test, wait);
+        let rule = await service.registry.whenBound(test, wait);
+        // Bound only because it was the one waiting: the test's own SYN may still come and displace a
+        // stranger's flow; the answer says what holds after `hold` ms, which saves the initiator asking again.
+        const held = rule === 'only-test' && hold > 0;
+        if (held) {
+          await new Promise((wake) => setTimeout(wake, hold));
+          rule = test.bound?.rule;
+        }
         const from = rule ? service.registry.boundFrom(test) : undefined;
-        return reply(res, 200, { bound: rule !== undefined, ...(rule ? { rule } : {}), ...(from ? { from } : {}), ...(test.strangerSyns ? { strangerSyns: test.strangerSyns } : {}) });
+        return reply(res, 200, { bound: rule !== undefined, ...(rule ? { rule } : {}), ...(from ? { from } : {}), ...(test.strangerSyns ? { strangerSyns: test.strangerSyns } : {}), ...(held ? { held } : {}) });
       }
       case 'POST sessions/:/tests/:/collect': {
         const session = findSession(parts[2]);
@@ -162,10 +172,10 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
         if (settle > 0) await new Promise((r) => setTimeout(r, settle));
         const unattributed = service.registry.unattributedSince(test);
         const unattributedFromInitiator = service.registry.unattributedFromSessionSince(test);
-        const { segments, attribution, behind, notSent, captureLost, displaced, strangerSyns } = service.collect(test);
+        const { segments, attribution, behind, notSent, captureLost, displaced, strangerSyns, tokens } = service.collect(test);
         const response: TestSegmentsResponse = {
           testId: test.testId, segments, attribution, unattributed, unattributedFromInitiator, ...(behind ? { behind } : {}), ...(notSent ? { notSent } : {}), ...(captureLost ? { captureLost } : {}),
-          ...(displaced.length ? { displaced } : {}), ...(strangerSyns ? { strangerSyns } : {}),
+          ...(displaced.length ? { displaced } : {}), ...(strangerSyns ? { strangerSyns } : {}), ...(tokens.length ? { tokens } : {}),
         };
         return reply(res, 200, response);
       }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RegisterTestRequest, ResponderPlan } from '../shared/control.js';
 import { decodePacket, type DecodedPacket } from '../shared/wire/packet.js';
 import { TcpFlag } from '../shared/wire/tcp.js';
+import { tokensIn } from '../shared/token.js';
 
 /**
  * Which test does a segment belong to? The responder keeps no TCP state, but it must attribute each
@@ -16,9 +17,14 @@ import { TcpFlag } from '../shared/wire/tcp.js';
  *                source address (NAT that rewrites ports but keeps the public address);
  *  5. only-test: exactly one active, unbound test waits on that port (a proxy rewrote everything),
  *                and the SYN comes from the address the test named (`from`: the box's, learned from
- *                the port's first test), if it named one.
+ *                the port's first test), if it named one;
+ *  6. token:     a SYN from the box's address while tests that registered a token (shared/token.ts)
+ *                wait on its port is answered as a pending flow (the responder's default behaviour,
+ *                recorded apart), and given, with what was recorded of it, to the test whose token
+ *                its first data carries. Its data is answered only then (by that test's plan).
  *
- * Rules 4 and 5 name nothing of ours, so they take only a SYN, a connection's first segment.
+ * Rules 4 and 5 name nothing of ours, so they take only a SYN, a connection's first segment; and they
+ * leave tests with a token alone (only their token names their connection).
  *
  * Rule 5 takes any SYN, a stranger's too: a public responder receives scanners' SYNs on 80 and 443
  * all day, and one may come just before the test's own. So a flow bound by only-test is the test's
@@ -37,7 +43,7 @@ import { TcpFlag } from '../shared/wire/tcp.js';
  * reused the port) takes it over. The initiator may run several tests on a port at once only while at most one of
  * them is unbound (it asks with whenBound), unless the path keeps the initiator's ISN or port.
  */
-export type AttributionRule = 'flow' | 'isn' | 'port' | 'address' | 'only-test';
+export type AttributionRule = 'flow' | 'isn' | 'port' | 'address' | 'only-test' | 'token';
 
 export interface Session {
   id: string;
@@ -108,7 +114,29 @@ export interface ActiveTest {
   bound?: { flow: string; rule: AttributionRule };
   /** The capture's losses (all segments, anyone's) when the test registered: what it lost while the test ran is counted from here. */
   lostAtStart: number;
+  /** Its connection's token (RegisterTestRequest.token): rule 6 gives it the box's connection whose data carries it. */
+  token?: string;
+  /**
+   * Set on a pending flow's stand-in (rule 6), never on a registered test: the start of the flow's
+   * data as it arrived (at most PENDING_BYTES), where its token is looked for, and when it began.
+   */
+  pending?: { chunks: Uint8Array[]; length: number; since: number };
+  /**
+   * Tokens (shared/token.ts) the data of its flows carried, from its first TOKEN_SCAN_SEGMENTS data
+   * segments: behind a box, one that is not the test's own says a flow it was given is another test's.
+   */
+  tokensSeen: Set<string>;
+  /** Data segments scanned for tokens so far. */
+  dataScanned: number;
 }
+
+/** Data segments of a test scanned for tokens: a connection's token is in its first bytes. */
+const TOKEN_SCAN_SEGMENTS = 8;
+
+/** How much of a pending flow's data is searched for a token: a relayed request's first bytes carry it. */
+const PENDING_BYTES = 4096;
+/** How long a pending flow waits for its token before it is forgotten (its segments with it). */
+const PENDING_MS = 30_000;
 
 const MID_FLOW_WINDOW = 1 << 20;
 /**
@@ -151,6 +179,11 @@ export class Registry {
   private readonly boundByOnlyTest = new Map<number, Set<ActiveTest>>();
   /** The same tests by "port|initiator ISN": a SYN carrying that ISN displaces the flow only-test gave them. */
   private readonly provisional = new Map<string, ActiveTest>();
+  /** Registered tests by token (rule 6). */
+  private readonly byToken = new Map<string, ActiveTest>();
+  /** Pending flows' stand-ins, by flow (rule 6). */
+  private readonly pendingFlows = new Map<string, ActiveTest>();
+  private pendingCount = 0;
 
   openSession(observedAddress: string, initiatorAddress: string, label: string | undefined, now: number): Session {
     const session: Session = { id: randomUUID(), label, observedAddress, initiatorAddress, openedAt: now, lastSeen: now, bytesIn: 0, bytesOut: 0 };
@@ -174,7 +207,13 @@ export class Registry {
     const test: ActiveTest = {
       session, testId, name, port, initiatorPort, initiatorIsn, plan, registeredAt: now, segments: [], attribution: [], flows: new Set(), ...(request.from ? { from: request.from } : {}),
       unattributedAtStart: this.unattributedByPort.get(port) ?? 0, sessionUnattributedAtStart: 0, onBound: [], behind: 0, notSent: 0, displaced: [], strangerSyns: 0, lostAtStart: 0,
+      ...(request.token ? { token: request.token } : {}), tokensSeen: new Set(), dataScanned: 0,
     };
+    if (test.token !== undefined) {
+      // Tokens are random (60 bits): a clash is a replay, which gets no test of anyone else's.
+      if (this.byToken.has(test.token)) return 'duplicate';
+      this.byToken.set(test.token, test);
+    }
     this.tests.set(key, test);
     if (test.from !== undefined) this.watchAddress(test.from);
     test.sessionUnattributedAtStart = this.unattributedFrom(addressesOfTest(test), port);
@@ -193,6 +232,7 @@ export class Registry {
   /** Removes a test (collected, or its session closed); its flows are unbound. */
   finish(test: ActiveTest, now = Date.now()): void {
     if (!this.tests.delete(`${test.session.id}/${test.testId}`)) return;
+    if (test.token !== undefined && this.byToken.get(test.token) === test) this.byToken.delete(test.token);
     if (test.from !== undefined) this.unwatchAddress(test.from);
     this.waitingOn(test.port).delete(test);
     this.release(test);
@@ -252,6 +292,13 @@ export class Registry {
     for (const key of this.unattributedFromWatched.keys()) if (key.endsWith(`|${address}`)) this.unattributedFromWatched.delete(key);
   }
 
+  /** Notes the tokens a data segment of the test carries (its first few data segments only). */
+  noteData(test: ActiveTest, payload: Uint8Array): void {
+    if (payload.length === 0 || test.dataScanned >= TOKEN_SCAN_SEGMENTS) return;
+    test.dataScanned++;
+    for (const token of tokensIn(payload)) test.tokensSeen.add(token);
+  }
+
   /** The source address of the flow that bound the test, if it is bound. */
   boundFrom(test: ActiveTest): string | undefined {
     return test.bound?.flow.slice(0, test.bound.flow.indexOf('|'));
@@ -276,6 +323,7 @@ export class Registry {
   closeSession(session: Session): ActiveTest[] {
     const leftovers = [...this.tests.values()].filter((t) => t.session === session);
     leftovers.forEach((t) => this.finish(t));
+    for (const stand of [...this.pendingFlows.values()]) if (stand.session === session) this.forgetPending(stand);
     if (this.sessions.delete(session.id)) for (const address of addressesOf(session)) this.unwatchAddress(address);
     return leftovers;
   }
@@ -297,7 +345,7 @@ export class Registry {
     return waiting;
   }
 
-  attribute(segment: DecodedPacket): { test: ActiveTest; rule: AttributionRule } | undefined {
+  attribute(segment: DecodedPacket): { test: ActiveTest; rule: AttributionRule | 'pending' } | undefined {
     const ip = segment.ip;
     const tcp = segment.tcp ?? tcpPrefixOf(segment);
     if (!ip || !tcp) return undefined;
@@ -305,7 +353,7 @@ export class Registry {
   }
 
   /** attribute() on what it reads of a segment, for callers that have not decoded it (responder/service.ts). */
-  attributeHead(tcp: SegmentHead): { test: ActiveTest; rule: AttributionRule } | undefined {
+  attributeHead(tcp: SegmentHead): { test: ActiveTest; rule: AttributionRule | 'pending' } | undefined {
     const ip = { src: tcp.src };
     const flow = `${ip.src}|${tcp.srcPort}|${tcp.dstPort}`;
     const bound = this.flows.get(flow);
@@ -358,15 +406,75 @@ export class Registry {
     const choices: Array<[AttributionRule, ActiveTest[]]> = [
       ['isn', byIsn],
       ['port', waiting.filter((t) => t.initiatorPort === tcp.srcPort)],
-      // Rules that name no field of ours take only a connection's first segment.
-      ['address', isSyn ? waiting.filter((t) => t.session.observedAddress === ip.src || t.session.initiatorAddress === ip.src) : []],
+      // Rules that name no field of ours take only a connection's first segment, and never a test's
+      // with a token.
+      ['address', isSyn ? waiting.filter((t) => t.token === undefined && (t.session.observedAddress === ip.src || t.session.initiatorAddress === ip.src)) : []],
       // From the box's address when the initiator knows it: never a stranger's SYN.
-      ['only-test', isSyn ? waiting.filter((t) => t.from === undefined || t.from === ip.src) : []],
+      ['only-test', isSyn ? waiting.filter((t) => t.token === undefined && (t.from === undefined || t.from === ip.src)) : []],
     ];
     for (const [rule, candidates] of choices) {
       if (candidates.length === 1) return this.bind(candidates[0], flow, rule);
     }
+    // A box's connection for a test with a token: answered, and given away once its data names the test.
+    const tokened = isSyn ? waiting.find((t) => t.token !== undefined && t.from === ip.src) : undefined;
+    if (tokened) return { test: this.pendingFlow(tokened.session, flow, tcp.dstPort), rule: 'pending' };
     return none();
+  }
+
+  /** A stand-in for a box's connection not yet known to be any test's (rule 6): the responder's default behaviour. */
+  private pendingFlow(session: Session, flow: string, port: number): ActiveTest {
+    const now = Date.now();
+    for (const stand of this.pendingFlows.values()) if (now - stand.pending!.since > PENDING_MS) this.forgetPending(stand);
+    const stand: ActiveTest = {
+      session, testId: `pending-${++this.pendingCount}`, name: 'pending', port, initiatorPort: 0, initiatorIsn: 0, plan: {}, registeredAt: now, segments: [], attribution: [],
+      flows: new Set([flow]), unattributedAtStart: 0, sessionUnattributedAtStart: 0, onBound: [], behind: 0, notSent: 0, displaced: [], strangerSyns: 0, lostAtStart: 0,
+      pending: { chunks: [], length: 0, since: now }, tokensSeen: new Set(), dataScanned: 0,
+    };
+    this.pendingFlows.set(flow, stand);
+    this.flows.set(flow, stand);
+    return stand;
+  }
+
+  /** A pending flow nobody's token claimed in PENDING_MS, or whose session closed: its late segments stay nobody's. */
+  private forgetPending(stand: ActiveTest): void {
+    for (const flow of stand.flows) {
+      this.pendingFlows.delete(flow);
+      if (this.flows.get(flow) === stand) this.flows.delete(flow);
+      this.finishedFlows.set(flow, Date.now() + FINISHED_FLOW_MS);
+    }
+  }
+
+  /**
+   * Data on a pending flow (rule 6): once the flow's data so far carries the token of a registered
+   * test (from the address it named), the flow and all that was recorded of it become that test's,
+   * which is returned (its plan answers this segment). Undefined while no token is known: the
+   * segment stays recorded on the stand-in, unanswered.
+   */
+  claim(stand: ActiveTest, payload: Uint8Array): ActiveTest | undefined {
+    const pending = stand.pending;
+    if (!pending || payload.length === 0) return undefined;
+    if (pending.length < PENDING_BYTES) {
+      const piece = payload.subarray(0, PENDING_BYTES - pending.length);
+      pending.chunks.push(piece);
+      pending.length += piece.length;
+    }
+    const flow = [...stand.flows][0];
+    const start = new Uint8Array(pending.length);
+    let at = 0;
+    for (const chunk of pending.chunks) {
+      start.set(chunk, at);
+      at += chunk.length;
+    }
+    const owner = tokensIn(start).map((t) => this.byToken.get(t)).find((t) => t !== undefined && t.port === stand.port && (t.from === undefined || flow.startsWith(`${t.from}|`)));
+    if (!owner) return undefined;
+    this.pendingFlows.delete(flow);
+    this.flows.delete(flow);
+    // What was recorded of the flow before its token came is the test's, in the order it happened.
+    owner.segments = [...stand.segments, ...owner.segments].sort((a, b) => a.atUs - b.atUs);
+    owner.behind += stand.behind;
+    owner.notSent += stand.notSent;
+    for (const token of tokensIn(start)) owner.tokensSeen.add(token);
+    return this.bind(owner, flow, 'token').test;
   }
 
   /**

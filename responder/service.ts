@@ -129,6 +129,13 @@ export class ResponderService {
       this.stats.rateLimited++;
       return;
     }
+    // A box's connection not yet known to be any test's (registry rule 6): its data is answered once
+    // it names the test (its token), by that test's plan; until then it is only recorded.
+    if (test.pending && segment.payload.length > 0) {
+      const owner = this.registry.claim(test, segment.payload);
+      if (!owner) return;
+      test = owner;
+    } else this.registry.noteData(test, segment.payload);
     const replies = replyTo(segment, test.plan, this.engine);
     if (replies.length === 0) {
       if (segment.issues.length > 0) this.stats.malformed++;
@@ -228,14 +235,14 @@ export class ResponderService {
    * not answer (behind), answers recorded as sent whose send failed (notSent: the socket's buffer was
    * full), and segments the capture lost while the test ran (anyone's; some may have been the test's);
    * and, of attribution by only-test (responder/registry.ts), the strangers' flows the test's own SYN
-   * displaced and the strangers' SYNs nobody took after it.
+   * displaced and the strangers' SYNs nobody took after it; and the tokens its data carried.
    */
-  collect(test: ActiveTest): { segments: ObservedSegment[]; attribution: string[]; behind: number; notSent: number; captureLost: number; displaced: string[]; strangerSyns: number } {
+  collect(test: ActiveTest): { segments: ObservedSegment[]; attribution: string[]; behind: number; notSent: number; captureLost: number; displaced: string[]; strangerSyns: number; tokens: string[] } {
     this.registry.finish(test);
     this.stats.testsCollected++;
     this.persist(test);
     const captureLost = Math.max(0, (this.options.source.lost?.() ?? 0) - test.lostAtStart);
-    return { segments: test.segments.map((s) => ({ dir: s.dir, atUs: s.atUs, hex: toHex(s.bytes) })), attribution: test.attribution, behind: test.behind, notSent: test.notSent, captureLost, displaced: test.displaced, strangerSyns: test.strangerSyns };
+    return { segments: test.segments.map((s) => ({ dir: s.dir, atUs: s.atUs, hex: toHex(s.bytes) })), attribution: test.attribution, behind: test.behind, notSent: test.notSent, captureLost, displaced: test.displaced, strangerSyns: test.strangerSyns, tokens: [...test.tokensSeen] };
   }
 
   closeSession(session: Session): void {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { fromHex, toHex } from './wire/bytes.js';
 import type { TcpOption } from './wire/tcp-options.js';
+import { CONNECTION_TOKEN_SCHEMA } from './token.js';
 
 /**
  * The control protocol between initiator and responder: HTTP + JSON on the control port.
@@ -83,6 +84,12 @@ export const registerTestSchema = z.object({
    * (a public responder receives scanners' SYNs all day).
    */
   from: z.string().max(64).optional(),
+  /**
+   * The test's connection token (shared/token.ts), which the first bytes of its stream carry: behind a
+   * box that rewrites everything, the responder answers the box's connections from `from` while tests
+   * with a token wait, and gives each to the test whose token its data carries.
+   */
+  token: z.string().regex(CONNECTION_TOKEN_SCHEMA).optional(),
 }).strict();
 export type RegisterTestRequest = z.infer<typeof registerTestSchema>;
 
@@ -111,16 +118,20 @@ export interface TestSegmentsResponse {
   strangerSyns?: number;
   /** Segments (anyone's) the responder's capture lost while the test was registered: some may have been its own (absent when none). */
   captureLost?: number;
+  /** Connection tokens (shared/token.ts) the data of the test's flows carried (absent when none): another run's says a flow was that run's. */
+  tokens?: string[];
 }
 
 export interface TestBoundResponse {
   bound: boolean;
-  /** The attribution rule that bound the test's first flow (flow, isn, port, address, only-test). */
+  /** The attribution rule that bound the test's first flow (flow, isn, port, address, only-test, token). */
   rule?: string;
   /** The source address of that flow. */
   from?: string;
   /** Bound by only-test: SYNs from other addresses nobody took since (one may have been the test's). */
   strangerSyns?: number;
+  /** Bound by only-test and asked to hold (holdMs): the rule and address are those after the hold. */
+  held?: boolean;
 }
 
 /** Formats a zod error as one readable line: "plan.window: Number must be less than or equal to 65535". */

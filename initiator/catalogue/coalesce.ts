@@ -20,6 +20,7 @@ export const coalesce: TestCase = {
   name: 'coalesce',
   sends: `after an ordinary handshake, ${SEGMENTS} data segments of ${SEGMENT_BYTES} bytes back to back; once they are ACKed, ${SEGMENTS} more with the first of them sent last`,
   verdicts: ['intact', 'coalesced'],
+  carriesToken: 'in-stream',
   long: true,
   probe: dataProbe('payload'),
   async run(connection, context) {

@@ -18,6 +18,7 @@ export const dataMptcp: TestCase = {
   name: 'data-mptcp',
   sends: `after an ordinary handshake, a data segment of ${DATA_BYTES} bytes carrying an MPTCP DSS option (option 30: data ACK and mapping, 20 bytes)`,
   verdicts: VERDICTS,
+  carriesToken: 'in-stream',
   probe: dataProbe('option.mptcp'),
   run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES, { options: [dss(DATA_BYTES)] }),
   judge(obs) {

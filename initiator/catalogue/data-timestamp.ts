@@ -22,6 +22,7 @@ export const dataTimestamp: TestCase = {
   name: 'data-timestamp',
   sends: `after a handshake negotiating timestamps, ${DATA_SEGMENTS} data segments of ${SEGMENT_BYTES} bytes, each with a timestamps option`,
   verdicts: VERDICTS,
+  carriesToken: 'in-stream',
   probe: dataProbe('option.timestamps'),
   async run(connection, context) {
     const synAck = await handshake(connection);

@@ -10,6 +10,7 @@ export const dataUnknownOption: TestCase = {
   name: 'data-unknown-option',
   sends: 'after an ordinary handshake, a data segment carrying option kind 200 (8 bytes)',
   verdicts: ['passed', 'modified', 'removed'],
+  carriesToken: 'in-stream',
   probe: dataProbe(`option.${optionName(UNKNOWN_OPTION_KIND)}`),
   run: (connection, context) => connectSendAndClose(connection, context, 100, { options: [unknownOption()] }),
   judge(obs) {

@@ -33,6 +33,7 @@ export const ipDscp: TestCase = {
   name: 'ip-dscp',
   sends: `a SYN and, after the handshake, a data segment of ${DATA_BYTES} bytes, both marked DSCP EF (46) in the IP header`,
   verdicts: VERDICTS,
+  carriesToken: 'in-stream',
   probe: dataProbe('ip.dscp'),
   async run(connection, context) {
     // Marked like an application's socket would mark them (IP_TOS): the SYN too.

@@ -16,6 +16,7 @@ export const ipEcn: TestCase = {
   name: 'ip-ecn',
   sends: `after an ordinary handshake (no ECN negotiated), a data segment of ${DATA_BYTES} bytes marked ECT(0) in the IP header`,
   verdicts: VERDICTS,
+  carriesToken: 'in-stream',
   probe: dataProbe('ip.ecn'),
   run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES, { tos: ECT0 }),
   judge(obs) {

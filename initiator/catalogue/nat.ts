@@ -7,6 +7,7 @@ export const nat: TestCase = {
   name: 'nat',
   sends: 'an ordinary SYN; the initiator\'s address and port are compared with what the responder saw',
   verdicts: ['none', 'address', 'port', 'address+port'],
+  carriesToken: 'before-close',
   probe: synProbe('ip.src', 'tcp.srcPort'),
   run: connectAndClose,
   judge(obs) {

@@ -12,6 +12,7 @@ export const proactiveAck: TestCase = {
   name: 'proactive-ack',
   sends: `after an ordinary handshake, one ${PROBE_BYTES}-byte data segment (two copies 5 ms apart, never retransmitted) that the responder is asked never to acknowledge; the connection is then reset`,
   verdicts: ['none', 'acked-by-middlebox'],
+  carriesToken: 'in-stream',
   long: true,
   probe: dataProbe(),
   plan: { withholdAck: true },

@@ -27,6 +27,7 @@ export const reservedBits: TestCase = {
   name: 'reserved-bits',
   sends: `after an ordinary handshake, a data segment of ${DATA_BYTES} bytes with the 3 reserved header bits and AE set`,
   verdicts: VERDICTS,
+  carriesToken: 'in-stream',
   probe: dataProbe('tcp.reserved', 'tcp.flags'),
   run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES, { flags: TcpFlag.ACK | TcpFlag.PSH | TcpFlag.AE, reserved: RESERVED }),
   judge(obs) {

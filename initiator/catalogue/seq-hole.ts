@@ -15,6 +15,7 @@ export const seqHole: TestCase = {
   name: 'seq-hole',
   sends: `after an ordinary handshake, ${SEGMENT_BYTES} bytes sent ${HOLE_BYTES} bytes ahead of the next sequence number (a hole), then, after a pause, the ${HOLE_BYTES} bytes that fill the hole`,
   verdicts: ['passed', 'held'],
+  carriesToken: 'in-stream',
   long: true,
   probe: dataProbe('tcp.seq'),
   // what a lost segment (and its lost copies) would also look like

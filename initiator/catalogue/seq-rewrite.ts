@@ -7,6 +7,7 @@ export const seqRewrite: TestCase = {
   name: 'seq-rewrite',
   sends: 'a handshake and one data segment; sequence numbers are compared as sent and as received, both ways',
   verdicts: ['unchanged', 'rewritten-forward', 'rewritten-reverse', 'rewritten-both'],
+  carriesToken: 'in-stream',
   probe: dataProbe('tcp.seq', 'tcp.ack'),
   run: (connection, context) => connectSendAndClose(connection, context, 100),
   judge(obs) {

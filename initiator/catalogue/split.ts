@@ -18,6 +18,7 @@ export const split: TestCase = {
   name: 'split',
   sends: 'after a handshake negotiating timestamps, one full-size data segment (the MSS the SYN-ACK allows, less its timestamps option) carrying NOP,NOP,timestamps',
   verdicts: ['intact', 'split'],
+  carriesToken: 'in-stream',
   probe: dataProbe('payload'),
   async run(connection, context) {
     const synAck = await handshake(connection);

@@ -21,6 +21,7 @@ export const synBaseline: TestCase = {
   name: 'syn-baseline',
   sends: 'a SYN like Linux sends it (MSS, SACK-permitted, timestamps, window scale), then closes the connection',
   verdicts: ['ok', 'proxied'],
+  carriesToken: 'before-close',
   probe: synProbe(),
   run: connectAndClose,
   judge(obs) {

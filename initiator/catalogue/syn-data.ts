@@ -11,6 +11,7 @@ export const synData: TestCase = {
   name: 'syn-data',
   sends: `a SYN carrying ${SYN_DATA_BYTES} payload bytes (as TCP Fast Open would), then sends them again after the handshake`,
   verdicts: ['passed', 'payload-removed'],
+  carriesToken: 'in-stream',
   probe: synProbe('payload'),
   async run(connection, context) {
     const payload = context.payload(SYN_DATA_BYTES);

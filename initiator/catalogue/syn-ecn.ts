@@ -17,6 +17,7 @@ export const synEcn: TestCase = {
   name: 'syn-ecn',
   sends: 'an ECN-setup SYN (ECE and CWR set, besides the usual options); the responder answers with ECE in its SYN-ACK',
   verdicts: ['passed', 'cleared'],
+  carriesToken: 'before-close',
   probe: synProbe('tcp.flags'),
   async run(connection) {
     const synAck = await connection.connect({ options: defaultSynOptions(), flags: TcpFlag.SYN | ECN_SETUP });

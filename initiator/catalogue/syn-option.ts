@@ -15,6 +15,7 @@ export function synOptionTest(name: string, sends: string, option: () => TcpOpti
     name,
     sends,
     verdicts: ['passed', 'modified', 'removed'],
+    carriesToken: 'before-close',
     probe: synProbe(`option.${optionName(kind)}`),
     async run(connection) {
       const extra = option();

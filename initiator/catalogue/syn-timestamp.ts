@@ -12,6 +12,7 @@ export const synTimestamp: TestCase = {
   name: 'syn-timestamp',
   sends: 'a SYN with timestamps (option 8, a clock value and echo 0), besides MSS, SACK-permitted and window scale',
   verdicts: ['passed', 'modified', 'removed'],
+  carriesToken: 'before-close',
   probe: synProbe('option.timestamps'),
   run: connectAndClose,
   judge: (obs) => judgeSynOption(obs, OptionKind.TIMESTAMPS),

@@ -19,6 +19,7 @@ export const urgentPointer: TestCase = {
   name: 'urgent-pointer',
   sends: `after an ordinary handshake, a data segment of ${DATA_BYTES} bytes with URG set and urgent pointer ${URGENT_POINTER}`,
   verdicts: VERDICTS,
+  carriesToken: 'in-stream',
   probe: dataProbe('tcp.urgentPointer', 'tcp.flags'),
   run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES, { flags: TcpFlag.ACK | TcpFlag.PSH | TcpFlag.URG, urgentPointer: URGENT_POINTER }),
   judge(obs) {

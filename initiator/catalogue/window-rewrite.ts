@@ -30,6 +30,7 @@ export const windowRewrite: TestCase = {
   name: 'window-rewrite',
   sends: `a handshake and a data segment of ${DATA_BYTES} bytes; the receive window of the SYN and the data segment (forward), of the SYN-ACK and the ACK (reverse) is compared as sent and as received`,
   verdicts: ['unchanged', 'rewritten'],
+  carriesToken: 'in-stream',
   probe: synProbe('tcp.window'),
   run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES),
   judge(obs) {
