@@ -38,6 +38,8 @@ export const coalesce: TestCase = {
       const burstEnd = (base + (b + 1) * BURST_BYTES) >>> 0;
       const acked = new Set<number>();
       const ackedAll = (): boolean => ends.every((e) => acked.has(e));
+      /** ACK values seen: one that comes again is a TCP stack's (a relay's), and cumulative. */
+      const seen = new Set<number>();
       // Resent like a TCP would resend a lost segment: the (stateless) responder acknowledges each
       // segment's end, so an end that stays unacknowledged marks a segment (or its ACK) lost.
       let reset = false;
@@ -49,10 +51,17 @@ export const coalesce: TestCase = {
         while (!ackedAll() && Date.now() < deadline) {
           const o = await connection.waitFor((x) => x.atUs >= since && (isRst(x) || isAck(x)), Math.max(1, deadline - Date.now()));
           if (!o) break;
+          const ack = o.packet.tcp!.ack;
           if (isRst(o)) reset = true;
+          // The same value again: a relay's TCP stack, whose ACKs are cumulative, answering segments
+          // sent again (the responder acknowledges each copy with its own end, and an acknowledged
+          // segment is not sent again). Behind a relay its cumulative ACK may be exactly the last
+          // segment's end, which alone would leave the others unacknowledged for ever.
+          else if (seen.has(ack)) ends.forEach((e) => acks(o, e) && acked.add(e));
           // Exactly its end: the stateless responder acknowledges each segment it got, whatever came before it.
-          else if (ends.includes(o.packet.tcp!.ack)) acked.add(o.packet.tcp!.ack);
+          else if (ends.includes(ack)) acked.add(ack);
           else if (acks(o, burstEnd)) ends.forEach((e) => acked.add(e));
+          seen.add(ack);
           if (reset) break;
         }
       }

@@ -76,3 +76,45 @@ describe('a probe connection held behind the test before it (initiator/probe.ts 
     }
   });
 });
+
+describe('a connection that names itself before it closes (initiator/probe.ts tokenRequest)', () => {
+  /** An answer from the far end to what the connection sent last: acknowledges `ack`, with `flags`. */
+  const answer = (ack: number, flags: number): CapturedPacket => ({
+    bytes: encodePacket({
+      ip: { version: 4, tos: 0, id: 2, flags: 0x2, fragmentOffset: 0, ttl: 64, protocol: 6, src: REMOTE.address, dst: LOCAL.address },
+      tcp: { srcPort: REMOTE.port, dstPort: LOCAL.port, seq: 1001, ack, flags, window: 65535 },
+      payload: new Uint8Array(0),
+    }),
+    atUs: Date.now() * 1000,
+  });
+
+  it('sends its token request before the FIN when it sent no data, and nothing more when it did', async () => {
+    for (const sendsData of [false, true]) {
+      const { prober, sent, deliver } = harness();
+      const connection = prober.open({ local: LOCAL, remote: REMOTE, timing: { timeoutMs: 300, attempts: 1 }, isn: 9000 });
+      connection.tokenRequest = new Uint8Array(100);
+      const handshake = connection.connect();
+      await tick();
+      deliver(synAckTo(9000));
+      await handshake;
+      if (sendsData) {
+        const data = connection.sendData(new Uint8Array(20));
+        await tick();
+        deliver(answer(9021, TcpFlag.ACK));
+        await data;
+      }
+      const closing = connection.close();
+      await tick();
+      if (!sendsData) {
+        expect(sent.at(-1)).toEqual({ flags: TcpFlag.ACK | TcpFlag.PSH, payload: 100 });
+        deliver(answer(9101, TcpFlag.ACK));
+        await tick();
+      }
+      expect(sent.at(-1)!.flags & TcpFlag.FIN).toBe(TcpFlag.FIN);
+      deliver(answer(sendsData ? 9022 : 9102, TcpFlag.FIN | TcpFlag.ACK));
+      await closing;
+      expect(sent.filter((s) => s.payload > 0).map((s) => s.payload)).toEqual(sendsData ? [20] : [100]);
+      connection.dispose();
+    }
+  });
+});

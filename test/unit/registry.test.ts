@@ -200,3 +200,81 @@ describe('attribution while tests share a port (responder/registry.ts)', () => {
     await expect(r2.whenBound(lonely, 10)).resolves.toBeUndefined();
   });
 });
+
+describe('connections named by a token behind a box that rewrites everything (responder/registry.ts rule 6)', () => {
+  const BOX = '198.19.0.1';
+  const tokenA = 'mbp-aaaaaaaaaaaa';
+  const tokenB = 'mbp-bbbbbbbbbbbb';
+  const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
+  function tokenTests() {
+    const registry = new Registry();
+    const session = registry.openSession('198.18.0.2', '198.18.0.2', 'lab', 0);
+    const reg = (id: string, token: string | undefined, isn: number) =>
+      registry.register(session, { testId: id, name: id, port: 34343, initiatorPort: 40000 + isn, initiatorIsn: isn, plan: {}, from: BOX, ...(token ? { token } : {}) }, 0) as Exclude<ReturnType<Registry['register']>, 'duplicate'>;
+    return { registry, session, reg };
+  }
+
+  it('answers the box\'s SYNs as pending flows while tests with a token wait, and gives each, with what was recorded of it, to the test its data names', async () => {
+    const { registry, reg } = tokenTests();
+    const a = reg('a', tokenA, 1);
+    const b = reg('b', tokenB, 2);
+    const bound = registry.whenBound(b, 1000);
+    // Two of the box's connections: neither test's yet, both answered (a stand-in per flow).
+    const first = registry.attribute(seg(BOX, 50000, 77));
+    const second = registry.attribute(seg(BOX, 50001, 78));
+    expect(first).toMatchObject({ rule: 'pending', test: { name: 'pending', plan: {} } });
+    expect(second?.test).not.toBe(first?.test);
+    const stand = second!.test;
+    stand.segments.push({ dir: 'received', atUs: 5, bytes: bytesOf(BOX, 50001, 78) });
+    // Its next segments are the stand-in's too (by flow), until its data names b.
+    expect(registry.attribute(seg(BOX, 50001, 79, TcpFlag.ACK))).toMatchObject({ rule: 'flow', test: stand });
+    expect(registry.claim(stand, ascii('abcdefghijklmnop'))).toBeUndefined();
+    // the token split across two segments, as a box may relay it
+    expect(registry.claim(stand, ascii(tokenB.slice(0, 7)))).toBeUndefined();
+    expect(registry.claim(stand, ascii(`${tokenB.slice(7)}qrstuvwxyz`))).toBe(b);
+    expect(b.attribution).toEqual([`${BOX}|50001|34343 by token`]);
+    expect(b.segments).toHaveLength(1);
+    expect(b.tokensSeen).toEqual(new Set([tokenB]));
+    expect(await bound).toBe('token');
+    expect(registry.boundFrom(b)).toBe(BOX);
+    expect(registry.attribute(seg(BOX, 50001, 80, TcpFlag.ACK))).toMatchObject({ rule: 'flow', test: b });
+    // a is still waiting: its connection is the other one
+    expect(a.bound).toBeUndefined();
+    expect(registry.claim(first!.test, ascii(`xxxxxxxxxxxxxxxx${tokenA}`))).toBe(a);
+  });
+
+  it('never gives a test with a token a flow by only-test or address, nor a stranger\'s SYN a pending flow', () => {
+    const { registry, reg } = tokenTests();
+    reg('a', tokenA, 1);
+    // the only test waiting, but it has a token: the box's SYN is pending, not a's
+    expect(registry.attribute(seg(BOX, 50000, 77))).toMatchObject({ rule: 'pending' });
+    // a stranger's SYN is nobody's (never answered)
+    expect(registry.attribute(seg('203.0.113.9', 50002, 79))).toBeUndefined();
+    // and from the session's own address (a box that connects from the volunteer's public address) it is not taken by address either
+    expect(registry.attribute(seg('198.18.0.2', 50003, 80))).toBeUndefined();
+  });
+
+  it('gives a pending flow only to a test of its port that named the box it came from; a token nobody registered leaves it pending', () => {
+    const { registry, reg } = tokenTests();
+    reg('a', tokenA, 1);
+    const stand = registry.attribute(seg(BOX, 50000, 77))!.test;
+    expect(registry.claim(stand, ascii(`................${tokenB}`))).toBeUndefined();
+    expect(stand.pending).toBeDefined();
+  });
+
+  it('refuses a second registration of a token (a replay names nobody else\'s test)', () => {
+    const { reg } = tokenTests();
+    reg('a', tokenA, 1);
+    expect(reg('b', tokenA, 2)).toBe('duplicate');
+  });
+
+  it('notes the tokens the first data segments of a test carry: another run\'s says the flow was another test\'s', () => {
+    const { registry } = registryWith({ id: 'a', port: 40000, isn: 1000 });
+    const a = registry.test(registry.allSessions()[0].id, 'a')!;
+    registry.noteData(a, ascii(`GET /${tokenB} HTTP/1.1\r\n`));
+    for (let i = 0; i < 20; i++) registry.noteData(a, ascii('abcdefghijklmnopqrstuvwxyz'));
+    // only the first few data segments are read: a flood costs nothing
+    registry.noteData(a, ascii(tokenA));
+    expect([...a.tokensSeen]).toEqual([tokenB]);
+  });
+});

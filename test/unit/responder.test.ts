@@ -9,6 +9,7 @@ import { replyTo, responderIsn, type EngineConfig } from '../../responder/engine
 import { Registry } from '../../responder/registry.js';
 import { BEHIND_US, ResponderService } from '../../responder/service.js';
 import { startControlApi } from '../../responder/control-api.js';
+import { nowUs } from '../../shared/net/capture.js';
 
 const config: EngineConfig = { secret: new Uint8Array(32).fill(7), mss: 1460, windowScale: 7, ttl: 64, nowMs: () => 5000 };
 
@@ -116,6 +117,43 @@ describe('control API', () => {
     expect(collected.attribution).toEqual(['198.18.0.2|40000|34343 by isn']);
     expect(sent).toHaveLength(1);
     expect(store.tests('r').map((t) => t.name)).toEqual(['syn-baseline']);
+  });
+
+  it('behind a box that rewrites everything, answers its connections while tests with a token wait, answers data only once it names its test, then by that test\'s plan', async () => {
+    const BOX = '198.19.0.1';
+    const opened = await (await post('/sessions', { initiatorAddress: '198.18.0.2', toolVersion: 't' })).json() as { sessionId: string };
+    const tokenA = 'mbp-aaaaaaaaaaa2';
+    const tokenB = 'mbp-bbbbbbbbbbb2';
+    expect((await post(`/sessions/${opened.sessionId}/tests`, { testId: 'ta', name: 'seq-rewrite', port: 34343, initiatorPort: 41000, initiatorIsn: 7000, plan: {}, from: BOX, token: tokenA })).status).toBe(201);
+    expect((await post(`/sessions/${opened.sessionId}/tests`, { testId: 'tb', name: 'proactive-ack', port: 34343, initiatorPort: 41001, initiatorIsn: 8000, plan: { withholdAck: true }, from: BOX, token: tokenB })).status).toBe(201);
+    const bound = post(`/sessions/${opened.sessionId}/tests/tb/bound?waitMs=5000`, {});
+    const before = sent.length;
+    const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
+    const fromBox = (port: number, tcp: Partial<NonNullable<Packet['tcp']>>, payload?: Uint8Array): void =>
+      source.listener!({ bytes: segment({ seq: 900, ...tcp }, payload, BOX, port), atUs: nowUs(), truncated: false });
+    // The box's connection for b: its SYN answered before anyone knows whose it is.
+    fromBox(52000, {});
+    expect(sent.length - before).toBe(1);
+    expect(decodePacket(sent.at(-1)!).tcp!.flags).toBe(TcpFlag.SYN | TcpFlag.ACK);
+    fromBox(52000, { flags: TcpFlag.ACK, seq: 901, ack: 1 });
+    // data that names nobody yet is recorded, not answered
+    fromBox(52000, { flags: TcpFlag.ACK | TcpFlag.PSH, seq: 901, ack: 1 }, ascii('abcdefghijklmnop'));
+    expect(sent.length - before).toBe(1);
+    // b's token: the flow is b's, and b's plan withholds the ACK
+    fromBox(52000, { flags: TcpFlag.ACK | TcpFlag.PSH, seq: 917, ack: 1 }, ascii(`${tokenB}qrstuvwxyzabcdef`));
+    expect(sent.length - before).toBe(1);
+    expect(await (await bound).json()).toMatchObject({ bound: true, rule: 'token', from: BOX });
+    // a's connection: a's plan acknowledges its data
+    fromBox(52001, {});
+    fromBox(52001, { flags: TcpFlag.ACK | TcpFlag.PSH, seq: 901, ack: 1 }, ascii(`abcdefghijklmnop${tokenA}`));
+    expect(sent.length - before).toBe(3);
+    expect(decodePacket(sent.at(-1)!).tcp!.flags).toBe(TcpFlag.ACK);
+    const collected = await (await post(`/sessions/${opened.sessionId}/tests/tb/collect?settleMs=0`, {})).json() as { segments: Array<{ dir: string }>; attribution: string[]; tokens?: string[] };
+    expect(collected.attribution).toEqual([`${BOX}|52000|34343 by token`]);
+    // everything of the flow, from its SYN on, in order
+    expect(collected.segments.map((x) => x.dir)).toEqual(['received', 'sent', 'received', 'received', 'received']);
+    expect(collected.tokens).toEqual([tokenB]);
+    await post(`/sessions/${opened.sessionId}/tests/ta/collect?settleMs=0`, {});
   });
 
   it('behind a flood, records a test\'s segments without answering them, and tells its initiator so, with what the capture lost meanwhile', async () => {

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { boxAddressOf, modeFromAttribution, PathRtt, PortGate, type Ticket } from '../../initiator/schedule.js';
+import { startOrder } from '../../initiator/runner.js';
+import type { TestCase } from '../../initiator/test-case.js';
 
 /** Enters the gate and reports when the ticket was granted (granted stays false while it waits). */
-function enter(gate: PortGate, want: 'shared' | 'exclusive' = 'shared', again = false): { granted: () => Ticket | undefined } {
+function enter(gate: PortGate, want: 'shared' | 'exclusive' = 'shared', again = false, tokenable = false): { granted: () => Ticket | undefined } {
   let ticket: Ticket | undefined;
-  void gate.enter(want, again).then((t) => (ticket = t));
+  void gate.enter(want, again, tokenable).then((t) => (ticket = t));
   return { granted: () => ticket };
 }
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
@@ -121,6 +123,80 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     expect(e.granted()?.predecessor).toBe(d.granted());
   });
 
+  it('behind a box whose address is known, lets the tests with a token go all at once, but only while no chained test waits for its flow, and the chain only once they are all bound', async () => {
+    const gate = new PortGate();
+    const first = enter(gate);
+    await tick();
+    gate.from = '198.19.0.1';
+    gate.learn('opaque');
+    first.granted()!.done();
+    const t1 = enter(gate, 'shared', false, true);
+    const t2 = enter(gate, 'shared', false, true);
+    const t3 = enter(gate, 'shared', false, true);
+    const t4 = enter(gate, 'shared', false, true);
+    const c1 = enter(gate);
+    const t5 = enter(gate, 'shared', false, true);
+    await tick();
+    // more than OPAQUE_CHAIN_AHEAD at once, none chained behind another
+    for (const t of [t1, t2, t3, t4]) {
+      expect(t.granted()?.token).toBe(true);
+      expect(t.granted()?.predecessor).toBeUndefined();
+    }
+    // the chain waits for every one of them to be bound (at SYN time their connections look alike), and holds back who came after it
+    expect(c1.granted()).toBeUndefined();
+    expect(t5.granted()).toBeUndefined();
+    for (const t of [t1, t2, t3]) t.granted()!.bound();
+    await tick();
+    expect(c1.granted()).toBeUndefined();
+    t4.granted()!.done();
+    await tick();
+    expect(c1.granted()?.token).toBe(false);
+    expect(c1.granted()?.predecessor).toBeUndefined();
+    // and tests with a token wait while a chained test is unbound
+    expect(t5.granted()).toBeUndefined();
+    c1.granted()!.bound();
+    await tick();
+    expect(t5.granted()?.token).toBe(true);
+  });
+
+  it('without the box\'s address no test takes the token lane', async () => {
+    const gate = new PortGate();
+    const first = enter(gate);
+    await tick();
+    gate.learn('opaque');
+    first.granted()!.done();
+    const a = enter(gate, 'shared', false, true);
+    const b = enter(gate, 'shared', false, true);
+    await tick();
+    expect(a.granted()?.token).toBe(false);
+    expect(b.granted()?.predecessor).toBe(a.granted());
+  });
+
+  it('withdraws a speculative run that has not started (its ticket is undefined), and lets whoever waited behind it go', async () => {
+    const gate = new PortGate();
+    const first = enter(gate);
+    await tick();
+    gate.learn('opaque');
+    first.granted()!.done();
+    const a = enter(gate);
+    const b = enter(gate);
+    const c = enter(gate);
+    await tick();
+    const early = gate.enterSpeculative('shared', false);
+    const d = enter(gate);
+    let ticket: Ticket | undefined | 'waiting' = 'waiting';
+    void early.ticket.then((t) => (ticket = t));
+    await tick();
+    expect(ticket).toBe('waiting');
+    early.withdraw();
+    await tick();
+    expect(ticket).toBeUndefined();
+    a.granted()!.bound();
+    await tick();
+    expect(d.granted()?.predecessor).toBe(c.granted());
+    expect(b.granted()).toBeDefined();
+  });
+
   it('gives an exclusive run the port to itself, and holds back whoever came after it', async () => {
     const gate = new PortGate();
     gate.learn('identifiable');
@@ -200,5 +276,25 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     rtt.add(undefined);
     rtt.add(Number.NaN);
     expect(rtt.ms).toBe(500);
+  });
+});
+
+describe('the order tests start in on a port (initiator/runner.ts startOrder)', () => {
+  const test = (name: string, extra: Partial<TestCase> = {}): TestCase => ({ name, sends: '', verdicts: ['ok'], run: async () => undefined, judge: () => ({ verdict: 'ok', detail: {} }), ...extra });
+  const tests = [
+    test('syn', { carriesToken: 'before-close' }),
+    test('hole', { long: true }),
+    test('data', { carriesToken: 'in-stream' }),
+    test('synack', { carriesToken: 'before-close', plan: { synAckOptions: [] } }),
+    test('watch', { long: true, carriesToken: 'in-stream' }),
+  ];
+  it('starts the long tests first, and behind a box whose address is known those with a token before the chain', () => {
+    const gate = new PortGate();
+    expect(startOrder(tests, gate).map((t) => t.name)).toEqual(['hole', 'watch', 'syn', 'data', 'synack']);
+    gate.learn('opaque');
+    expect(startOrder(tests, gate).map((t) => t.name)).toEqual(['hole', 'watch', 'syn', 'data', 'synack']);
+    gate.from = '198.19.0.1';
+    // a plan that shapes the SYN-ACK keeps a test in the chain whatever it carries
+    expect(startOrder(tests, gate).map((t) => t.name)).toEqual(['watch', 'syn', 'data', 'hole', 'synack']);
   });
 });
