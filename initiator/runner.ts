@@ -5,7 +5,7 @@ import { matchSegments } from '../shared/match.js';
 import type { DiffRecord, SegmentRecord, Store } from '../shared/store.js';
 import { fromHex } from '../shared/wire/bytes.js';
 import type { ControlClient } from './control-client.js';
-import { decide, type Decision, type TestRun } from './confirm.js';
+import { decide, MAX_TEST_RUNS, type Decision, type TestRun } from './confirm.js';
 import { boxAddressOf, modeFromAttribution, modeFromRule, PathRtt, PortGate, type Ticket } from './schedule.js';
 import { hasData, isSyn, isSynAck } from './observed.js';
 import { isRequestPort, payloadFor } from './payloads.js';
@@ -111,7 +111,8 @@ export function startOrder(tests: readonly TestCase[], gate: PortGate): TestCase
 }
 
 /** The test's connection can carry its token, and its plan leaves the handshake alone (TestCase.carriesToken). */
-export const tokenable = (test: TestCase): boolean => test.carriesToken !== undefined && !test.plan?.synAckOptions && !test.plan?.sendBytes;
+export const tokenable = (test: TestCase): boolean =>
+  test.carriesToken !== undefined && !test.plan?.synAckOptions && test.plan?.window === undefined && !test.plan?.sendBytes;
 
 /** What every test of a run shares: the global limit, the path's round trip, each port's gate. */
 interface Shared {
@@ -207,8 +208,13 @@ async function runOne(plan: RunPlan, job: Job, first: Ticket, shared: Shared, pr
     ticket = undefined;
     if (!attempt) break;
     attempts.push(attempt);
-    // A run that may have taken another test's segments (or lost its own to one) proves nothing: again, alone.
-    decision = attempt.wantsExclusive ? { final: false } : decide({ clean: test.verdicts[0], absence: test.absenceVerdicts }, attempts);
+    // A run that may have taken another test's segments (or lost its own to one) proves nothing: again,
+    // alone; after MAX_TEST_RUNS such runs, nothing is published.
+    decision = !attempt.wantsExclusive
+      ? decide({ clean: test.verdicts[0], absence: test.absenceVerdicts }, attempts)
+      : attempts.length < MAX_TEST_RUNS
+        ? { final: false }
+        : { final: true, verdict: 'inconclusive', reason: `in ${attempts.length} runs the test could not be told apart from other tests on port ${port} (${attempts.map((a) => a.verdict).join(', ')}): ${attempt.lossSigns.join('; ')}` };
     if (early) {
       // Still waiting for its turn and not needed: never begun.
       if (decision.final || attempt.wantsExclusive || plan.signal?.aborted) earlyEntry?.withdraw();

@@ -17,9 +17,10 @@
  *    handshake's ACK or the request, and a box that connects on the SYN answers only once it has
  *    (and a SYN that went through was bound before its SYN-ACK left the responder). So each test
  *    costs the chain about one round trip, not two;
- *  - behind such a box whose address is known, a test whose stream starts with its token
- *    (TestCase.tokenInStream) needs no place in the chain: the responder answers the box's
- *    connections while tests with a token wait and gives each to the test its data names
+ *  - behind such a box whose address is known, a test that carries its run's token to the
+ *    responder (TestCase.carriesToken: in its stream, or in a request before its FIN) needs no
+ *    place in the chain: the responder answers the box's connections while tests with a token
+ *    wait and gives each to the test its data names
  *    (responder/registry.ts rule 6). At SYN time such a connection looks like a chained test's, so
  *    the port runs one lane at a time: tests with a token start only while no chained test waits
  *    for its flow, chained tests only while no test with a token does. The tests with a token go
@@ -117,8 +118,8 @@ export class PortGate {
    * Waits until a test of this kind may start; the first test on a port always runs alone. `again`: a
    * further run of a test already under way (a confirmation), which goes before the tests waiting to
    * start: on an opaque port, where tests start one after another, it would otherwise wait for all of
-   * them, and the run would end a whole chain later. `tokenable`: the test's stream starts with its
-   * token (TestCase.tokenInStream): behind a box whose address is known it takes the token lane.
+   * them, and the run would end a whole chain later. `tokenable`: the test can name its connection
+   * by a token (TestCase.carriesToken): behind a box whose address is known it takes the token lane.
    */
   enter(want: Want = 'shared', again = false, tokenable = false): Promise<Ticket> {
     return this.queue(want, again, tokenable).ticket as Promise<Ticket>;

@@ -25,6 +25,7 @@ export async function loadTestFile(path: string, taken: readonly string[]): Prom
     if (!Array.isArray(test.verdicts) || test.verdicts.length === 0 || !test.verdicts.every((v) => typeof v === 'string')) problems.push('verdicts must be a non-empty list of strings, the first meaning "no interference"');
     if (typeof test.run !== 'function') problems.push('run(connection, context) must be a function');
     if (typeof test.judge !== 'function') problems.push('judge(observations) must be a function');
+    if (test.carriesToken !== undefined && test.carriesToken !== 'in-stream' && test.carriesToken !== 'before-close') problems.push('carriesToken, if given, must be "in-stream" or "before-close"');
   }
   if (problems.length) throw new UsageError('BAD_TEST_FILE', `--test-file ${path}: ${problems.join('; ')}`);
   return test as TestCase;

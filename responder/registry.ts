@@ -137,6 +137,8 @@ const TOKEN_SCAN_SEGMENTS = 8;
 const PENDING_BYTES = 4096;
 /** How long a pending flow waits for its token before it is forgotten (its segments with it). */
 const PENDING_MS = 30_000;
+/** Pending flows kept at most (a flood from a box's address must not grow the responder): beyond, a SYN is nobody's. */
+const MAX_PENDING_FLOWS = 4096;
 
 const MID_FLOW_WINDOW = 1 << 20;
 /**
@@ -416,7 +418,7 @@ export class Registry {
       if (candidates.length === 1) return this.bind(candidates[0], flow, rule);
     }
     // A box's connection for a test with a token: answered, and given away once its data names the test.
-    const tokened = isSyn ? waiting.find((t) => t.token !== undefined && t.from === ip.src) : undefined;
+    const tokened = isSyn && this.pendingFlows.size < MAX_PENDING_FLOWS ? waiting.find((t) => t.token !== undefined && t.from === ip.src) : undefined;
     if (tokened) return { test: this.pendingFlow(tokened.session, flow, tcp.dstPort), rule: 'pending' };
     return none();
   }
@@ -424,7 +426,11 @@ export class Registry {
   /** A stand-in for a box's connection not yet known to be any test's (rule 6): the responder's default behaviour. */
   private pendingFlow(session: Session, flow: string, port: number): ActiveTest {
     const now = Date.now();
-    for (const stand of this.pendingFlows.values()) if (now - stand.pending!.since > PENDING_MS) this.forgetPending(stand);
+    // Oldest first (a Map keeps insertion order): stop at the first still young.
+    for (const stand of this.pendingFlows.values()) {
+      if (now - stand.pending!.since <= PENDING_MS) break;
+      this.forgetPending(stand);
+    }
     const stand: ActiveTest = {
       session, testId: `pending-${++this.pendingCount}`, name: 'pending', port, initiatorPort: 0, initiatorIsn: 0, plan: {}, registeredAt: now, segments: [], attribution: [],
       flows: new Set([flow]), unattributedAtStart: 0, sessionUnattributedAtStart: 0, onBound: [], behind: 0, notSent: 0, displaced: [], strangerSyns: 0, lostAtStart: 0,
@@ -437,6 +443,7 @@ export class Registry {
 
   /** A pending flow nobody's token claimed in PENDING_MS, or whose session closed: its late segments stay nobody's. */
   private forgetPending(stand: ActiveTest): void {
+    stand.pending = undefined;
     for (const flow of stand.flows) {
       this.pendingFlows.delete(flow);
       if (this.flows.get(flow) === stand) this.flows.delete(flow);
@@ -503,10 +510,11 @@ export class Registry {
     if (test.bound !== undefined || (test.from !== undefined && !flow.startsWith(`${test.from}|`))) return { test, rule };
     test.bound = { flow, rule };
     if (first && rule === 'only-test') {
-      this.provisional.set(`${test.port}|${test.initiatorIsn}`, test);
       test.onlyTestBoundAt = Date.now();
-      // A test that named the box's address took no stranger's SYN: no SYN of a stranger is its own.
+      // A test that named the box's address took no stranger's SYN: nothing to displace (a SYN with its
+      // ISN is one that went past the box, recorded as its stray), and no SYN of a stranger is its own.
       if (test.from === undefined) {
+        this.provisional.set(`${test.port}|${test.initiatorIsn}`, test);
         let onPort = this.boundByOnlyTest.get(test.port);
         if (!onPort) this.boundByOnlyTest.set(test.port, (onPort = new Set()));
         onPort.add(test);

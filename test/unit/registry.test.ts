@@ -182,6 +182,18 @@ describe('attribution while tests share a port (responder/registry.ts)', () => {
     expect(registry.attribute(seg(box, 50001, 78))).toMatchObject({ rule: 'only-test', test: { testId: 'b' } });
   });
 
+  it('never lets a SYN with the test\'s ISN displace the box\'s connection of a test that named the box (it went past the box)', () => {
+    const registry = new Registry();
+    const session = registry.openSession('198.18.0.2', '198.18.0.2', 'lab', 0);
+    const box = '198.19.0.1';
+    const a = registry.register(session, { testId: 'a', name: 'a', port: 34343, initiatorPort: 40000, initiatorIsn: 1000, plan: {}, from: box }, 0) as Exclude<ReturnType<Registry['register']>, 'duplicate'>;
+    expect(registry.attribute(seg(box, 50000, 77))).toMatchObject({ rule: 'only-test', test: { testId: 'a' } });
+    // the test's own SYN, untranslated: a stray of the test, not a reason to drop the box's connection
+    expect(registry.attribute(seg('198.18.0.2', 40000, 1000))).toBeUndefined();
+    expect(a.displaced).toEqual([]);
+    expect(a.bound).toEqual({ flow: `${box}|50000|34343`, rule: 'only-test' });
+  });
+
   it('releases a held-back test when the one before it is collected without ever binding', () => {
     const { registry, active: [a] } = registryWith({ id: 'a', port: 40000, isn: 1000 });
     const session = registry.allSessions()[0];
@@ -260,6 +272,22 @@ describe('connections named by a token behind a box that rewrites everything (re
     const stand = registry.attribute(seg(BOX, 50000, 77))!.test;
     expect(registry.claim(stand, ascii(`................${tokenB}`))).toBeUndefined();
     expect(stand.pending).toBeDefined();
+  });
+
+  it('forgets a pending flow no token claimed in 30 s: its late segments are nobody\'s', () => {
+    vi.useFakeTimers();
+    try {
+      vi.setSystemTime(1_000_000);
+      const { registry, reg } = tokenTests();
+      reg('a', tokenA, 1);
+      const old = registry.attribute(seg(BOX, 50000, 77))!.test;
+      vi.setSystemTime(1_000_000 + 31_000);
+      registry.attribute(seg(BOX, 50001, 78));
+      expect(registry.attribute(seg(BOX, 50000, 78, TcpFlag.ACK))).toBeUndefined();
+      expect(registry.claim(old, ascii(`................${tokenA}`))).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('refuses a second registration of a token (a replay names nobody else\'s test)', () => {

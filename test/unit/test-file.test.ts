@@ -25,6 +25,7 @@ describe('--test-file', () => {
     ['empty.mjs', 'export default 42;', /default export must be a test case/],
     ['incomplete.mjs', 'export default { name: "Bad Name", verdicts: [] };', /name must be lowercase.*sends must say.*verdicts must be.*run\(connection, context\) must be a function.*judge\(observations\) must be a function/],
     ['taken.mjs', 'export default () => ({ name: "syn-baseline", sends: "x", verdicts: ["ok"], run() {}, judge() {} });', /already a test in the catalogue/],
+    ['token.mjs', 'export default () => ({ name: "syn-token", sends: "x", verdicts: ["ok"], carriesToken: true, run() {}, judge() {} });', /carriesToken, if given, must be "in-stream" or "before-close"/],
   ])('refuses %s, saying what is wrong', async (file, text, message) => {
     await expect(loadTestFile(write(file, text), ['syn-baseline'])).rejects.toThrow(message);
   });
