@@ -19,7 +19,8 @@ export const urgentPointer: TestCase = {
   name: 'urgent-pointer',
   sends: `after an ordinary handshake, a data segment of ${DATA_BYTES} bytes with URG set and urgent pointer ${URGENT_POINTER}`,
   verdicts: VERDICTS,
-  carriesToken: 'in-stream',
+  // No token (it stays in the chain behind a relay): a relay's stack takes its urgent byte, the 10th,
+  // out of the stream, and on port 80 that byte is in the request path, where the token is.
   probe: dataProbe('tcp.urgentPointer', 'tcp.flags'),
   run: (connection, context) => connectSendAndClose(connection, context, DATA_BYTES, { flags: TcpFlag.ACK | TcpFlag.PSH | TcpFlag.URG, urgentPointer: URGENT_POINTER }),
   judge(obs) {

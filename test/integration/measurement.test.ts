@@ -8,6 +8,7 @@ import { measureAcrossLab, projectRoot } from '../../lab/index.js';
 import { CLEAN, EXPECTED, expectedTable, PORTS, resolveAlternatives, table } from '../../lab/expectations.js';
 
 import { DEFAULT_CONCURRENCY } from '../../initiator/schedule.js';
+import { tokenable } from '../../initiator/runner.js';
 
 /**
  * The profiles also run at --concurrency 1: every way the scheduler attributes flows (by flow, ISN,
@@ -47,6 +48,14 @@ describe.skipIf(process.getuid?.() !== 0).sequential('the real responder and ini
         const m = await measureAcrossLab(lab, { workDir, concurrency });
         const measured = table(m.verdicts);
         expect({ concurrency, verdicts: measured }).toEqual({ concurrency, verdicts: resolveAlternatives(expectedTable(profile), measured) });
+        if (profile === 'split-proxy') {
+          // Behind the relay, each test that can carry its token was told apart by it (none waited its
+          // turn in the port's chain), the others by the chain.
+          const rule = (v: (typeof m.verdicts)[number]): string => String((v.detail.attribution as string[] | undefined)?.at(-1) ?? '').split(' by ').at(-1)!;
+          const byTest = m.verdicts.filter((v) => v.test !== CATALOGUE[0].name).map((v) => `${v.test}:${v.port}=${rule(v)}`).sort();
+          const expected = m.verdicts.filter((v) => v.test !== CATALOGUE[0].name).map((v) => `${v.test}:${v.port}=${tokenable(CATALOGUE.find((t) => t.name === v.test)!) ? 'token' : 'only-test'}`).sort();
+          expect({ concurrency, attribution: byTest }).toEqual({ concurrency, attribution: expected });
+        }
       }
     } finally {
       await lab.destroy();
