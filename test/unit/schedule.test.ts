@@ -11,6 +11,17 @@ function enter(gate: PortGate, want: 'shared' | 'exclusive' = 'shared', again = 
 }
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
 
+/** A port whose first test showed an opaque path (and, with `from`, the box's address) and is done. */
+async function opaqueGate(from?: string): Promise<PortGate> {
+  const gate = new PortGate();
+  const first = enter(gate);
+  await tick();
+  if (from) gate.from = from;
+  gate.learn('opaque');
+  first.granted()!.done();
+  return gate;
+}
+
 /** Two tests enter a port whose path is not known yet: the first runs alone, the second waits. */
 async function firstAlone(gate: PortGate): Promise<{ first: ReturnType<typeof enter>; second: ReturnType<typeof enter> }> {
   const first = enter(gate);
@@ -70,11 +81,7 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
   });
 
   it('on an opaque path chains the tests: each registers behind the one before, sends its bare SYN once that one is answered, the rest once it is bound', async () => {
-    const gate = new PortGate();
-    const first = enter(gate);
-    await tick();
-    gate.learn('opaque');
-    first.granted()!.done();
+    const gate = await opaqueGate();
     const a = enter(gate);
     const b = enter(gate);
     const c = enter(gate);
@@ -124,12 +131,7 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
   });
 
   it('behind a box whose address is known, lets the tests with a token go all at once, but only while no chained test waits for its flow, and the chain only once they are all bound', async () => {
-    const gate = new PortGate();
-    const first = enter(gate);
-    await tick();
-    gate.from = '198.19.0.1';
-    gate.learn('opaque');
-    first.granted()!.done();
+    const gate = await opaqueGate('198.19.0.1');
     const t1 = enter(gate, 'shared', false, true);
     const t2 = enter(gate, 'shared', false, true);
     const t3 = enter(gate, 'shared', false, true);
@@ -160,11 +162,7 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
   });
 
   it('without the box\'s address no test takes the token lane', async () => {
-    const gate = new PortGate();
-    const first = enter(gate);
-    await tick();
-    gate.learn('opaque');
-    first.granted()!.done();
+    const gate = await opaqueGate();
     const a = enter(gate, 'shared', false, true);
     const b = enter(gate, 'shared', false, true);
     await tick();
@@ -173,11 +171,7 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
   });
 
   it('withdraws a speculative run that has not started (its ticket is undefined), and lets whoever waited behind it go', async () => {
-    const gate = new PortGate();
-    const first = enter(gate);
-    await tick();
-    gate.learn('opaque');
-    first.granted()!.done();
+    const gate = await opaqueGate();
     const a = enter(gate);
     const b = enter(gate);
     const c = enter(gate);
