@@ -156,6 +156,19 @@ describe('control API', () => {
     await post(`/sessions/${opened.sessionId}/tests/ta/collect?settleMs=0`, {});
   });
 
+  it('holds its answer about a binding by only-test when asked, and gives the rule that holds after it (the test\'s own SYN displaced a stranger\'s)', async () => {
+    const opened = await (await post('/sessions', { initiatorAddress: '198.18.0.2', toolVersion: 't' })).json() as { sessionId: string };
+    expect((await post(`/sessions/${opened.sessionId}/tests`, { testId: 'held', name: 'syn-baseline', port: 34343, initiatorPort: 42000, initiatorIsn: 9000, plan: {} })).status).toBe(201);
+    const answer = post(`/sessions/${opened.sessionId}/tests/held/bound?waitMs=2000&holdMs=200`, {});
+    await new Promise((r) => setTimeout(r, 20));
+    // a stranger's SYN first (only-test takes it), then the test's own, with its ISN, untranslated
+    source.listener!({ bytes: segment({ seq: 123 }, undefined, '203.0.113.50', 51000), atUs: nowUs(), truncated: false });
+    await new Promise((r) => setTimeout(r, 20));
+    source.listener!({ bytes: segment({ seq: 9000 }, undefined, '198.18.0.2', 42000), atUs: nowUs(), truncated: false });
+    expect(await (await answer).json()).toEqual({ bound: true, rule: 'isn', from: '198.18.0.2', held: true });
+    await post(`/sessions/${opened.sessionId}/tests/held/collect?settleMs=0`, {});
+  });
+
   it('behind a flood, records a test\'s segments without answering them, and tells its initiator so, with what the capture lost meanwhile', async () => {
     const opened = await (await post('/sessions', { initiatorAddress: '198.18.0.2', toolVersion: 't' })).json() as { sessionId: string };
     source.lostSoFar = 40;
