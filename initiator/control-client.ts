@@ -178,7 +178,8 @@ export class ControlClient {
         agent: this.agent as never,
         servername: this.transport.insecure ? undefined : serverNameFor(this.transport.serverName ?? this.host),
         headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-        signal: AbortSignal.timeout(timeoutMs),
+        // A whole number of milliseconds (AbortSignal.timeout refuses a fraction: waits come from measured round trips).
+        signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))),
       }, (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -80,3 +80,24 @@ describe('control requests whose answer does not come (initiator/control-client.
     client.close();
   });
 });
+
+describe('waits measured from round trips (initiator/control-client.ts)', () => {
+  it('asks about a binding with a wait and a hold that are fractions of a millisecond, as measured round trips are', async () => {
+    let url = '';
+    const server = createServer((req, res) => {
+      url = req.url ?? '';
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ bound: true, rule: 'only-test', held: true })));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const client = new ControlClient('127.0.0.1', (server.address() as AddressInfo).port, 5000, { insecure: true });
+      expect(await client.whenBound('s', 't1', 10_000, 103.27)).toEqual({ bound: true, rule: 'only-test', held: true });
+      expect(url).toBe('/v1/sessions/s/tests/t1/bound?waitMs=10000&holdMs=103');
+      client.close();
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
