@@ -102,12 +102,16 @@ export async function runTests(plan: RunPlan, prober: Prober, client: ControlCli
  * The order the tests after a port's first start in: the long ones first, so that a run ends with its
  * slowest test, not after it. Behind a box that rewrites everything and whose address is known, the
  * tests that can carry a token take a lane of their own, all at once, while no chained test waits for
- * its flow (initiator/schedule.ts): they go first (their long ones first), then the chain.
+ * its flow (initiator/schedule.ts): the chained tests whose two runs start together there
+ * (`secondRunBehindRelay`, the longest) go first (a round trip or two until they are bound, then
+ * their waits overlap everything else), then those with a token (long ones first), then the rest of
+ * the chain (long ones first).
  */
 export function startOrder(tests: readonly TestCase[], gate: PortGate): TestCase[] {
   const longFirst = (list: readonly TestCase[]): TestCase[] => [...list.filter((t) => t.long), ...list.filter((t) => !t.long)];
   if (gate.mode !== 'opaque' || gate.from === undefined) return longFirst(tests);
-  return [...longFirst(tests.filter(tokenable)), ...longFirst(tests.filter((t) => !tokenable(t)))];
+  const chained = tests.filter((t) => !tokenable(t));
+  return [...chained.filter((t) => t.secondRunBehindRelay), ...longFirst(tests.filter(tokenable)), ...longFirst(chained.filter((t) => !t.secondRunBehindRelay))];
 }
 
 /** The test's connection can carry its token, and its plan leaves the handshake alone (TestCase.carriesToken). */
