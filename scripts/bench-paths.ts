@@ -45,6 +45,17 @@ export async function catalogueOverLongPaths(options: LongPathOptions): Promise<
         const fast = await timed(DEFAULT_CONCURRENCY);
         const slow = options.sequential ? await timed(1) : undefined;
         console.log(`  ${profile.padEnd(14)} ${`${rtt} ms`.padStart(6)}  ${`${(fast.ms / 1000).toFixed(2)} s`.padStart(8)}  ${slow ? `${(slow.ms / 1000).toFixed(2)} s`.padStart(10) : '-'.padStart(10)}  ${slow ? `${(slow.ms / fast.ms).toFixed(1)}x`.padStart(5) : '    -'}  ${slow ? (key(fast.verdicts) === key(slow.verdicts) ? 'yes' : 'NO') : '-'}${''.padEnd(12)}${fast.again}${slow ? ` / ${slow.again}` : ''}`);
+        // Which verdicts differ, with the reason each run gave.
+        if (slow && key(fast.verdicts) !== key(slow.verdicts)) {
+          const of = (vs: LabVerdict[]) => new Map(vs.map((v) => [`${v.test}:${v.port}`, v]));
+          const [a, b] = [of(fast.verdicts), of(slow.verdicts)];
+          for (const [k, v] of a) {
+            const w = b.get(k);
+            if (w?.verdict === v.verdict) continue;
+            const why = (x?: LabVerdict): string => (x ? `${x.verdict} (${String(x.detail.reason ?? '').slice(0, 160)})` : 'missing');
+            console.log(`      ${k}: default ${why(v)}, sequential ${why(w)}`);
+          }
+        }
       } finally {
         await responder.stop();
         await lab.destroy();
