@@ -206,11 +206,10 @@ export class Registry {
     const key = `${session.id}/${request.testId}`;
     if (this.tests.has(key)) return 'duplicate';
     const { testId, name, port, initiatorPort, initiatorIsn, plan } = request;
-    const test: ActiveTest = {
-      session, testId, name, port, initiatorPort, initiatorIsn, plan, registeredAt: now, segments: [], attribution: [], flows: new Set(), ...(request.from ? { from: request.from } : {}),
-      unattributedAtStart: this.unattributedByPort.get(port) ?? 0, sessionUnattributedAtStart: 0, onBound: [], behind: 0, notSent: 0, displaced: [], strangerSyns: 0, lostAtStart: 0,
-      ...(request.token ? { token: request.token } : {}), tokensSeen: new Set(), dataScanned: 0,
-    };
+    const test = activeTest({
+      session, testId, name, port, initiatorPort, initiatorIsn, plan, registeredAt: now, unattributedAtStart: this.unattributedByPort.get(port) ?? 0,
+      ...(request.from ? { from: request.from } : {}), ...(request.token ? { token: request.token } : {}),
+    });
     if (test.token !== undefined) {
       // Tokens are random (60 bits): a clash is a replay, which gets no test of anyone else's.
       if (this.byToken.has(test.token)) return 'duplicate';
@@ -431,11 +430,11 @@ export class Registry {
       if (now - stand.pending!.since <= PENDING_MS) break;
       this.forgetPending(stand);
     }
-    const stand: ActiveTest = {
-      session, testId: `pending-${++this.pendingCount}`, name: 'pending', port, initiatorPort: 0, initiatorIsn: 0, plan: {}, registeredAt: now, segments: [], attribution: [],
-      flows: new Set([flow]), unattributedAtStart: 0, sessionUnattributedAtStart: 0, onBound: [], behind: 0, notSent: 0, displaced: [], strangerSyns: 0, lostAtStart: 0,
-      pending: { chunks: [], length: 0, since: now }, tokensSeen: new Set(), dataScanned: 0,
-    };
+    const stand = activeTest({
+      session, testId: `pending-${++this.pendingCount}`, name: 'pending', port, initiatorPort: 0, initiatorIsn: 0, plan: {}, registeredAt: now, unattributedAtStart: 0,
+      pending: { chunks: [], length: 0, since: now },
+    });
+    stand.flows.add(flow);
     this.pendingFlows.set(flow, stand);
     this.flows.set(flow, stand);
     return stand;
@@ -472,7 +471,8 @@ export class Registry {
       start.set(chunk, at);
       at += chunk.length;
     }
-    const owner = tokensIn(start).map((t) => this.byToken.get(t)).find((t) => t !== undefined && t.port === stand.port && (t.from === undefined || flow.startsWith(`${t.from}|`)));
+    const tokens = tokensIn(start);
+    const owner = tokens.map((t) => this.byToken.get(t)).find((t) => t !== undefined && t.port === stand.port && (t.from === undefined || flow.startsWith(`${t.from}|`)));
     if (!owner) return undefined;
     this.pendingFlows.delete(flow);
     this.flows.delete(flow);
@@ -480,7 +480,7 @@ export class Registry {
     owner.segments = [...stand.segments, ...owner.segments].sort((a, b) => a.atUs - b.atUs);
     owner.behind += stand.behind;
     owner.notSent += stand.notSent;
-    for (const token of tokensIn(start)) owner.tokensSeen.add(token);
+    for (const token of tokens) owner.tokensSeen.add(token);
     return this.bind(owner, flow, 'token').test;
   }
 
@@ -525,6 +525,14 @@ export class Registry {
     for (const waiter of test.onBound.splice(0)) waiter(rule);
     return { test, rule };
   }
+}
+
+/** A test as registered (or a pending flow's stand-in): what names it, and everything it will record, empty. */
+function activeTest(named: Pick<ActiveTest, 'session' | 'testId' | 'name' | 'port' | 'initiatorPort' | 'initiatorIsn' | 'plan' | 'registeredAt' | 'unattributedAtStart'> & Partial<Pick<ActiveTest, 'from' | 'token' | 'pending'>>): ActiveTest {
+  return {
+    ...named, segments: [], attribution: [], flows: new Set(), sessionUnattributedAtStart: 0, onBound: [], behind: 0, notSent: 0, displaced: [], strangerSyns: 0, lostAtStart: 0,
+    tokensSeen: new Set(), dataScanned: 0,
+  };
 }
 
 /** The flow ("initiator address|port|test port") a recorded segment belongs to, whichever way it went. */
