@@ -45,6 +45,8 @@ export interface CrowdVerdict {
   port: number;
   verdict: string;
   runs: number;
+  /** The result's detail (first 400 characters) when it was inconclusive or took more than one run. */
+  why?: string;
 }
 
 /** Runs the catalogue from every address at once (one process); every verdict, and the wall time. */

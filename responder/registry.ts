@@ -163,8 +163,15 @@ export class Registry {
   private readonly sessions = new Map<string, Session>();
   private readonly tests = new Map<string, ActiveTest>();
   private readonly flows = new Map<string, ActiveTest>();
-  /** Active tests without a flow yet, per responder port: the candidates of rules 2-5 (no scan of every test per segment). */
+  /** Active tests without a flow yet, per responder port: the candidates of rules 2-6 (no scan of every test per segment). */
   private readonly waitingByPort = new Map<number, Set<ActiveTest>>();
+  /**
+   * The same tests by "port|initiator ISN" and by "port|initiator port": a SYN, and a segment of a path that
+   * keeps ports, find their test without a scan of the port's waiting tests (with 50 volunteers at once
+   * a port has over a thousand, and the scans stalled the packet loop beyond BEHIND_US).
+   */
+  private readonly waitingByIsn = new Map<string, Set<ActiveTest>>();
+  private readonly waitingByInitiatorPort = new Map<string, Set<ActiveTest>>();
   /** Flows of collected tests, until when they stay known. */
   private readonly finishedFlows = new Map<string, number>();
   /** Tests registered behind another that is still waiting for its flow (RegisterTestRequest.after). */
@@ -222,7 +229,7 @@ export class Registry {
     // Held back behind a test of the session that is still waiting for its flow, until that one has one.
     const before = request.after ? this.tests.get(`${session.id}/${request.after}`) : undefined;
     if (before && before.bound === undefined) this.heldBack.set(before, [...(this.heldBack.get(before) ?? []), test]);
-    else this.waitingOn(port).add(test);
+    else this.addWaiting(test);
     return test;
   }
 
@@ -235,7 +242,7 @@ export class Registry {
     if (!this.tests.delete(`${test.session.id}/${test.testId}`)) return;
     if (test.token !== undefined && this.byToken.get(test.token) === test) this.byToken.delete(test.token);
     if (test.from !== undefined) this.unwatchAddress(test.from);
-    this.waitingOn(test.port).delete(test);
+    this.removeWaiting(test);
     this.release(test);
     for (const held of this.heldBack.values()) if (held.includes(test)) held.splice(held.indexOf(test), 1);
     if (this.byInitiatorPort.get(`${test.port}|${test.initiatorPort}`) === test) this.byInitiatorPort.delete(`${test.port}|${test.initiatorPort}`);
@@ -336,14 +343,20 @@ export class Registry {
 
   /** The tests held back behind `test` become candidates (it has its flow, or is gone). */
   private release(test: ActiveTest): void {
-    for (const held of this.heldBack.get(test) ?? []) if (this.tests.has(`${held.session.id}/${held.testId}`)) this.waitingOn(held.port).add(held);
+    for (const held of this.heldBack.get(test) ?? []) if (this.tests.has(`${held.session.id}/${held.testId}`)) this.addWaiting(held);
     this.heldBack.delete(test);
   }
 
-  private waitingOn(port: number): Set<ActiveTest> {
-    let waiting = this.waitingByPort.get(port);
-    if (!waiting) this.waitingByPort.set(port, (waiting = new Set()));
-    return waiting;
+  private addWaiting(test: ActiveTest): void {
+    addTo(this.waitingByPort, test.port, test);
+    addTo(this.waitingByIsn, `${test.port}|${test.initiatorIsn}`, test);
+    addTo(this.waitingByInitiatorPort, `${test.port}|${test.initiatorPort}`, test);
+  }
+
+  private removeWaiting(test: ActiveTest): void {
+    removeFrom(this.waitingByPort, test.port, test);
+    removeFrom(this.waitingByIsn, `${test.port}|${test.initiatorIsn}`, test);
+    removeFrom(this.waitingByInitiatorPort, `${test.port}|${test.initiatorPort}`, test);
   }
 
   attribute(segment: DecodedPacket): { test: ActiveTest; rule: AttributionRule | 'pending' } | undefined {
@@ -366,10 +379,10 @@ export class Registry {
         // A flow collected within the last minute is nobody else's (its proxy may still close it late),
         // except for a new connection that names its test: a SYN carrying exactly one waiting test's
         // ISN (an initiator that reused the port: a volunteer's second run with a new database).
-        const named = isSyn ? [...(this.waitingByPort.get(tcp.dstPort) ?? [])].filter((t) => t.initiatorIsn === tcp.seq) : [];
-        if (named.length !== 1) return undefined;
+        const named = isSyn ? sole(this.waitingByIsn.get(`${tcp.dstPort}|${tcp.seq}`)) : undefined;
+        if (!named) return undefined;
         this.finishedFlows.delete(flow);
-        return this.bind(named[0], flow, 'isn');
+        return this.bind(named, flow, 'isn');
       }
       this.finishedFlows.delete(flow);
     }
@@ -382,7 +395,7 @@ export class Registry {
     // initiator's own port and ISN) is that test's stray: never another test's, never answered.
     const sameTest = this.byInitiatorPort.get(`${tcp.dstPort}|${tcp.srcPort}`);
     if (sameTest && sameTest.flows.size > 0 && isnMatches(sameTest)) return undefined;
-    const waiting = [...(this.waitingByPort.get(tcp.dstPort) ?? [])];
+    const waiting = this.waitingByPort.get(tcp.dstPort);
     // A connection starts with a SYN: a mid-flow segment of a flow nobody knows (an old proxy
     // connection closing late) is nobody's new connection, and only a SYN can be a waiting test's.
     const none = (): undefined => {
@@ -402,23 +415,24 @@ export class Registry {
       }
       return undefined;
     };
-    if (waiting.length === 0) return none();
-    const byIsn = waiting.filter(isnMatches);
-    const choices: Array<[AttributionRule, ActiveTest[]]> = [
-      ['isn', byIsn],
-      ['port', waiting.filter((t) => t.initiatorPort === tcp.srcPort)],
-      // Rules that name no field of ours take only a connection's first segment, and never a test's
-      // with a token.
-      ['address', isSyn ? waiting.filter((t) => t.token === undefined && (t.session.observedAddress === ip.src || t.session.initiatorAddress === ip.src)) : []],
-      // From the box's address when the initiator knows it: never a stranger's SYN.
-      ['only-test', isSyn ? waiting.filter((t) => t.token === undefined && (t.from === undefined || t.from === ip.src)) : []],
-    ];
-    for (const [rule, candidates] of choices) {
-      if (candidates.length === 1) return this.bind(candidates[0], flow, rule);
-    }
+    if (!waiting?.size) return none();
+    // First rule with exactly one candidate wins; each is looked at only if those before it had none or several.
+    const byIsn = isSyn ? sole(this.waitingByIsn.get(`${tcp.dstPort}|${tcp.seq}`)) : soleWhere(waiting, isnMatches);
+    if (byIsn) return this.bind(byIsn, flow, 'isn');
+    const byPort = sole(this.waitingByInitiatorPort.get(`${tcp.dstPort}|${tcp.srcPort}`));
+    if (byPort) return this.bind(byPort, flow, 'port');
+    if (!isSyn) return none();
+    // Rules that name no field of ours take only a connection's first segment, and never a test's
+    // with a token.
+    const byAddress = soleWhere(waiting, (t) => t.token === undefined && (t.session.observedAddress === ip.src || t.session.initiatorAddress === ip.src));
+    if (byAddress) return this.bind(byAddress, flow, 'address');
+    // From the box's address when the initiator knows it: never a stranger's SYN.
+    const onlyTest = soleWhere(waiting, (t) => t.token === undefined && (t.from === undefined || t.from === ip.src));
+    if (onlyTest) return this.bind(onlyTest, flow, 'only-test');
     // A box's connection for a test with a token: answered, and given away once its data names the test.
-    const tokened = isSyn && this.pendingFlows.size < MAX_PENDING_FLOWS ? waiting.find((t) => t.token !== undefined && t.from === ip.src) : undefined;
-    if (tokened) return { test: this.pendingFlow(tokened.session, flow, tcp.dstPort), rule: 'pending' };
+    if (this.pendingFlows.size < MAX_PENDING_FLOWS) {
+      for (const t of waiting) if (t.token !== undefined && t.from === ip.src) return { test: this.pendingFlow(t.session, flow, tcp.dstPort), rule: 'pending' };
+    }
     return none();
   }
 
@@ -520,19 +534,55 @@ export class Registry {
         onPort.add(test);
       }
     }
-    this.waitingOn(test.port).delete(test);
+    this.removeWaiting(test);
     this.release(test);
     for (const waiter of test.onBound.splice(0)) waiter(rule);
     return { test, rule };
   }
 }
 
-/** A test as registered (or a pending flow's stand-in): what names it, and everything it will record, empty. */
+/**
+ * A test as registered (or a pending flow's stand-in): what names it, and everything it will record, empty.
+ * Every field is written here, in one order, absent ones as undefined: all tests share one object shape,
+ * which keeps the packet loop's reads of them fast (a spread of the caller's fields gave each
+ * combination of optional fields its own shape, and the loop slowed enough to fall behind a crowd).
+ */
 function activeTest(named: Pick<ActiveTest, 'session' | 'testId' | 'name' | 'port' | 'initiatorPort' | 'initiatorIsn' | 'plan' | 'registeredAt' | 'unattributedAtStart'> & Partial<Pick<ActiveTest, 'from' | 'token' | 'pending'>>): ActiveTest {
   return {
-    ...named, segments: [], attribution: [], flows: new Set(), sessionUnattributedAtStart: 0, onBound: [], behind: 0, notSent: 0, displaced: [], strangerSyns: 0, lostAtStart: 0,
-    tokensSeen: new Set(), dataScanned: 0,
+    session: named.session, testId: named.testId, name: named.name, port: named.port, initiatorPort: named.initiatorPort, initiatorIsn: named.initiatorIsn, plan: named.plan,
+    registeredAt: named.registeredAt, segments: [], attribution: [], flows: new Set(), unattributedAtStart: named.unattributedAtStart, sessionUnattributedAtStart: 0, onBound: [],
+    behind: 0, notSent: 0, displaced: [], strangerSyns: 0, onlyTestBoundAt: undefined, from: named.from, bound: undefined, lostAtStart: 0, token: named.token,
+    pending: named.pending, tokensSeen: new Set(), dataScanned: 0,
   };
+}
+
+/** The set's only member, if it has exactly one. */
+function sole<T>(set: Set<T> | undefined): T | undefined {
+  if (set?.size !== 1) return undefined;
+  for (const only of set) return only;
+  return undefined;
+}
+
+/** The only member of the set that `matches`, if exactly one does (stops at the second). */
+function soleWhere<T>(set: Iterable<T>, matches: (t: T) => boolean): T | undefined {
+  let found: T | undefined;
+  for (const t of set) {
+    if (!matches(t)) continue;
+    if (found !== undefined) return undefined;
+    found = t;
+  }
+  return found;
+}
+
+function addTo<K, T>(index: Map<K, Set<T>>, key: K, t: T): void {
+  let set = index.get(key);
+  if (!set) index.set(key, (set = new Set()));
+  set.add(t);
+}
+
+function removeFrom<K, T>(index: Map<K, Set<T>>, key: K, t: T): void {
+  const set = index.get(key);
+  if (set?.delete(t) && set.size === 0) index.delete(key);
 }
 
 /** The flow ("initiator address|port|test port") a recorded segment belongs to, whichever way it went. */

@@ -98,7 +98,8 @@ describe.skipIf(!canRun).sequential('the responder under load, across the lab', 
         const differences = [...addresses.routed, ...addresses.natted].flatMap((address) => {
           const want = addresses.natted.includes(address) ? reference.natted : reference.routed;
           const got = verdictsOf(together.verdicts, address);
-          return Object.keys(want).filter((key) => got[key] !== want[key]).map((key) => `${address} ${key}: ${got[key]} (alone: ${want[key]})`);
+          const why = (key: string) => together.verdicts.find((v) => v.address === address && `${v.test}:${v.port}` === key)?.why ?? '';
+          return Object.keys(want).filter((key) => got[key] !== want[key]).map((key) => `${address} ${key}: ${got[key]} (alone: ${want[key]}) ${why(key)}`);
         });
         expect(differences).toEqual([]);
         expect(together.verdicts).toHaveLength(50 * Object.keys(reference.routed).length);

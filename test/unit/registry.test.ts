@@ -149,6 +149,45 @@ describe('attribution while tests share a port (responder/registry.ts)', () => {
     expect(registry.unattributedSince(active[0])).toBe(1);
   });
 
+  it('tells tests of different volunteers apart by ISN though they chose the same local port, and by port though they chose the same ISN; neither when both match twice', () => {
+    const registry = new Registry();
+    const one = registry.openSession('198.18.0.10', '198.18.0.10', 'one', 0);
+    const two = registry.openSession('198.18.0.11', '198.18.0.11', 'two', 0);
+    const reg = (session: typeof one, testId: string, initiatorPort: number, initiatorIsn: number) => registry.register(session, { testId, name: testId, port: 34343, initiatorPort, initiatorIsn, plan: {} }, 0);
+    reg(one, 'a', 40000, 1000);
+    reg(two, 'b', 40000, 2000);
+    reg(one, 'c', 41000, 3000);
+    reg(two, 'd', 41001, 3000);
+    // same initiator port, different ISNs: the ISN names each
+    expect(registry.attribute(seg('198.19.0.1', 50000, 2000))).toMatchObject({ rule: 'isn', test: { testId: 'b' } });
+    expect(registry.attribute(seg('198.19.0.1', 50001, 1000))).toMatchObject({ rule: 'isn', test: { testId: 'a' } });
+    // same ISN, different ports (a path that rewrote the ISN but kept the port): the port names each
+    expect(registry.attribute(seg('198.19.0.1', 41001, 999))).toMatchObject({ rule: 'port', test: { testId: 'd' } });
+    expect(registry.attribute(seg('198.19.0.1', 41000, 999))).toMatchObject({ rule: 'port', test: { testId: 'c' } });
+    // both gone: a SYN with that ISN or from that port is nobody's now
+    expect(registry.attribute(seg('198.19.0.2', 41000, 3000))).toBeUndefined();
+    reg(one, 'e', 42000, 4000);
+    reg(two, 'f', 42000, 4000);
+    // two waiting tests with the same ISN and the same port: neither rule names one (both volunteers' SYNs look alike)
+    expect(registry.attribute(seg('198.19.0.1', 42000, 4000))).toBeUndefined();
+  });
+
+  it('finds a held-back test by its ISN once it is released, and no longer once it is collected', () => {
+    const { registry } = registryWith({ id: 'a', port: 40000, isn: 1000 });
+    const session = registry.allSessions()[0];
+    registry.register(session, { testId: 'b', name: 'b', port: 34343, initiatorPort: 40001, initiatorIsn: 5000, plan: {}, after: 'a' }, 0);
+    // b is held back: a SYN with its ISN is a's, the only one waiting (by its session's address)
+    expect(registry.attribute(seg('198.18.0.2', 40001, 5000))).toMatchObject({ rule: 'address', test: { testId: 'a' } });
+    // a is bound, b released: now b's ISN names b
+    expect(registry.attribute(seg('198.18.0.2', 40002, 5000))).toMatchObject({ rule: 'isn', test: { testId: 'b' } });
+    registry.finish(registry.test(session.id, 'b')!);
+    registry.register(session, { testId: 'c', name: 'c', port: 34343, initiatorPort: 40003, initiatorIsn: 6000, plan: {} }, 0);
+    registry.register(session, { testId: 'd', name: 'd', port: 34343, initiatorPort: 40004, initiatorIsn: 7000, plan: {} }, 0);
+    // b's ISN on a new flow is nobody's (b collected; c and d both wait), c's names c
+    expect(registry.attribute(seg('198.18.0.2', 40005, 5000))).toBeUndefined();
+    expect(registry.attribute(seg('198.18.0.2', 40006, 6000))).toMatchObject({ rule: 'isn', test: { testId: 'c' } });
+  });
+
   it('holds a test registered behind one still waiting for its flow back until that one is bound', () => {
     const { registry, active: [a] } = registryWith({ id: 'a', port: 40000, isn: 1000 });
     const session = registry.allSessions()[0];
