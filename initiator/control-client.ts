@@ -43,6 +43,14 @@ const serverNameFor = (name: string): string | undefined => (isIP(name.replace(/
 /** How many times a request that changes the responder's state is sent when its answer does not come. */
 export const CONTROL_ATTEMPTS = 3;
 
+/**
+ * A request the responder refused as too many (429) is sent again after the wait it asked for
+ * (Retry-After), this many times at most, and only when that wait is at most RATE_LIMIT_MAX_WAIT_S:
+ * a crowd at the responder costs a volunteer a moment, not a test; an hour's upload limit is an error.
+ */
+export const RATE_LIMIT_ATTEMPTS = 5;
+export const RATE_LIMIT_MAX_WAIT_S = 5;
+
 /** The HTTP status the responder refused a request with, if it did. */
 const refusalStatus = (error: unknown): number | undefined => (error instanceof MbprobeError && error.code === 'CONTROL_REFUSED' ? (error as { status?: number }).status : undefined);
 
@@ -142,11 +150,18 @@ export class ControlClient {
   }
 
   private async call<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
-    let response: { status: number; text: string };
-    try {
-      response = await this.send(method, this.base + path, body === undefined ? undefined : JSON.stringify(body), timeoutMs);
-    } catch (error) {
-      throw this.unreachable(error);
+    let response: { status: number; text: string; retryAfterS?: number };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        response = await this.send(method, this.base + path, body === undefined ? undefined : JSON.stringify(body), timeoutMs);
+      } catch (error) {
+        throw this.unreachable(error);
+      }
+      const wait = response.retryAfterS;
+      if (response.status !== 429 || wait === undefined || wait > RATE_LIMIT_MAX_WAIT_S || attempt >= RATE_LIMIT_ATTEMPTS) break;
+      // Refused before the responder acted on it: the same request again is safe. Spread over the wait
+      // (a whole second at most, as Retry-After counts), so a crowd's refused requests do not come back at once.
+      await new Promise((wake) => setTimeout(wake, Math.max(1, wait) * 1000 * (0.5 + Math.random() / 2)));
     }
     const text = response.text;
     if (response.status < 200 || response.status > 299) {
@@ -159,7 +174,7 @@ export class ControlClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  private async send(method: string, url: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+  private async send(method: string, url: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string; retryAfterS?: number }> {
     try {
       return await this.sendOnce(method, url, body, timeoutMs);
     } catch (error) {
@@ -170,7 +185,7 @@ export class ControlClient {
     }
   }
 
-  private sendOnce(method: string, url: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+  private sendOnce(method: string, url: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string; retryAfterS?: number }> {
     const request = this.transport.insecure ? httpRequest : httpsRequest;
     return new Promise((resolve, reject) => {
       const req = request(url, {
@@ -183,7 +198,8 @@ export class ControlClient {
       }, (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        const retryAfter = Number(res.headers['retry-after']);
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ...(Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterS: retryAfter } : {}) }));
         res.on('error', reject);
       });
       req.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));

@@ -43,8 +43,14 @@ export interface ControlApiOptions {
   host?: string;
   service: ResponderService;
   ports: number[];
-  /** Requests per second per client address (token bucket, burst of 4 seconds' worth). */
+  /**
+   * Requests per second per open session, and per client address for requests outside a session
+   * (token bucket, burst of 4 seconds' worth): volunteers behind one NAT (a campus, a home router)
+   * share an address, not a budget.
+   */
   requestsPerSecond?: number;
+  /** Sessions one client address may hold open at once (MAX_SESSIONS_PER_ADDRESS). */
+  sessionsPerAddress?: number;
   /** Where submitted runs are stored; without it the collection endpoint answers 404. */
   collection?: Store;
   /** Run submissions per hour per client address (token bucket, burst of the whole hour's worth). */
@@ -77,12 +83,14 @@ function readTls(tls: { certPath: string; keyPath: string }): { cert: Buffer; ke
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
 }
 
 const MAX_SETTLE_MS = 2000;
+/** Open sessions per client address: a large campus NAT's volunteers at once, not an address's way around its request budget. */
+export const MAX_SESSIONS_PER_ADDRESS = 256;
 const MAX_BOUND_WAIT_MS = 10_000;
 
 export async function startControlApi(options: ControlApiOptions): Promise<ControlApi> {
@@ -90,13 +98,23 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   const allow = perClientBucket(rate * 4, rate / 1000);
   const uploadRate = options.uploadsPerHour ?? 60;
   const allowUpload = perClientBucket(uploadRate, uploadRate / 3_600_000);
+  const sessionsPerAddress = options.sessionsPerAddress ?? MAX_SESSIONS_PER_ADDRESS;
+  const sessionPath = new RegExp(`^/${CONTROL_API_VERSION}/sessions/([^/?]+)/`);
+
+  /** Whose request budget a request spends: its session's (one of this address's), else its address's. */
+  const budgetOf = (req: IncomingMessage, client: string): string => {
+    const id = sessionPath.exec(req.url ?? '')?.[1];
+    const session = id ? options.service.registry.session(id) : undefined;
+    return session && session.observedAddress === client ? `session ${session.id}` : client;
+  };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const client = normaliseAddress(req.socket.remoteAddress ?? '');
     if (req.method === 'POST' && options.metrics && /^\/v1\/runs\/?(\?|$)/.test(req.url ?? '')) res.once('finish', () => options.metrics?.upload(res.statusCode));
-    if (!allow(client)) return reply(res, 429, { error: 'too many requests from this address; slow down' });
+    const waitMs = allow(budgetOf(req, client));
+    if (waitMs > 0) return reply(res, 429, { error: 'too many requests; slow down' }, { 'retry-after': String(Math.ceil(waitMs / 1000)) });
     handle(req, res, client).catch((error: unknown) => {
-      if (error instanceof HttpError) reply(res, error.status, { error: error.message });
+      if (error instanceof HttpError) reply(res, error.status, { error: error.message }, error.headers);
       else reply(res, 500, { error: `internal error: ${error instanceof Error ? error.message : String(error)}` });
     });
   };
@@ -128,6 +146,10 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
         return reply(res, 200, { toolVersion: TOOL_VERSION, ports: options.ports, observedAddress: client });
       case 'POST sessions': {
         const { body, bytes } = await readJson(req, bySchema(openSessionSchema));
+        const open = service.registry.allSessions().filter((s) => s.observedAddress === client).length;
+        if (open >= sessionsPerAddress) {
+          throw new HttpError(429, `${open} sessions are open from this address (at most ${sessionsPerAddress}); try again once one has finished`, { 'retry-after': '30' });
+        }
         const session = service.openSession(client, body.initiatorAddress, body.label);
         service.creditSession(session, bytes);
         const response: OpenSessionResponse = { sessionId: session.id, observedAddress: client, ports: options.ports, toolVersion: TOOL_VERSION };
@@ -181,7 +203,8 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
       }
       case 'POST runs': {
         if (!options.collection) throw new HttpError(404, 'this responder does not collect runs');
-        if (!allowUpload(client)) throw new HttpError(429, `more than ${uploadRate} runs submitted from this address in the last hour; try again later`);
+        const uploadWaitMs = allowUpload(client);
+        if (uploadWaitMs > 0) throw new HttpError(429, `more than ${uploadRate} runs submitted from this address in the last hour; try again later`, { 'retry-after': String(Math.ceil(uploadWaitMs / 1000)) });
         try {
           const { body } = await readJson(req, parseUpload, MAX_UPLOAD_BYTES);
           const stored = storeUpload(options.collection, body);
@@ -229,8 +252,11 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   };
 }
 
-/** A token bucket per client address: `burst` tokens, refilled at `perMs` tokens per millisecond; one per call. */
-function perClientBucket(burst: number, perMs: number): (client: string) => boolean {
+/**
+ * A token bucket per client (an address, or a session): `burst` tokens, refilled at `perMs` tokens per
+ * millisecond; one per call. Says 0 when the call may go ahead, else how many ms until it may (Retry-After).
+ */
+function perClientBucket(burst: number, perMs: number): (client: string) => number {
   const buckets = new Map<string, { tokens: number; at: number }>();
   return (client) => {
     const now = Date.now();
@@ -240,18 +266,18 @@ function perClientBucket(burst: number, perMs: number): (client: string) => bool
     b.tokens = Math.min(burst, b.tokens + (now - b.at) * perMs);
     b.at = now;
     buckets.set(client, b);
-    if (b.tokens < 1) return false;
+    if (b.tokens < 1) return (1 - b.tokens) / perMs;
     b.tokens -= 1;
-    return true;
+    return 0;
   };
 }
 
-function reply(res: ServerResponse, status: number, body: unknown): void {
+function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);
   // A body left unread (after a 413, say) is read and discarded by node, so the client can finish
   // sending and read this answer; closing the connection instead would fail its write (EPIPE).
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
 }
 
 async function readBody(req: IncomingMessage, limit = MAX_CONTROL_BODY_BYTES): Promise<Buffer> {

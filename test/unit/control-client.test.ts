@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ControlClient } from '../../initiator/control-client.js';
+import { ControlClient, RATE_LIMIT_ATTEMPTS } from '../../initiator/control-client.js';
 
 const REGISTRATION = { testId: 't1', name: 'syn-mss', port: 80, initiatorPort: 40000, initiatorIsn: 1, plan: {} };
 
@@ -100,4 +100,54 @@ describe('waits measured from round trips (initiator/control-client.ts)', () => 
       server.close();
     }
   });
+});
+
+describe('a responder busy with a crowd (initiator/control-client.ts)', () => {
+  /** A responder that refuses the first `refusals` requests with 429 and Retry-After `retryAfter`, then registers. */
+  async function refusing(refusals: number, retryAfter: string): Promise<{ server: Server; port: number; seen: () => number }> {
+    let seen = 0;
+    const server = createServer((req, res) => {
+      seen++;
+      req.resume();
+      req.on('end', () => {
+        if (seen <= refusals) res.writeHead(429, { 'content-type': 'application/json', 'retry-after': retryAfter }).end(JSON.stringify({ error: 'too many requests; slow down' }));
+        else res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ testId: 't1' }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { server, port: (server.address() as AddressInfo).port, seen: () => seen };
+  }
+
+  it('sends a request refused as too many again after the wait the responder asked for', async () => {
+    const stand = await refusing(2, '1');
+    try {
+      const client = new ControlClient('127.0.0.1', stand.port, 2000, { insecure: true });
+      await expect(client.registerTest('s', REGISTRATION)).resolves.toEqual({ testId: 't1' });
+      expect(stand.seen()).toBe(3);
+      client.close();
+    } finally {
+      stand.server.closeAllConnections();
+      stand.server.close();
+    }
+  });
+
+  it('passes the refusal on when the wait asked for is long (an hour\'s upload limit) or the refusals go on', async () => {
+    const long = await refusing(1, '3600');
+    const endless = await refusing(100, '1');
+    try {
+      const client = new ControlClient('127.0.0.1', long.port, 2000, { insecure: true });
+      await expect(client.registerTest('s', REGISTRATION)).rejects.toThrow(/429 too many requests/);
+      expect(long.seen()).toBe(1);
+      client.close();
+      const busy = new ControlClient('127.0.0.1', endless.port, 2000, { insecure: true });
+      await expect(busy.registerTest('s', REGISTRATION)).rejects.toThrow(/429/);
+      expect(endless.seen()).toBe(RATE_LIMIT_ATTEMPTS);
+      busy.close();
+    } finally {
+      for (const s of [long, endless]) {
+        s.server.closeAllConnections();
+        s.server.close();
+      }
+    }
+  }, 15_000);
 });

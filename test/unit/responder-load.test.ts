@@ -186,6 +186,58 @@ describe('monitoring: /metrics and /healthz', () => {
   });
 });
 
+describe('many volunteers behind one address (a campus NAT): request budgets per session', () => {
+  const open = async (base: string): Promise<string> => ((await (await fetch(`${base}/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ initiatorAddress: '198.18.0.2', toolVersion: 't' }) })).json()) as { sessionId: string }).sessionId;
+  const register = (base: string, session: string, i: number) => fetch(`${base}/v1/sessions/${session}/tests`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ testId: `t${i}`, name: 'syn-mss', port: 80, initiatorPort: 20000 + i, initiatorIsn: i, plan: {} }),
+  });
+
+  it('gives each session of an address its own budget, refuses beyond it with Retry-After, and spends the address\'s only outside sessions', async () => {
+    const store = Store.open(':memory:');
+    store.insertRun({ id: 'r', startedAt: new Date().toISOString(), toolVersion: 'test' });
+    // 2 requests per second: a burst of 8 per budget
+    const api = await startControlApi({ port: 0, host: '127.0.0.1', service: fakeService(store).service, ports: [34343, 80], requestsPerSecond: 2 });
+    const base = `http://127.0.0.1:${api.port}`;
+    try {
+      const [a, b] = [await open(base), await open(base)];
+      const statuses = async (session: string, from: number) => Promise.all(Array.from({ length: 9 }, async (_, i) => (await register(base, session, from + i)).status));
+      // a's ninth is refused, with when to come back; b, same address, still has all of its own
+      expect((await statuses(a, 0)).filter((s) => s === 201)).toHaveLength(8);
+      const refused = await register(base, a, 100);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect((await statuses(b, 200)).filter((s) => s === 201)).toHaveLength(8);
+      // the two sessions' opens and a's and b's requests left the address's own budget at 6 of 8
+      const hellos = await Promise.all(Array.from({ length: 7 }, async () => (await fetch(`${base}/v1/hello`)).status));
+      expect(hellos.filter((s) => s === 200)).toHaveLength(6);
+      // an unknown session's requests spend the address's budget (a made-up id buys nothing)
+      expect((await register(base, 'no-such-session', 0)).status).toBe(429);
+    } finally {
+      await api.close();
+      store.close();
+    }
+  });
+
+  it('holds at most sessionsPerAddress sessions open from one address', async () => {
+    const store = Store.open(':memory:');
+    store.insertRun({ id: 'r', startedAt: new Date().toISOString(), toolVersion: 'test' });
+    const api = await startControlApi({ port: 0, host: '127.0.0.1', service: fakeService(store).service, ports: [34343, 80], sessionsPerAddress: 2 });
+    const base = `http://127.0.0.1:${api.port}`;
+    try {
+      const first = await open(base);
+      await open(base);
+      const third = await fetch(`${base}/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ initiatorAddress: '198.18.0.2', toolVersion: 't' }) });
+      expect(third.status).toBe(429);
+      expect(await third.json()).toMatchObject({ error: expect.stringMatching(/2 sessions are open from this address \(at most 2\)/) });
+      expect((await fetch(`${base}/v1/sessions/${first}`, { method: 'DELETE' })).status).toBe(204);
+      expect(await open(base)).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      await api.close();
+      store.close();
+    }
+  });
+});
+
 describe('UnattributedLog', () => {
   it('keeps nothing whole with keep 0, and still counts', () => {
     const log = new UnattributedLog({ keep: 0, sources: 2 });
