@@ -248,6 +248,7 @@ async function runAgainst(responderName: string, opts: RunOptions, transport: Co
     const progress = !opts.json && process.stderr.isTTY;
     const results = await runTests({
       runId, sessionId: session.sessionId, tests, ports, payload: opts.payload, responderName, local: route.source, responder, localPorts: reserved.ports, concurrency, timing, rttHintMs, settleMs: 30, signal: stop.signal,
+      responderTakesTokens: hello.features?.includes('token') ?? false,
       onResult: (r, done) => {
         if (opts.json && !opts.locateOnly) io.stdout(`${JSON.stringify({ run: r.runId, responder: responderName, test: r.name, port: r.port, verdict: r.verdict, detail: r.detail, timeoutWaitMs: r.timeoutWaitMs, watchMs: r.watchMs, runs: r.runs })}\n`);
         else if (progress) io.stderr(`\r\x1b[K[${done}/${total}] ${r.name} :${r.port} → ${r.verdict}`);

@@ -1,5 +1,5 @@
 import {
-  CONTROL_API_VERSION, type OpenSessionRequest, type OpenSessionResponse, type RegisterTestRequest, type TestBoundResponse, type TestSegmentsResponse,
+  CONTROL_API_VERSION, type HelloResponse, type OpenSessionRequest, type OpenSessionResponse, type RegisterTestRequest, type TestBoundResponse, type TestSegmentsResponse,
 } from '../shared/control.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
@@ -86,7 +86,7 @@ export class ControlClient {
     await Promise.allSettled(Array.from({ length: connections }, () => this.hello()));
   }
 
-  hello(): Promise<{ toolVersion: string; ports: number[]; observedAddress: string }> {
+  hello(): Promise<HelloResponse> {
     return this.call('GET', '/hello');
   }
 

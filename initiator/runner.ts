@@ -50,6 +50,8 @@ export interface RunPlan {
   settleMs: number;
   /** A first estimate of the path's round trip (a control request's), until handshakes measure it. */
   rttHintMs?: number;
+  /** The responder takes connection tokens (its hello lists `token`); false: no token lane (an older responder). Default true. */
+  responderTakesTokens?: boolean;
   /** Aborting stops scheduling new tests; tests under way finish (a few seconds at most) and are stored. */
   signal?: AbortSignal;
   onResult?: (result: TestResult, done: number, total: number) => void;
@@ -69,7 +71,7 @@ export async function runTests(plan: RunPlan, prober: Prober, client: ControlCli
   // First runs take the first ports, in job order; confirmations take the spare ones after them.
   const spare = plan.localPorts.slice(jobs.length);
   const results: TestResult[] = [];
-  const shared: Shared = { slots: new PQueue({ concurrency: plan.concurrency }), rtt: new PathRtt(), gates: new Map(plan.ports.map((p) => [p, new PortGate()])) };
+  const shared: Shared = { slots: new PQueue({ concurrency: plan.concurrency }), rtt: new PathRtt(), gates: new Map(plan.ports.map((p) => [p, new PortGate({ tokens: plan.responderTakesTokens })])) };
   shared.rtt.add(plan.rttHintMs);
   await Promise.all(plan.ports.map(async (port) => {
     const gate = shared.gates.get(port)!;
@@ -109,7 +111,7 @@ export async function runTests(plan: RunPlan, prober: Prober, client: ControlCli
  */
 export function startOrder(tests: readonly TestCase[], gate: PortGate): TestCase[] {
   const longFirst = (list: readonly TestCase[]): TestCase[] => [...list.filter((t) => t.long), ...list.filter((t) => !t.long)];
-  if (gate.mode !== 'opaque' || gate.from === undefined) return longFirst(tests);
+  if (gate.mode !== 'opaque' || gate.from === undefined || !gate.tokens) return longFirst(tests);
   const chained = tests.filter((t) => !tokenable(t));
   return [...chained.filter((t) => t.secondRunBehindRelay), ...longFirst(tests.filter(tokenable)), ...longFirst(chained.filter((t) => !t.secondRunBehindRelay))];
 }

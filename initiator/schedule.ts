@@ -100,6 +100,15 @@ export const OPAQUE_CHAIN_AHEAD = 3;
 
 export class PortGate {
   mode: PortMode = 'unknown';
+
+  /** `tokens`: the responder takes connection tokens (its hello lists the feature); without, no token lane. */
+  constructor(private readonly options: { tokens?: boolean } = {}) {}
+
+  /** Whether tests here may take the token lane once the path shows a box whose address is known. */
+  get tokens(): boolean {
+    return this.options.tokens !== false;
+  }
+
   /**
    * On an opaque port, the address the box connects to the responder from, as the port's first test
    * showed (bound by only-test, no stranger's SYN near it): later tests name it when they register, so
@@ -157,7 +166,7 @@ export class PortGate {
 
   /** Whether a test that can carry a token takes the token lane now. */
   private tokenLane(want: Want, tokenable: boolean): boolean {
-    return tokenable && want === 'shared' && this.mode === 'opaque' && this.from !== undefined;
+    return tokenable && this.tokens && want === 'shared' && this.mode === 'opaque' && this.from !== undefined;
   }
 
   private known!: () => void;

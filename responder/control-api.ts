@@ -4,8 +4,8 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import {
-  CONTROL_API_VERSION, MAX_CONTROL_BODY_BYTES, describeValidationError, openSessionSchema, registerTestSchema,
-  type OpenSessionResponse, type TestSegmentsResponse,
+  CONTROL_API_VERSION, MAX_CONTROL_BODY_BYTES, RESPONDER_FEATURES, describeValidationError, openSessionSchema, registerTestSchema,
+  type HelloResponse, type OpenSessionResponse, type TestSegmentsResponse,
 } from '../shared/control.js';
 import { TOOL_VERSION } from '../shared/cli.js';
 import type { Store } from '../shared/store.js';
@@ -18,7 +18,7 @@ import type { ResponderMetrics } from './metrics.js';
  * The control API (HTTP + JSON): the initiator opens a session, registers each test's plan before
  * sending its first segment, and collects the segments the responder saw for it.
  *
- *   GET    /v1/hello                              -> { toolVersion, ports, observedAddress }
+ *   GET    /v1/hello                              -> { toolVersion, ports, observedAddress, features }
  *   POST   /v1/sessions                           -> OpenSessionResponse
  *   POST   /v1/sessions/:session/tests            -> 201 (body: RegisterTestRequest)
  *   POST   /v1/sessions/:session/tests/:test/bound?waitMs=N&holdMs=M -> { bound, rule } once the test has a flow (or after N ms);
@@ -143,7 +143,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     const service = options.service;
     switch (route) {
       case 'GET hello':
-        return reply(res, 200, { toolVersion: TOOL_VERSION, ports: options.ports, observedAddress: client });
+        return reply(res, 200, { toolVersion: TOOL_VERSION, ports: options.ports, observedAddress: client, features: [...RESPONDER_FEATURES] } satisfies HelloResponse);
       case 'POST sessions': {
         const { body, bytes } = await readJson(req, bySchema(openSessionSchema));
         const open = service.registry.allSessions().filter((s) => s.observedAddress === client).length;

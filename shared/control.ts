@@ -51,6 +51,23 @@ export const openSessionSchema = z.object({
 }).strict();
 export type OpenSessionRequest = z.infer<typeof openSessionSchema>;
 
+/**
+ * What this responder does beyond the first control API, as its hello lists it (`features`):
+ * `token`: registrations may carry a connection token (attribution rule 6, shared/token.ts). An
+ * initiator uses such a feature only with a responder that lists it (an older one refuses the field).
+ */
+export const RESPONDER_FEATURES = ['token'] as const;
+export type ResponderFeature = (typeof RESPONDER_FEATURES)[number];
+
+export interface HelloResponse {
+  toolVersion: string;
+  ports: number[];
+  /** The initiator's address as the responder sees it on the control connection. */
+  observedAddress: string;
+  /** RESPONDER_FEATURES; absent from responders older than the list. */
+  features?: string[];
+}
+
 export interface OpenSessionResponse {
   sessionId: string;
   /** The initiator's address as the responder sees it on the control connection. */

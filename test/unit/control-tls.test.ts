@@ -75,7 +75,10 @@ describe.skipIf(!hasOpenssl)('TLS on the control port', () => {
     const tls = new ControlClient('127.0.0.1', plainApi.port, 2000);
     await expect(tls.hello()).rejects.toMatchObject({ code: 'RESPONDER_NOT_TLS', message: expect.stringMatching(/pass --insecure/) });
     const plain = new ControlClient('127.0.0.1', plainApi.port, 2000, { insecure: true });
-    expect((await plain.hello()).ports).toEqual([34343]);
+    const plainHello = await plain.hello();
+    expect(plainHello.ports).toEqual([34343]);
+    // what the initiator may use of this responder (the token lane only with 'token')
+    expect(plainHello.features).toEqual(['token']);
     plain.close();
   });
 

@@ -12,8 +12,8 @@ function enter(gate: PortGate, want: 'shared' | 'exclusive' = 'shared', again = 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
 
 /** A port whose first test showed an opaque path (and, with `from`, the box's address) and is done. */
-async function opaqueGate(from?: string): Promise<PortGate> {
-  const gate = new PortGate();
+async function opaqueGate(from?: string, tokens = true): Promise<PortGate> {
+  const gate = new PortGate({ tokens });
   const first = enter(gate);
   await tick();
   if (from) gate.from = from;
@@ -168,6 +168,16 @@ describe('when a test may start on a port (initiator/schedule.ts)', () => {
     await tick();
     expect(a.granted()?.token).toBe(false);
     expect(b.granted()?.predecessor).toBe(a.granted());
+  });
+
+  it('with a responder that takes no tokens (an older one: its hello lists no "token") no test takes the token lane, box known or not', async () => {
+    const gate = await opaqueGate('198.19.0.1', false);
+    const a = enter(gate, 'shared', false, true);
+    const b = enter(gate, 'shared', false, true);
+    await tick();
+    expect(a.granted()?.token).toBe(false);
+    expect(b.granted()?.predecessor).toBe(a.granted());
+    expect(startOrder([{ name: 't', carriesToken: 'in-stream' } as unknown as TestCase, { name: 'l', long: true } as unknown as TestCase], gate).map((t) => t.name)).toEqual(['l', 't']);
   });
 
   it('withdraws a speculative run that has not started (its ticket is undefined), and lets whoever waited behind it go', async () => {
