@@ -16,6 +16,8 @@
  * answers never left it, or either end's capture lost packets while the run went on) publishes only
  * "no interference"; anything else is run again, and such runs count for nothing in confirming
  * another's verdict.
+ * A verdict that contradicts an earlier run's claim of other interference (say `old-data`, then
+ * `intercepted`) is published only when another run gives it again, whatever it rests on.
  * Runs that never agree end as inconclusive, with every run's verdict in the detail. Pure: the
  * runner asks after each run whether to run the test once more.
  */
@@ -105,8 +107,11 @@ export function decide(kinds: VerdictKinds, allRuns: readonly TestRun[]): Decisi
   // it is confirmed as an absence is.
   const interceptedAfterWaiting = last.verdict === 'intercepted' && last.waited === true;
   const fromAbsence = alwaysConfirm || interceptedAfterWaiting || (kinds.absence ?? []).includes(last.verdict);
-  // What arrived stands on its own; what did not, only from a run without any sign of loss.
-  if (!alwaysConfirm && (!fromAbsence || last.lossSigns.length === 0)) return { final: true, verdict: last.verdict };
+  // What arrived stands on its own; what did not, only from a run without any sign of loss. Unless an
+  // earlier run claimed other interference (not just loss): then the runs disagree on what the path
+  // does, and only two runs agreeing settle it.
+  const contradicted = runs.some((r) => r !== last && r.verdict !== last.verdict && r.verdict !== kinds.clean && !LOSS_LIKE.has(r.verdict));
+  if (!alwaysConfirm && !contradicted && (!fromAbsence || last.lossSigns.length === 0)) return { final: true, verdict: last.verdict };
   const agreeing = runs.filter((r) => r.verdict === last.verdict).length;
   if (agreeing >= 2) return { final: true, verdict: last.verdict };
   if (allRuns.length < MAX_TEST_RUNS) return { final: false };

@@ -90,6 +90,19 @@ describe('when a verdict is published (initiator/confirm.ts)', () => {
     expect(decide({ clean: 'passed', absence: ['held'] }, [run('dropped', LOST), run('held', LOST)])).toEqual({ final: false });
   });
 
+  it('publishes a verdict that contradicts an earlier run\'s other interference only when another run gives it too, whatever it rests on', () => {
+    const retx = { clean: 'new-data', absence: ['old-data'] };
+    // behind HAProxy under loss: old-data (lossy, so run again), then intercepted from a run that did not wait
+    expect(decide(retx, [run('old-data', LOST), run('intercepted', LOST)])).toEqual({ final: false });
+    expect(decide(retx, [run('old-data', LOST), run('intercepted', LOST), run('old-data', LOST)])).toEqual({ final: true, verdict: 'old-data' });
+    expect(decide(retx, [run('old-data', LOST), run('intercepted', LOST), run('intercepted')])).toEqual({ final: true, verdict: 'intercepted' });
+    const d = decide(retx, [run('old-data', LOST), run('intercepted', LOST), run('removed')]);
+    expect(d).toMatchObject({ final: true, verdict: 'inconclusive' });
+    expect((d as { reason: string }).reason).toContain('old-data, intercepted, removed');
+    // an earlier run that only lost something (dropped, inconclusive) contradicts nothing
+    expect(decide({ clean: 'passed' }, [run('inconclusive', LOST), run('removed')])).toEqual({ final: true, verdict: 'removed' });
+  });
+
   it(`says inconclusive, naming every run, when ${MAX_TEST_RUNS} runs never agree`, () => {
     const d = decide({ clean: 'new-data', absence: ['old-data', 'resized'] }, [run('old-data', LOST), run('resized', LOST), run('inconclusive', LOST)]);
     expect(d).toMatchObject({ final: true, verdict: 'inconclusive' });
