@@ -191,14 +191,22 @@ describe('many volunteers behind one address (a campus NAT): request budgets per
   const register = (base: string, session: string, i: number) => fetch(`${base}/v1/sessions/${session}/tests`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ testId: `t${i}`, name: 'syn-mss', port: 80, initiatorPort: 20000 + i, initiatorIsn: i, plan: {} }),
   });
-
-  it('gives each session of an address its own budget, refuses beyond it with Retry-After, and spends the address\'s only outside sessions', async () => {
+  /** A control API with these limits over a fake service, for the duration of `use`. */
+  async function withApi(limits: { requestsPerSecond?: number; sessionsPerAddress?: number }, use: (base: string) => Promise<void>): Promise<void> {
     const store = Store.open(':memory:');
     store.insertRun({ id: 'r', startedAt: new Date().toISOString(), toolVersion: 'test' });
-    // 2 requests per second: a burst of 8 per budget
-    const api = await startControlApi({ port: 0, host: '127.0.0.1', service: fakeService(store).service, ports: [34343, 80], requestsPerSecond: 2 });
-    const base = `http://127.0.0.1:${api.port}`;
+    const api = await startControlApi({ port: 0, host: '127.0.0.1', service: fakeService(store).service, ports: [34343, 80], ...limits });
     try {
+      await use(`http://127.0.0.1:${api.port}`);
+    } finally {
+      await api.close();
+      store.close();
+    }
+  }
+
+  it('gives each session of an address its own budget, refuses beyond it with Retry-After, and spends the address\'s only outside sessions', async () => {
+    // 2 requests per second: a burst of 8 per budget
+    await withApi({ requestsPerSecond: 2 }, async (base) => {
       const [a, b] = [await open(base), await open(base)];
       const statuses = async (session: string, from: number) => Promise.all(Array.from({ length: 9 }, async (_, i) => (await register(base, session, from + i)).status));
       // a's ninth is refused, with when to come back; b, same address, still has all of its own
@@ -212,18 +220,11 @@ describe('many volunteers behind one address (a campus NAT): request budgets per
       expect(hellos.filter((s) => s === 200)).toHaveLength(6);
       // an unknown session's requests spend the address's budget (a made-up id buys nothing)
       expect((await register(base, 'no-such-session', 0)).status).toBe(429);
-    } finally {
-      await api.close();
-      store.close();
-    }
+    });
   });
 
   it('holds at most sessionsPerAddress sessions open from one address', async () => {
-    const store = Store.open(':memory:');
-    store.insertRun({ id: 'r', startedAt: new Date().toISOString(), toolVersion: 'test' });
-    const api = await startControlApi({ port: 0, host: '127.0.0.1', service: fakeService(store).service, ports: [34343, 80], sessionsPerAddress: 2 });
-    const base = `http://127.0.0.1:${api.port}`;
-    try {
+    await withApi({ sessionsPerAddress: 2 }, async (base) => {
       const first = await open(base);
       await open(base);
       const third = await fetch(`${base}/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ initiatorAddress: '198.18.0.2', toolVersion: 't' }) });
@@ -231,10 +232,7 @@ describe('many volunteers behind one address (a campus NAT): request budgets per
       expect(await third.json()).toMatchObject({ error: expect.stringMatching(/2 sessions are open from this address \(at most 2\)/) });
       expect((await fetch(`${base}/v1/sessions/${first}`, { method: 'DELETE' })).status).toBe(204);
       expect(await open(base)).toMatch(/^[0-9a-f-]{36}$/);
-    } finally {
-      await api.close();
-      store.close();
-    }
+    });
   });
 });
 
