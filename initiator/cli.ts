@@ -16,7 +16,7 @@ import { sourceRouteTo } from '../shared/net/route.js';
 import { runTests, type TestResult } from './runner.js';
 import { allVerdicts, type TestCase } from './test-case.js';
 import { loadTestFile } from './test-file.js';
-import { recentlyUsedPorts, reserveFreshPorts } from './local-ports.js';
+import { PortLedger, recentlyUsedPorts, reserveFreshPorts } from './local-ports.js';
 import { CATALOGUE } from './catalogue/index.js';
 import { latestFinishedRun, prepareSubmission, sendSubmission } from './submit.js';
 import { CONTROL_PORT, TEST_PORTS } from '../shared/ports.js';
@@ -224,8 +224,11 @@ async function runAgainst(responderName: string, opts: RunOptions, transport: Co
   const cleanups: Array<() => unknown> = [stop.release, () => client.close()];
   try {
     // Twice the jobs: spare ports for the runs that confirm a verdict (initiator/confirm.ts).
-    const reserved = await reserveFreshPorts(2 * tests.length * ports.length, recentlyUsedPorts(store, responderName), route.source.includes(':') ? 6 : 4);
+    const ledger = new PortLedger();
+    const recent = new Set([...recentlyUsedPorts(store, responderName), ...ledger.recent(responderName)]);
+    const reserved = await reserveFreshPorts(2 * tests.length * ports.length, recent, route.source.includes(':') ? 6 : 4);
     cleanups.push(() => reserved.release());
+    ledger.record(runId, responderName, reserved.ports);
     // One request on the control connection opened by hello(): about one round trip, the first estimate of the path's.
     const sessionStarted = performance.now();
     const session = await client.openSession({ label: opts.label, initiatorAddress: route.source, toolVersion: TOOL_VERSION });
@@ -259,7 +262,7 @@ async function runAgainst(responderName: string, opts: RunOptions, transport: Co
     if (opts.locate && !stop.signal.aborted) {
       await locateAfterRun({
         runId, sessionId: session.sessionId, store, results, tests, local: route.source, iface: route.iface, responder, responderName, payload: opts.payload, timing, concurrency, rttHintMs,
-        prober, client, send: (bytes) => sink.send(bytes), avoidPorts: new Set([...recentlyUsedPorts(store, responderName), ...reserved.ports]), json: opts.json === true, signal: stop.signal,
+        prober, client, send: (bytes) => sink.send(bytes), avoidPorts: new Set([...recent, ...reserved.ports]), json: opts.json === true, signal: stop.signal,
       }, opts, io);
     }
     store.finishRun(runId, new Date().toISOString());

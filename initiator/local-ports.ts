@@ -1,3 +1,6 @@
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { reservePorts } from '../shared/net/kernel-tcp.js';
 import type { Store } from '../shared/store.js';
 
@@ -36,4 +39,61 @@ export async function reserveFreshPorts(count: number, avoid: ReadonlySet<number
     throw new Error(`could only reserve ${ports.length} of ${count} fresh local ports`);
   }
   return { ports, release };
+}
+
+/**
+ * The local ports this machine's runs used in the last 2 MSL, whatever database they wrote to: a
+ * volunteer's second run with another --db (or the lab's runs, each with its own) reused ports of the
+ * first, and a stateful box on the path still held those 4-tuples (a SYN proxy in the lab, whose
+ * conntrack entry in TIME_WAIT took the new handshake's last ACK for the old connection's: it never
+ * connected on, and the test said `intercepted`). One small file per run in `dir`
+ * (MBPROBE_STATE_DIR, else $XDG_STATE_HOME/mbprobe or ~/.local/state/mbprobe), so runs at once never
+ * write the same file; files older than 2 MSL are removed as they are read. A ledger that cannot be
+ * read or written costs nothing but this protection.
+ */
+export class PortLedger {
+  readonly dir: string;
+
+  constructor(dir = defaultStateDir()) {
+    this.dir = join(dir, 'recent-ports');
+  }
+
+  /** Ports runs to `responder` (null: scans) recorded within the last 2 MSL. */
+  recent(responder: string | null, now = Date.now()): Set<number> {
+    const used = new Set<number>();
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return used;
+    }
+    for (const name of names) {
+      const at = Number(name.split('-')[0]);
+      if (!Number.isFinite(at)) continue;
+      if (now - at > TUPLE_REUSE_MS) {
+        rmSync(join(this.dir, name), { force: true });
+        continue;
+      }
+      if (!name.endsWith('.json')) continue;
+      try {
+        const entry = JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as { responder?: unknown; ports?: unknown };
+        if (entry.responder === responder && Array.isArray(entry.ports)) for (const p of entry.ports) if (Number.isInteger(p)) used.add(p as number);
+      } catch { /* being written, or damaged: skipped */ }
+    }
+    return used;
+  }
+
+  /** Records the ports a run reserved (written whole: a reader never sees half of it). */
+  record(runId: string, responder: string | null, ports: readonly number[], now = Date.now()): void {
+    try {
+      mkdirSync(this.dir, { recursive: true });
+      const path = join(this.dir, `${now}-${runId}.json`);
+      writeFileSync(`${path}.tmp`, JSON.stringify({ responder, ports }));
+      renameSync(`${path}.tmp`, path);
+    } catch { /* an unwritable state directory: runs just lose this protection */ }
+  }
+}
+
+function defaultStateDir(): string {
+  return process.env.MBPROBE_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'mbprobe');
 }

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Store } from '../../shared/store.js';
-import { recentlyUsedPorts, reserveFreshPorts, TUPLE_REUSE_MS } from '../../initiator/local-ports.js';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PortLedger, recentlyUsedPorts, reserveFreshPorts, TUPLE_REUSE_MS } from '../../initiator/local-ports.js';
 
 describe('local ports are not reused within 2 MSL', () => {
   it('finds the ports of recent runs to the same responder only', () => {
@@ -25,6 +28,45 @@ describe('local ports are not reused within 2 MSL', () => {
       expect(second.ports.filter((p) => avoid.has(p))).toEqual([]);
     } finally {
       second.release();
+    }
+  });
+});
+
+describe('the machine\'s ledger of recently used local ports (whatever database a run wrote to)', () => {
+  it('gives the ports runs to the same responder recorded within 2 MSL, removes older records, and skips what is half written', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mbprobe-ledger-'));
+    try {
+      const ledger = new PortLedger(dir);
+      const now = Date.parse('2026-11-28T06:00:00Z');
+      ledger.record('a', '198.19.0.2', [40000, 40001], now - 10_000);
+      ledger.record('b', '198.19.0.2', [40002], now - TUPLE_REUSE_MS - 1);
+      ledger.record('c', '203.0.113.7', [40003], now - 10_000);
+      ledger.record('d', null, [40004], now - 10_000);
+      writeFileSync(join(ledger.dir, `${now - 5000}-e.json.tmp`), '{"responder":"198.19.0.2","por');
+      writeFileSync(join(ledger.dir, `${now - 5000}-f.json`), 'not json');
+      // another process (a second --db) sees the first run's ports
+      expect([...new PortLedger(dir).recent('198.19.0.2', now)].sort()).toEqual([40000, 40001]);
+      expect([...ledger.recent(null, now)]).toEqual([40004]);
+      // b's record is gone; nothing half written was taken
+      expect(readdirSync(ledger.dir).some((n) => n.endsWith('-b.json'))).toBe(false);
+      expect(readdirSync(ledger.dir).some((n) => n.endsWith('-a.json'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('costs nothing but its protection where its directory cannot be written', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mbprobe-ledger-'));
+    try {
+      const file = join(dir, 'a-file');
+      writeFileSync(file, '');
+      // a directory under a file can never be made
+      const ledger = new PortLedger(file);
+      expect(() => ledger.record('a', '198.19.0.2', [40000])).not.toThrow();
+      expect(ledger.recent('198.19.0.2').size).toBe(0);
+      expect(existsSync(ledger.dir)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
