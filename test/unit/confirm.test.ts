@@ -20,10 +20,20 @@ describe('when a verdict is published (initiator/confirm.ts)', () => {
     expect(decide({ clean: 'new-data', absence: ['old-data', 'resized'] }, [run('old-data')])).toEqual({ final: true, verdict: 'old-data' });
   });
 
-  it('confirms intercepted after a run that waited for answers (a SYN proxy that lost the handshake\'s ACK never connects on), not otherwise', () => {
-    expect(decide({ clean: 'passed' }, [{ ...run('intercepted', LOST), waited: true }])).toEqual({ final: false });
-    expect(decide({ clean: 'passed' }, [{ ...run('dropped', LOST), probeCopies: 3, waited: true }, { ...run('intercepted', LOST), waited: true }])).toEqual({ final: false });
-    expect(decide({ clean: 'passed' }, [{ ...run('intercepted', LOST), waited: true }, { ...run('intercepted', LOST), waited: true }])).toEqual({ final: true, verdict: 'intercepted' });
+  it('publishes intercepted after a run that waited for answers (a SYN proxy that lost the handshake\'s ACK never connects on) only from three such runs, and never once a run\'s probe arrived', () => {
+    const waitedIntercepted = { ...run('intercepted', LOST), waited: true };
+    expect(decide({ clean: 'passed' }, [waitedIntercepted])).toEqual({ final: false });
+    expect(decide({ clean: 'passed' }, [{ ...run('dropped', LOST), probeCopies: 3, waited: true }, waitedIntercepted])).toEqual({ final: false });
+    // two in a row are one connection in 25 on a path losing 10% each way: not enough
+    expect(decide({ clean: 'passed' }, [waitedIntercepted, waitedIntercepted])).toEqual({ final: false });
+    expect(decide({ clean: 'passed' }, [waitedIntercepted, waitedIntercepted, waitedIntercepted])).toEqual({ final: true, verdict: 'intercepted' });
+    // behind the lab's synproxy under loss: a run in between whose probe arrived (modified) says the box relays it
+    const between = decide({ clean: 'passed' }, [waitedIntercepted, run('modified', LOST), waitedIntercepted]);
+    expect(between).toMatchObject({ final: true, verdict: 'inconclusive' });
+    expect((between as { reason: string }).reason).toContain('intercepted, modified, intercepted');
+    // and that run stands on its own: an intercepted after waiting before it contradicts nothing
+    expect(decide({ clean: 'passed' }, [waitedIntercepted, run('modified', LOST)])).toEqual({ final: true, verdict: 'modified' });
+    // an answer from a box in a run that did not wait stands on its own
     expect(decide({ clean: 'passed' }, [{ ...run('intercepted', LOST), waited: false }])).toEqual({ final: true, verdict: 'intercepted' });
   });
 
