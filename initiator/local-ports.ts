@@ -71,7 +71,9 @@ export class PortLedger {
       const at = Number(name.split('-')[0]);
       if (!Number.isFinite(at)) continue;
       if (now - at > TUPLE_REUSE_MS) {
-        rmSync(join(this.dir, name), { force: true });
+        try {
+          rmSync(join(this.dir, name), { force: true });
+        } catch { /* another user's, or already gone */ }
         continue;
       }
       if (!name.endsWith('.json')) continue;
