@@ -23,22 +23,48 @@ export function recentlyUsedPorts(store: Store, responder: string | null, now = 
 /**
  * Reserves `count` local ports (bound, so no other program takes them; in both families when `family`
  * is not given) that are not in `avoid`: our crafted connections leave no TIME_WAIT in our kernel, so
- * the initiator itself must not reuse a recent 4-tuple. Ports the kernel offers that are in `avoid` stay reserved, unused, until release.
+ * the initiator itself must not reuse a recent 4-tuple. The kernel picks first; ports it offers that are
+ * in `avoid` stay reserved, unused, until release. When it keeps offering avoided ones (a machine that
+ * ran many runs in the last 2 MSL: its ledger can hold half the ephemeral range), the rest are picked at
+ * random from the ephemeral range outside `avoid`, one by one (a port in use is passed over).
  */
 export async function reserveFreshPorts(count: number, avoid: ReadonlySet<number>, family?: 4 | 6): Promise<{ ports: number[]; release(): void }> {
   const reservations: Array<{ release(): void }> = [];
   const ports: number[] = [];
-  for (let round = 0; round < 8 && ports.length < count; round++) {
+  const release = (): void => reservations.forEach((r) => r.release());
+  for (let round = 0; round < 3 && ports.length < count; round++) {
     const reserved = await reservePorts(new Array<number>(count - ports.length).fill(0), family);
     reservations.push(reserved);
     ports.push(...reserved.ports.filter((p) => !avoid.has(p)));
   }
-  const release = (): void => reservations.forEach((r) => r.release());
+  if (ports.length < count) {
+    const [low, high] = ephemeralRange();
+    const taken = new Set(ports);
+    const candidates: number[] = [];
+    for (let p = low; p <= high; p++) if (!avoid.has(p) && !taken.has(p)) candidates.push(p);
+    while (ports.length < count && candidates.length > 0) {
+      const port = candidates.splice(Math.floor(Math.random() * candidates.length), 1)[0];
+      try {
+        const reserved = await reservePorts([port], family);
+        reservations.push(reserved);
+        ports.push(port);
+      } catch { /* in use (ours from an earlier round, or another program's): the next */ }
+    }
+  }
   if (ports.length < count) {
     release();
-    throw new Error(`could only reserve ${ports.length} of ${count} fresh local ports`);
+    throw new Error(`could only reserve ${ports.length} of ${count} fresh local ports (${avoid.size} used in the last 4 minutes are avoided)`);
   }
   return { ports, release };
+}
+
+/** The kernel's ephemeral port range (net.ipv4.ip_local_port_range), or Linux's default. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high) && low > 0 && high >= low && high < 65536) return [low, high];
+  } catch { /* not Linux, or no /proc */ }
+  return [32768, 60999];
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Store } from '../../shared/store.js';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PortLedger, recentlyUsedPorts, reserveFreshPorts, TUPLE_REUSE_MS } from '../../initiator/local-ports.js';
@@ -16,6 +16,20 @@ describe('local ports are not reused within 2 MSL', () => {
     run('c', '203.0.113.7', 10_000, [40003]);
     expect([...recentlyUsedPorts(store, '198.19.0.2', now)].sort()).toEqual([40000, 40001]);
     store.close();
+  });
+
+  it('still finds fresh ports when most of the ephemeral range was used in the last 2 MSL (a busy machine\'s ledger)', async () => {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    // all but every 50th port of the range avoided: the kernel's picks are nearly all avoided ones
+    const avoid = new Set(Array.from({ length: high - low + 1 }, (_, i) => low + i).filter((p) => p % 50 !== 0));
+    const reserved = await reserveFreshPorts(168, avoid, 4);
+    try {
+      expect(reserved.ports).toHaveLength(168);
+      expect(new Set(reserved.ports).size).toBe(168);
+      expect(reserved.ports.filter((p) => avoid.has(p))).toEqual([]);
+    } finally {
+      reserved.release();
+    }
   });
 
   it('reserves ports outside the avoided set', async () => {
