@@ -51,7 +51,10 @@ export interface CrowdVerdict {
 
 /** Runs the catalogue from every address at once (one process); every verdict, and the wall time. */
 export async function runCrowd(lab: Lab, addresses: readonly string[], options: { tests?: string; concurrency?: number; timeoutMs?: number } = {}): Promise<{ verdicts: CrowdVerdict[]; ms: number; stderr: string; code: number }> {
-  const argv = [process.execPath, join(projectRoot(), 'dist/lab/crowd-driver.js'), '--responder', lab.addresses.responder, '--addresses', addresses.join(','),
+  // At a lower priority than the responder: the driver stands for 50 volunteers' machines, and on this
+  // lab's 2 cores it would otherwise starve the responder's packet loop for 200-300 ms at a time (its
+  // segments then recorded but not answered, `behind`), which a responder on its own host never sees.
+  const argv = ['nice', '-n', '10', process.execPath, join(projectRoot(), 'dist/lab/crowd-driver.js'), '--responder', lab.addresses.responder, '--addresses', addresses.join(','),
     ...(options.tests ? ['--tests', options.tests] : []), ...(options.concurrency ? ['--concurrency', String(options.concurrency)] : [])];
   const started = Date.now();
   const result = await lab.exec(lab.namespaces.initiator, argv, { allowFailure: true, timeoutMs: options.timeoutMs ?? 900_000 });
