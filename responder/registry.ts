@@ -529,9 +529,7 @@ export class Registry {
       // ISN is one that went past the box, recorded as its stray), and no SYN of a stranger is its own.
       if (test.from === undefined) {
         this.provisional.set(`${test.port}|${test.initiatorIsn}`, test);
-        let onPort = this.boundByOnlyTest.get(test.port);
-        if (!onPort) this.boundByOnlyTest.set(test.port, (onPort = new Set()));
-        onPort.add(test);
+        addTo(this.boundByOnlyTest, test.port, test);
       }
     }
     this.removeWaiting(test);
