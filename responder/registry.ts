@@ -11,8 +11,10 @@ import { tokensIn } from '../shared/token.js';
  *
  *  1. flow:      the (source address, source port, test port) flow is already bound to an active test;
  *  2. isn:       among active, unbound tests on that port, exactly one registered the segment's initial
- *                sequence number (a SYN's seq; seq-1 within 2^20 for a mid-flow segment);
- *  3. port:      exactly one registered the segment's source port (NAT that keeps ports);
+ *                sequence number (a SYN's seq); or, for a mid-flow segment, exactly one registered its
+ *                source port and seq-1 is within 2^20 of that test's ISN (a segment that went past a box
+ *                untranslated: the initiator's own port and ISN);
+ *  3. port:      exactly one registered the SYN's source port (NAT that keeps ports);
  *  4. address:   exactly one belongs to a session whose control connection came from the segment's
  *                source address (NAT that rewrites ports but keeps the public address);
  *  5. only-test: exactly one active, unbound test waits on that port (a proxy rewrote everything),
@@ -23,12 +25,16 @@ import { tokensIn } from '../shared/token.js';
  *                recorded apart), and given, with what was recorded of it, to the test whose token
  *                its first data carries. Its data is answered only then (by that test's plan).
  *
- * Rules 4 and 5 name nothing of ours, so they take only a SYN, a connection's first segment; and they
- * leave tests with a token alone (only their token names their connection).
+ * Rules 3, 4 and 5 take only a SYN, a connection's first segment, and 4 and 5 leave tests with a token
+ * alone (only their token names their connection). A scanner's junk is mostly not SYNs, with random
+ * ports and sequence numbers: a mid-flow segment matching a seq window alone (one in 4,096) or a port
+ * alone (one in tens of thousands) came by every few seconds in a flood of 20,000 segments a second, took
+ * a waiting test's place, and left the test's own SYN unanswered as its stray: a false `dropped`.
  *
  * Rule 5 takes any SYN, a stranger's too: a public responder receives scanners' SYNs on 80 and 443
- * all day, and one may come just before the test's own. So a flow bound by only-test is the test's
- * only until a SYN carrying exactly the test's ISN arrives: that one is the test's own connection (the
+ * all day, and one may come just before the test's own (and rule 3 a stranger's SYN from the test's
+ * port, rule 2 a stray's mid-flow segment). So a flow bound by only-test, by port, or by a mid-flow
+ * segment's ISN is the test's only until a SYN carrying exactly the test's ISN arrives: that one is the test's own connection (the
  * path keeps its ISN; its first SYN went unanswered), and it displaces the stranger's flow, whose
  * segments leave the test's record. A test bound by only-test that named no box address counts the
  * SYNs from other addresses that nobody took on its port in the STRANGER_WINDOW_MS after
@@ -186,8 +192,8 @@ export class Registry {
   private readonly unattributedFromWatched = new Map<string, number>();
   /** Tests bound by only-test alone, by port: each counts the strangers' SYNs nobody took after it. */
   private readonly boundByOnlyTest = new Map<number, Set<ActiveTest>>();
-  /** The same tests by "port|initiator ISN": a SYN carrying that ISN displaces the flow only-test gave them. */
-  private readonly provisional = new Map<string, ActiveTest>();
+  /** Tests whose flow a stranger's segment could have given them (only-test, port, a mid-flow segment's ISN), by "port|initiator ISN": a SYN carrying that ISN displaces it. */
+  private readonly provisional = new Map<string, Set<ActiveTest>>();
   /** Registered tests by token (rule 6). */
   private readonly byToken = new Map<string, ActiveTest>();
   /** Pending flows' stand-ins, by flow (rule 6). */
@@ -258,8 +264,7 @@ export class Registry {
   /** The test no longer holds a flow only-test gave it (collected, or its own connection arrived). */
   private settleProvisional(test: ActiveTest): void {
     this.boundByOnlyTest.get(test.port)?.delete(test);
-    const key = `${test.port}|${test.initiatorIsn}`;
-    if (this.provisional.get(key) === test) this.provisional.delete(key);
+    removeFrom(this.provisional, `${test.port}|${test.initiatorIsn}`, test);
   }
 
   private forgetFinishedFlows(now: number): void {
@@ -387,7 +392,7 @@ export class Registry {
       this.finishedFlows.delete(flow);
     }
     // The test's own connection, whose SYN came after a stranger's took its place by only-test.
-    const own = isSyn ? this.provisional.get(`${tcp.dstPort}|${tcp.seq}`) : undefined;
+    const own = isSyn ? sole(this.provisional.get(`${tcp.dstPort}|${tcp.seq}`)) : undefined;
     if (own) return this.displace(own, flow);
     const isnMatches = (t: ActiveTest): boolean =>
       ((tcp.flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN ? tcp.seq === t.initiatorIsn : ((tcp.seq - t.initiatorIsn) >>> 0) - 1 < MID_FLOW_WINDOW);
@@ -417,11 +422,16 @@ export class Registry {
     };
     if (!waiting?.size) return none();
     // First rule with exactly one candidate wins; each is looked at only if those before it had none or several.
-    const byIsn = isSyn ? sole(this.waitingByIsn.get(`${tcp.dstPort}|${tcp.seq}`)) : soleWhere(waiting, isnMatches);
+    const fromInitiatorPort = this.waitingByInitiatorPort.get(`${tcp.dstPort}|${tcp.srcPort}`);
+    if (!isSyn) {
+      // Only a stray of a test (its own port and ISN) is anybody's: a scanner's junk has neither.
+      const stray = soleWhere(fromInitiatorPort ?? [], isnMatches);
+      return stray ? this.bind(stray, flow, 'isn', true) : none();
+    }
+    const byIsn = sole(this.waitingByIsn.get(`${tcp.dstPort}|${tcp.seq}`));
     if (byIsn) return this.bind(byIsn, flow, 'isn');
-    const byPort = sole(this.waitingByInitiatorPort.get(`${tcp.dstPort}|${tcp.srcPort}`));
-    if (byPort) return this.bind(byPort, flow, 'port');
-    if (!isSyn) return none();
+    const byPort = sole(fromInitiatorPort);
+    if (byPort) return this.bind(byPort, flow, 'port', true);
     // Rules that name no field of ours take only a connection's first segment, and never a test's
     // with a token.
     const byAddress = soleWhere(waiting, (t) => t.token === undefined && (t.session.observedAddress === ip.src || t.session.initiatorAddress === ip.src));
@@ -515,7 +525,11 @@ export class Registry {
     return this.bind(test, flow, 'isn');
   }
 
-  private bind(test: ActiveTest, flow: string, rule: AttributionRule): { test: ActiveTest; rule: AttributionRule } {
+  /**
+   * The flow is the test's from now on; `displaceable` (only-test, port, a mid-flow segment's ISN: a
+   * stranger's segment could have matched) until a SYN carrying exactly the test's ISN comes.
+   */
+  private bind(test: ActiveTest, flow: string, rule: AttributionRule, displaceable = rule === 'only-test'): { test: ActiveTest; rule: AttributionRule } {
     const first = test.flows.size === 0;
     test.flows.add(flow);
     test.attribution.push(`${flow} by ${rule}`);
@@ -523,14 +537,12 @@ export class Registry {
     // Behind a box whose address the test named, only the box's connection binds it.
     if (test.bound !== undefined || (test.from !== undefined && !flow.startsWith(`${test.from}|`))) return { test, rule };
     test.bound = { flow, rule };
+    // A test that named the box's address took no stranger's SYN: nothing to displace (a SYN with its
+    // ISN is one that went past the box, recorded as its stray), and no SYN of a stranger is its own.
+    if (first && displaceable && test.from === undefined) addTo(this.provisional, `${test.port}|${test.initiatorIsn}`, test);
     if (first && rule === 'only-test') {
       test.onlyTestBoundAt = Date.now();
-      // A test that named the box's address took no stranger's SYN: nothing to displace (a SYN with its
-      // ISN is one that went past the box, recorded as its stray), and no SYN of a stranger is its own.
-      if (test.from === undefined) {
-        this.provisional.set(`${test.port}|${test.initiatorIsn}`, test);
-        addTo(this.boundByOnlyTest, test.port, test);
-      }
+      if (test.from === undefined) addTo(this.boundByOnlyTest, test.port, test);
     }
     this.removeWaiting(test);
     this.release(test);

@@ -68,7 +68,8 @@ describe.skipIf(!canRun).sequential('the responder under load, across the lab', 
         const expected = resolveAlternatives(expectedTable('clean'), measured);
         // Every verdict is the clean path's; an overloaded moment may leave one inconclusive, never a wrong one.
         const wrong = Object.entries(measured).filter(([key, verdict]) => verdict !== expected[key] && verdict !== 'inconclusive');
-        expect(wrong).toEqual([]);
+        // (each with its detail: the attribution and the runs, so that a failure says why)
+        expect(wrong.map(([key, verdict]) => `${key} ${verdict} ${JSON.stringify(run.verdicts.find((v) => `${v.test}:${v.port}` === key)?.detail)}`)).toEqual([]);
         expect(Object.values(measured).filter((v) => v === 'inconclusive').length).toBeLessThanOrEqual(3);
         expect(Object.keys(measured)).toHaveLength(Object.keys(expected).length);
         // The strangers did reach the tests: some SYN was taken for a test's before its own displaced it.

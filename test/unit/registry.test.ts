@@ -53,6 +53,29 @@ describe('attribution while tests share a port (responder/registry.ts)', () => {
     expect(a.strangerSyns).toBe(0);
   });
 
+  it('gives a waiting test none of a scanner\'s junk: a mid-flow segment whose seq falls near the test\'s ISN, or whose port is the test\'s, is nobody\'s; the test\'s own SYN is then answered (the CI flood\'s false dropped)', () => {
+    const { registry, active: [a] } = registryWith({ id: 'a', port: 40000, isn: 0x082127dd });
+    // a stranger's ACK, seq 400 KB past the test's ISN (1 in 4,096 of a flood's random seqs), from another port
+    expect(registry.attribute(seg('203.0.113.3', 42301, 0x08276137, TcpFlag.ACK | TcpFlag.PSH))).toBeUndefined();
+    // a stranger's RST from the test's own port, seq unrelated
+    expect(registry.attribute(seg('203.0.113.4', 40000, 77, TcpFlag.RST))).toBeUndefined();
+    expect(a.flows.size).toBe(0);
+    expect(registry.attribute(seg('198.18.0.2', 40000, 0x082127dd))).toMatchObject({ rule: 'isn', test: { testId: 'a' } });
+    expect(a.attribution).toEqual(['198.18.0.2|40000|34343 by isn']);
+  });
+
+  it('lets the test\'s own SYN displace a stranger\'s SYN that came from the test\'s port (bound by port), and a stray mid-flow segment (its port and ISN) bound first', () => {
+    const { registry, active: [a, b] } = registryWith({ id: 'a', port: 40000, isn: 1000 }, { id: 'b', port: 40001, isn: 5000 });
+    expect(registry.attribute(seg('203.0.113.7', 40000, 424242))).toMatchObject({ rule: 'port', test: { testId: 'a' } });
+    expect(registry.attribute(seg('198.18.0.2', 40000, 1000))).toMatchObject({ rule: 'isn', test: { testId: 'a' } });
+    expect(a.displaced).toEqual(['203.0.113.7|40000|34343']);
+    expect(a.attribution).toEqual(['198.18.0.2|40000|34343 by isn']);
+    // b's mid-flow segment with its port and ISN, untranslated, before its SYN through a NAT: b's until that SYN
+    expect(registry.attribute(seg('198.18.0.2', 40001, 5001, TcpFlag.ACK))).toMatchObject({ rule: 'isn', test: { testId: 'b' } });
+    expect(registry.attribute(seg('198.51.100.1', 61000, 5000))).toMatchObject({ rule: 'isn', test: { testId: 'b' } });
+    expect(b.displaced).toEqual(['198.18.0.2|40001|34343']);
+  });
+
   it('counts, for a test only-test bound, the SYNs from other addresses nobody took afterwards (one may have been its own), not its proxy\'s', () => {
     const { registry, active: [a] } = registryWith({ id: 'a', port: 40000, isn: 1000 });
     expect(registry.attribute(seg('198.19.0.1', 50000, 77))).toMatchObject({ rule: 'only-test', test: { testId: 'a' } });
