@@ -14,7 +14,7 @@ import { decodePacket, type DecodedPacket } from '../../shared/wire/packet.js';
 import type { Observed } from '../observed.js';
 import type { ProbeConnection } from '../probe.js';
 import type { ProbeSegment } from '../test-case.js';
-import { planTags, readTag, tagCopy, tagSourceOf, type TagPlan, type TagReading } from './ttl-tags.js';
+import { planTags, readSegmentTag, readTag, tagCopy, tagSourceOf, type TagPlan, type TagReading } from './ttl-tags.js';
 
 export interface CaughtError {
   error: DecodedIcmpError;
@@ -208,6 +208,6 @@ export class ProbeTracer {
   /** TTL of a segment the responder received (a copy, or undefined: the probe itself or another segment). */
   readSegment(bytes: Uint8Array): number | undefined {
     if (!this.plan) return undefined;
-    return readTag(tagSourceOf(decodePacket(bytes)), this.plan, (t) => this.copies.has(t)).ttl;
+    return readSegmentTag(bytes, this.plan, (t) => this.copies.has(t)).ttl;
   }
 }

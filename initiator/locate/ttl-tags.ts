@@ -104,8 +104,12 @@ const VALUE_OF: Record<TagField, keyof TagSource> = {
  * The vote: which TTL the readable tag fields name, among the TTLs copies were sent with. The winner
  * needs more votes than any other TTL, and the IP header's field among them or two votes: a segment
  * that is not a copy (the probe itself) matches one field now and then by chance, never two.
+ * A whole segment (`whole`: one that reached the responder) shows every field the plan tagged, so
+ * it needs two votes whenever the plan tagged two fields or more: a box's own segments there (a
+ * split-connection proxy's) carry IP IDs of their own, and about one in 10,000 names a copy by
+ * chance (the lab's split-proxy gave a false "changed at the responder" once in three full runs).
  */
-export function readTag(source: TagSource, plan: TagPlan, sentTtls: (ttl: number) => boolean = () => true): TagReading {
+export function readTag(source: TagSource, plan: TagPlan, sentTtls: (ttl: number) => boolean = () => true, whole = false): TagReading {
   const votes: TagReading['votes'] = {};
   const counts = new Map<number, { n: number; ip: boolean }>();
   for (const field of plan.fields) {
@@ -120,9 +124,10 @@ export function readTag(source: TagSource, plan: TagPlan, sentTtls: (ttl: number
   }
   const ranked = [...counts.entries()].sort((a, b) => b[1].n - a[1].n);
   const [best, second] = ranked;
-  const decided = best !== undefined && (second === undefined || best[1].n > second[1].n) && (best[1].ip || best[1].n >= 2);
+  const decided = best !== undefined && (second === undefined || best[1].n > second[1].n)
+    && (best[1].n >= 2 || (best[1].ip && !(whole && plan.fields.length >= 2)));
   return decided ? { ttl: best[0], votes } : { votes };
 }
 
 /** Reads the tag of a whole segment (a copy that reached the responder). */
-export const readSegmentTag = (bytes: Uint8Array, plan: TagPlan, sentTtls?: (ttl: number) => boolean): TagReading => readTag(tagSourceOf(decodePacket(bytes)), plan, sentTtls);
+export const readSegmentTag = (bytes: Uint8Array, plan: TagPlan, sentTtls?: (ttl: number) => boolean): TagReading => readTag(tagSourceOf(decodePacket(bytes)), plan, sentTtls, true);
