@@ -53,7 +53,8 @@ export interface TestRun {
   /**
    * The responder may have recorded a stranger's connection as the run's: it took a flow only because
    * the test was the one waiting on the port, and then saw SYNs from other addresses nobody took; or
-   * a flow given to the run carried data with another run's token (another test's late connection).
+   * a flow given to the run carried data with another run's token (another test's late connection);
+   * or what it recorded for the run holds no SYN at all (segments of no connection the run opened).
    */
   ambiguous?: boolean;
   /**
@@ -92,7 +93,7 @@ export function decide(kinds: VerdictKinds, allRuns: readonly TestRun[]): Decisi
     const bypassed = allRuns.filter((r) => r.bypassed).length;
     const why = [
       ...(short ? [`in ${short} of ${allRuns.length} runs an end did not see all of the run (the responder recorded segments without answering them or its answers did not leave it, or a capture lost packets: an overloaded host)`] : []),
-      ...(ambiguous ? [`in ${ambiguous} of ${allRuns.length} runs the responder may have taken a stranger's or another test's connection for the test's (other SYNs arrived that nobody took, or its data carried another run's token)`] : []),
+      ...(ambiguous ? [`in ${ambiguous} of ${allRuns.length} runs the responder may have taken a stranger's or another test's connection for the test's (other SYNs arrived that nobody took, its data carried another run's token, or it recorded no SYN of the run)`] : []),
       ...(bypassed ? [`in ${bypassed} of ${allRuns.length} runs segments of the test reached the responder past the box that relays the port's other connections`] : []),
     ];
     return { final: true, verdict: 'inconclusive', reason: `${why.join('; ')}, and the other runs did not settle the verdict (${allRuns.map((r) => r.verdict).join(', ')})` };

@@ -387,6 +387,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
   // the run failed): what the box did with it is not known; the next run goes alone, chained.
   const unnamed = ticket.token && !attribution.some((a) => a.endsWith(' by token'));
   const initiatorLost = prober.captureLost() - initiatorLostBefore;
+  const headless = !responderShort.captureLost && headlessRecord({ initiator: { sent: connection.sent, received: connection.received }, responder: responderView });
   const observations: TestObservations = {
     name: test.name,
     port,
@@ -419,6 +420,7 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     ...(foreignTokens.length ? [`data carrying another run's token (${foreignTokens.join(', ')}) reached the responder on a connection given to this run: a late connection of another test`] : []),
     ...(unnamed ? [`no connection from the box (${boxAddress}) on port ${port} carried the run's token to the responder`] : []),
     ...(bypassed.length ? [`flows ${bypassed.join(', ')} reached the responder from another address than the box's (${boxAddress}) that relays the port's connections`] : []),
+    ...(headless ? [`the responder recorded ${responderView!.received.length} segments for the test and no SYN among them: not a connection the test opened`] : []),
     ...(strangerSyns ? [`${strangerSyns} SYNs from other addresses on port ${port} that nobody took after a flow was given to the test only because it was the one waiting`] : []),
     ...(initiatorLost > 0 ? [`${initiatorLost} packets lost by the initiator's capture while it ran (some may have been its answers)`] : []),
     ...(responderShort.captureLost ? [`${responderShort.captureLost} segments lost by the responder's capture while it ran (some may have been its own)`] : []),
@@ -430,9 +432,22 @@ async function attemptOne(plan: RunPlan, job: Job, attempt: number, localPort: n
     ...(typeof judgement.detail.probesSent === 'number' ? { probeCopies: judgement.detail.probesSent } : {}),
     waited: connection.resends > 0 || connection.timeoutWaitMs > 0,
     ...(responderShort.behind || responderShort.notSent || responderShort.captureLost || initiatorLost > 0 ? { incompleteView: true } : {}),
-    ...(strangerSyns || foreignTokens.length ? { ambiguous: true } : {}),
+    ...(strangerSyns || foreignTokens.length || headless ? { ambiguous: true } : {}),
     ...(bypassed.length ? { bypassed: true } : {}),
   };
+}
+
+/**
+ * A test whose SYN nobody answered sent nothing but that SYN (and its copies), so a responder record
+ * of segments without a SYN among them (when the responder's capture lost nothing) is of no
+ * connection the test opened: a stranger's segments the responder took for the test's (a scanner's
+ * junk while the test waited on the port). Such a run proves nothing. (Once a box answered the SYN,
+ * a record without one is honest: a proxy that pools its upstream connections relays the test's data
+ * on one it opened earlier, as the lab's squid and HAProxy do for ack-hole.)
+ */
+export function headlessRecord(obs: { initiator: { sent: readonly Observed[]; received: readonly Observed[] }; responder?: { received: readonly Observed[] } }): boolean {
+  const received = obs.responder?.received ?? [];
+  return received.length > 0 && !received.some(isSyn) && obs.initiator.sent.some(isSyn) && !obs.initiator.received.some(isSynAck);
 }
 
 /**

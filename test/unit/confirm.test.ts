@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { decide, MAX_TEST_RUNS } from '../../initiator/confirm.js';
+import { isSyn, observe } from '../../initiator/observed.js';
+import { headlessRecord } from '../../initiator/runner.js';
+import { fromHex } from '../../shared/wire/bytes.js';
+import { observationsOf, recorded, recordings } from '../helpers/recordings.js';
 
 const run = (verdict: string, ...lossSigns: string[]) => ({ verdict, lossSigns });
 const LOST = '1 sent by the initiator never seen by the responder';
@@ -117,5 +121,22 @@ describe('when a verdict is published (initiator/confirm.ts)', () => {
     const d = decide({ clean: 'new-data', absence: ['old-data', 'resized'] }, [run('old-data', LOST), run('resized', LOST), run('inconclusive', LOST)]);
     expect(d).toMatchObject({ final: true, verdict: 'inconclusive' });
     expect((d as { reason: string }).reason).toContain('old-data, resized, inconclusive');
+  });
+});
+
+describe('a responder record of no connection the test opened (initiator/runner.ts headlessRecord)', () => {
+  it('is never one the lab recorded, on any profile, and is a record of a stranger\'s mid-flow junk while the test\'s SYN went unseen (CI\'s false dropped under a flood)', () => {
+    const headless = recordings.filter((r) => headlessRecord(observationsOf(r))).map((r) => `${r.profile} ${r.name}:${r.port}`);
+    expect(recordings.length).toBeGreaterThan(500);
+    expect(headless).toEqual([]);
+    // syn-unknown-option:80 in that CI run: three copies of its SYN sent, the responder's record one scanner's PSH/ACK
+    const obs = recorded('clean', 'syn-unknown-option');
+    const junk = observe(fromHex('45000028000040003f0639b7cb007103c6130002a53d005008276137000000005018faf0a3d60000'), 1);
+    const unanswered = { sent: obs.initiator.sent.filter(isSyn), received: [] };
+    expect(headlessRecord({ initiator: unanswered, responder: { received: [junk] } })).toBe(true);
+    // once something answered the SYN, a record without one may be a pooling proxy's (ack-hole behind squid)
+    expect(headlessRecord({ initiator: obs.initiator, responder: { received: [junk] } })).toBe(false);
+    // nothing recorded at all is a probe that never arrived (the judge's to say), not a stranger's record
+    expect(headlessRecord({ initiator: unanswered, responder: { received: [] } })).toBe(false);
   });
 });
