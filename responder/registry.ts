@@ -34,8 +34,9 @@ import { tokensIn } from '../shared/token.js';
  * Rule 5 takes any SYN, a stranger's too: a public responder receives scanners' SYNs on 80 and 443
  * all day, and one may come just before the test's own (and rule 3 a stranger's SYN from the test's
  * port, rule 2 a stray's mid-flow segment). So a flow bound by only-test, by port, or by a mid-flow
- * segment's ISN is the test's only until a SYN carrying exactly the test's ISN arrives: that one is the test's own connection (the
- * path keeps its ISN; its first SYN went unanswered), and it displaces the stranger's flow, whose
+ * segment's ISN is the test's only until a SYN carrying exactly the test's ISN arrives: that one is
+ * the test's own connection (the path keeps its ISN; its first SYN went unanswered), and it
+ * displaces the stranger's flow, whose
  * segments leave the test's record. A test bound by only-test that named no box address counts the
  * SYNs from other addresses that nobody took on its port in the STRANGER_WINDOW_MS after
  * (`strangerSyns`): behind a box that rewrites everything, one of them may have been its own, and its
@@ -261,7 +262,7 @@ export class Registry {
     if (this.finishedFlows.size > 100_000) this.forgetFinishedFlows(now);
   }
 
-  /** The test no longer holds a flow only-test gave it (collected, or its own connection arrived). */
+  /** The test no longer holds a flow a stranger could have given it (collected, or its own connection arrived). */
   private settleProvisional(test: ActiveTest): void {
     this.boundByOnlyTest.get(test.port)?.delete(test);
     removeFrom(this.provisional, `${test.port}|${test.initiatorIsn}`, test);
@@ -391,7 +392,7 @@ export class Registry {
       }
       this.finishedFlows.delete(flow);
     }
-    // The test's own connection, whose SYN came after a stranger's took its place by only-test.
+    // The test's own connection, whose SYN came after a stranger's segment took its place (only-test, port, a mid-flow seq).
     const own = isSyn ? sole(this.provisional.get(`${tcp.dstPort}|${tcp.seq}`)) : undefined;
     if (own) return this.displace(own, flow);
     const isnMatches = (t: ActiveTest): boolean =>
