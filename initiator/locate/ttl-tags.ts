@@ -106,8 +106,9 @@ const VALUE_OF: Record<TagField, keyof TagSource> = {
  * that is not a copy (the probe itself) matches one field now and then by chance, never two.
  * A whole segment (`whole`: one that reached the responder) shows every field the plan tagged, so
  * it needs two votes whenever the plan tagged two fields or more: a box's own segments there (a
- * split-connection proxy's) carry IP IDs of their own, and about one in 10,000 names a copy by
- * chance (the lab's split-proxy gave a false "changed at the responder" once in three full runs).
+ * split-connection proxy's) carry IP IDs of their own, and with copies at TTL 1 to 30 about one in
+ * 2,000 names a copy by chance (the lab's split-proxy gave a false "changed at the responder" once in
+ * three full runs of the locate tests).
  */
 export function readTag(source: TagSource, plan: TagPlan, sentTtls: (ttl: number) => boolean = () => true, whole = false): TagReading {
   const votes: TagReading['votes'] = {};
