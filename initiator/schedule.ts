@@ -101,12 +101,14 @@ export const OPAQUE_CHAIN_AHEAD = 3;
 export class PortGate {
   mode: PortMode = 'unknown';
 
-  /** `tokens`: the responder takes connection tokens (its hello lists the feature); without, no token lane. */
-  constructor(private readonly options: { tokens?: boolean } = {}) {}
+  /**
+   * Whether tests here may take the token lane once the path shows a box whose address is known: the
+   * responder takes connection tokens (its hello lists the feature). Unless told otherwise, it does.
+   */
+  readonly tokens: boolean;
 
-  /** Whether tests here may take the token lane once the path shows a box whose address is known. */
-  get tokens(): boolean {
-    return this.options.tokens !== false;
+  constructor(options: { tokens?: boolean } = {}) {
+    this.tokens = options.tokens !== false;
   }
 
   /**
